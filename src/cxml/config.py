@@ -1,0 +1,93 @@
+"""Pipeline configuration (validated YAML) and the workspace where runs write their outputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+Algorithm = Literal["xgboost", "lightgbm"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelConfig(_Strict):
+    horizon_days: int = Field(90, gt=0, description="label window after as_of")
+    active_window_days: int = Field(180, gt=0, description="customers with a purchase in this window are scored")
+
+
+class TuningConfig(_Strict):
+    n_trials: int = Field(30, ge=1)
+    timeout_s: float | None = Field(None, gt=0, description="stop starting new trials after this many seconds")
+    cv_folds: int = Field(3, ge=2)
+    algorithms: tuple[Algorithm, ...] = ("xgboost", "lightgbm")
+    seed: int = 0
+    n_jobs: int = Field(2, ge=1, description="threads per booster")
+
+
+class GateConfig(_Strict):
+    primary_metric: str = "pr_auc"
+    min_gain_vs_baseline: float = Field(0.01, description="absolute gain on the primary metric required")
+    min_gain_vs_champion: float = Field(0.0, description="absolute gain over the current champion required")
+
+
+class PipelineConfig(_Strict):
+    family: str
+    as_of: str | None = None
+    label: LabelConfig = LabelConfig()
+    tuning: TuningConfig = TuningConfig()
+    gate: GateConfig = GateConfig()
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> PipelineConfig:
+        with open(path) as fh:
+            return cls.model_validate(yaml.safe_load(fh) or {})
+
+
+def default_pipeline(family: str) -> Path:
+    """The YAML shipped in ``pipelines/`` for a family, looked up from the working directory."""
+    return Path("pipelines") / f"{family}.yaml"
+
+
+class Workspace:
+    """Where cxml writes: the MLflow store, Optuna studies, the BentoML store, data and reports.
+
+    Defaults to ``./.cxml`` (or ``$CXML_HOME``); nothing is created until a command asks for a folder.
+    """
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root or os.environ.get("CXML_HOME", ".cxml")).resolve()
+
+    def _dir(self, *parts: str) -> Path:
+        path = self.root.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self._dir() / 'mlflow.db'}"
+
+    @property
+    def artifacts(self) -> Path:
+        return self._dir("mlartifacts")
+
+    @property
+    def studies(self) -> Path:
+        return self._dir("optuna")
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self._dir("bentoml")
+
+    @property
+    def snapshots(self) -> Path:
+        return self._dir("snapshots")
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data" / "company"

@@ -1,0 +1,124 @@
+"""Turn the company's contract tables, or a flat table a user brings, into a training ``Dataset``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from cxml.config import LabelConfig
+from cxml.models.spec import Dataset
+
+log = logging.getLogger(__name__)
+
+POSITIVE_TOKENS = {"1", "yes", "true", "y", "t", "churn", "churned", "exited", "left"}
+NEGATIVE_TOKENS = {"0", "no", "false", "n", "f", "stayed", "retained", "active"}
+
+
+class TableError(ValueError):
+    """A user table that cannot be trained on; the message names the column and rows."""
+
+
+def _binary_target(series: pd.Series, column: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(int).to_numpy()
+    tokens = series.astype(str).str.strip().str.lower()
+    values = set(tokens.unique())
+    if values <= POSITIVE_TOKENS | NEGATIVE_TOKENS and len(values) == 2:
+        return tokens.isin(POSITIVE_TOKENS).astype(int).to_numpy()
+    raise TableError(f"target column {column!r} must be binary (0/1, yes/no, true/false); found values "
+                     f"{sorted(values)[:10]}")
+
+
+def _coerce_numeric_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Text columns that are numbers with a few blanks (e.g. Telco's TotalCharges) become floats, with a note."""
+    out, notes = frame.copy(), []
+    for col in frame.columns:
+        s = frame[col]
+        if not (pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s)):
+            continue
+        stripped = s.astype("str").str.strip().where(s.notna())
+        blank = stripped.isna() | (stripped == "")
+        parsed = pd.to_numeric(stripped.where(~blank), errors="coerce")
+        bad = parsed.isna() & ~blank
+        if blank.all() or bad.mean() > 0.01:
+            continue
+        out[col] = parsed.astype(float)
+        if blank.any() or bad.any():
+            rows = list(np.flatnonzero(blank | bad)[:5])
+            notes.append(f"{col}: {int(blank.sum())} blank and {int(bad.sum())} non-numeric values coerced "
+                         f"to missing (first rows {rows})")
+    return out, notes
+
+
+def prepare_table(
+    frame: pd.DataFrame, target: str, *, id_column: str | None = None, drop: Sequence[str] = ()
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """Features, binary target and warnings from a flat customer table (never mutates ``frame``)."""
+    missing = [c for c in [target, *(drop or []), *([id_column] if id_column else [])] if c not in frame.columns]
+    if missing:
+        raise TableError(f"columns not in the table: {missing}; it has {list(frame.columns)}")
+    unlabeled = frame[target].isna() | (frame[target].astype(str).str.strip() == "")
+    notes = []
+    if unlabeled.any():
+        notes.append(f"{target}: {int(unlabeled.sum())} rows without a target dropped "
+                     f"(first rows {list(np.flatnonzero(unlabeled)[:5])})")
+    kept = frame.loc[~unlabeled]
+    y = _binary_target(kept[target], target)
+    X = kept.drop(columns=[target, *drop, *([id_column] if id_column else [])])
+    if id_column:
+        X.index = kept[id_column].astype(str).to_numpy()
+    X, coerced = _coerce_numeric_text(X)
+    return X, y, notes + coerced
+
+
+def table_dataset(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    name: str,
+    source: str,
+    id_column: str | None = None,
+    drop: Sequence[str] = (),
+    holdout_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[Dataset, list[str]]:
+    """A stratified, seeded train/holdout split of a flat table."""
+    X, y, notes = prepare_table(frame, target, id_column=id_column, drop=drop)
+    X_tr, X_ho, y_tr, y_ho = train_test_split(X, y, test_size=holdout_fraction, random_state=seed, stratify=y)
+    return Dataset(name, source, X_tr, y_tr, X_ho, y_ho, feature_set=f"table:{name}"), notes
+
+
+def churn_snapshot(
+    tables: Mapping[str, pd.DataFrame] | Path, as_of: pd.Timestamp, label: LabelConfig
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Point-in-time features at ``as_of`` for the active customers, and their churn labels after it."""
+    from cxml.data.sources import read_tables
+    from cxml.features.build import build_features
+    from cxml.features.labels import churn_labels
+
+    frames = read_tables(tables, ["orders", "customers"]) if isinstance(tables, Path) else tables
+    labels = churn_labels(frames["orders"], frames["customers"], as_of, label.horizon_days, label.active_window_days)
+    features = build_features(tables, as_of)
+    features = features.loc[features.index.isin(labels.index)]
+    return features, labels.reindex(features.index).to_numpy(dtype=int)
+
+
+def churn_dataset(
+    tables: Mapping[str, pd.DataFrame] | Path, as_of: str | pd.Timestamp, label: LabelConfig, *, source: str
+) -> Dataset:
+    """Out-of-time split: train on the snapshot one horizon before ``as_of`` (its labels end at ``as_of``),
+    hold out the snapshot at ``as_of``. Nothing at or after ``as_of`` reaches training."""
+    from cxml.features.build import FEATURE_SET
+
+    as_of = pd.Timestamp(as_of)
+    train_as_of = as_of - pd.Timedelta(days=label.horizon_days)
+    X_tr, y_tr = churn_snapshot(tables, train_as_of, label)
+    X_ho, y_ho = churn_snapshot(tables, as_of, label)
+    log.info("churn dataset: %d train rows (as of %s), %d holdout rows (as of %s)", len(X_tr), train_as_of.date(),
+             len(X_ho), as_of.date())
+    return Dataset("company", source, X_tr, y_tr, X_ho, y_ho, feature_set=FEATURE_SET, as_of=str(as_of.date()))

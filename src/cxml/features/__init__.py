@@ -1,0 +1,1 @@
+"""Point-in-time customer-360 features (SQL on DuckDB), churn labels and the feature registry."""

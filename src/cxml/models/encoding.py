@@ -1,0 +1,60 @@
+"""Turn a pandas frame into the float matrix a booster needs, and back to names for explanations.
+
+Categoricals become integer codes (kept in the fitted encoder), so the model's input signature is plain
+columns and MLflow's signature enforcement never meets a pandas ``category`` dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+import pandas as pd
+
+
+def is_categorical(series: pd.Series) -> bool:
+    api = pd.api.types
+    return bool(
+        api.is_string_dtype(series)
+        or api.is_object_dtype(series)
+        or isinstance(series.dtype, pd.CategoricalDtype)
+        or api.is_bool_dtype(series)
+    )
+
+
+class TableEncoder:
+    """Fixed column order; categorical columns mapped to codes learnt in ``fit`` (unseen → NaN)."""
+
+    def fit(self, X: pd.DataFrame) -> Self:
+        self.feature_names_in_ = [str(c) for c in X.columns]
+        self.categories_: dict[str, list[str]] = {}
+        for col in X.columns:
+            if is_categorical(X[col]) and not pd.api.types.is_bool_dtype(X[col]):
+                self.categories_[str(col)] = sorted(X[col].dropna().astype(str).unique().tolist())
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"missing feature columns: {missing}")
+        out = np.empty((len(X), len(self.feature_names_in_)), dtype=np.float32)
+        for j, col in enumerate(self.feature_names_in_):
+            s = X[col]
+            if col in self.categories_:
+                codes = pd.Categorical(s.astype("str").where(s.notna()), categories=self.categories_[col]).codes
+                out[:, j] = np.where(codes < 0, np.nan, codes)
+            else:
+                out[:, j] = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
+        return out
+
+    def transform_record(self, record: dict[str, object]) -> np.ndarray:
+        """One row from a dict, without building a DataFrame (the serving hot path)."""
+        row = np.empty((1, len(self.feature_names_in_)), dtype=np.float32)
+        for j, col in enumerate(self.feature_names_in_):
+            value = record.get(col)
+            if col in self.categories_:
+                cats = self.categories_[col]
+                row[0, j] = cats.index(str(value)) if value is not None and str(value) in cats else np.nan
+            else:
+                row[0, j] = np.nan if value is None else float(value)  # type: ignore[arg-type]
+        return row

@@ -1,0 +1,85 @@
+"""The one shape every model family has: how to build it, what to search, how to score it, what to beat.
+
+A family is a module ``cxml.models.<family>`` exposing ``SPEC: ModelSpec``; the training pipeline, tuning,
+tracking, gate and serving only ever talk to this interface.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Training rows, and a holdout scored the same way by candidate, champion and baseline."""
+
+    name: str
+    source: str
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_holdout: pd.DataFrame
+    y_holdout: np.ndarray
+    feature_set: str
+    as_of: str | None = None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return {
+            "dataset": self.name,
+            "source": self.source,
+            "as_of": self.as_of or "",
+            "feature_set": self.feature_set,
+            "n_train": len(self.X_train),
+            "n_holdout": len(self.X_holdout),
+            "n_features": self.X_train.shape[1],
+            "train_label_rate": float(np.mean(self.y_train)),
+            "holdout_label_rate": float(np.mean(self.y_holdout)),
+        }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str
+    primary_metric: str
+    build: Callable[[dict[str, Any]], Any]
+    """Parameters (from the search space or a run) → an unfitted estimator."""
+    search_space: Callable[[optuna.Trial, tuple[str, ...]], dict[str, Any]]
+    """Suggest parameters, given the algorithms allowed by the pipeline config."""
+    score: Callable[[Any, pd.DataFrame], np.ndarray]
+    """A fitted estimator and rows → the served score (probability, effect, …)."""
+    metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]]
+    baseline: Callable[[pd.DataFrame], Any]
+    """Training features → the unfitted naive rule to beat (has fit / predict_proba)."""
+    baseline_name: str
+    greater_is_better: bool = True
+
+    @property
+    def experiment(self) -> str:
+        return f"cxml/{self.family}"
+
+    @property
+    def registered_name(self) -> str:
+        return f"cxml.{self.family}"
+
+    @property
+    def bento_name(self) -> str:
+        return f"cxml-{self.family}"
+
+    def better(self, a: float, b: float, margin: float = 0.0) -> bool:
+        """True when metric value ``a`` beats ``b`` by more than ``margin`` (a tie never wins)."""
+        return a - b > margin if self.greater_is_better else b - a > margin
+
+
+def get_spec(family: str) -> ModelSpec:
+    try:
+        module = importlib.import_module(f"cxml.models.{family}")
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"unknown model family {family!r}") from exc
+    return module.SPEC

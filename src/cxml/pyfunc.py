@@ -1,0 +1,50 @@
+"""One MLflow PythonModel for every family: it returns scores (probabilities, effects), never class labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+
+ESTIMATOR_FILE = "estimator.joblib"
+
+
+class CxmlModel(mlflow.pyfunc.PythonModel):
+    """Loads the fitted cxml estimator and serves ``ModelSpec.score`` as a one-column ``score`` frame."""
+
+    def load_context(self, context: Any) -> None:
+        from cxml.models.spec import get_spec
+
+        self.estimator = joblib.load(context.artifacts["estimator"])
+        self.spec = get_spec(context.model_config["family"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        return pd.DataFrame({"score": self.spec.score(self.estimator, model_input)}, index=model_input.index)
+
+
+def log_estimator(estimator: Any, family: str, X_example: pd.DataFrame, tmp_dir: Path) -> Any:
+    """Log the estimator under the active run as an MLflow pyfunc with signature and input example."""
+    from cxml.models.spec import get_spec
+
+    path = tmp_dir / ESTIMATOR_FILE
+    joblib.dump(estimator, path)
+    example = X_example.head(5)
+    output = pd.DataFrame({"score": get_spec(family).score(estimator, example)})
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=CxmlModel(),
+        artifacts={"estimator": str(path)},
+        model_config={"family": family},
+        signature=infer_signature(example, output),
+        input_example=example,
+    )
+
+
+def load_estimator(model_uri: str) -> Any:
+    """The fitted cxml estimator inside a logged model (for serving and explanations without pyfunc overhead)."""
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    return joblib.load(local / "artifacts" / ESTIMATOR_FILE)

@@ -1,0 +1,81 @@
+"""MLflow bookkeeping: the local store, experiments, parent/nested runs, datasets and code version."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from typing import Any
+
+import mlflow
+import numpy as np
+import optuna
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from cxml.config import Workspace
+
+
+def configure(ws: Workspace) -> str:
+    """Point MLflow (tracking and registry) at the workspace's SQLite store; returns the URI."""
+    uri = ws.tracking_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def client() -> MlflowClient:
+    return MlflowClient()
+
+
+def ensure_experiment(name: str, ws: Workspace) -> str:
+    """Get or create the experiment, with its artifacts under the workspace (not the working directory)."""
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    location = (ws.artifacts / name.replace("/", "_")).as_uri()
+    return str(mlflow.create_experiment(name, artifact_location=location))
+
+
+def git_commit() -> str:
+    """The commit of the code that ran, with ``-dirty`` when the tree has changes; ``unknown`` outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def frame_digest(*frames: pd.DataFrame | np.ndarray) -> str:
+    """A short content hash of frames/arrays (values and column names), stable across runs."""
+    h = hashlib.sha256()
+    for frame in frames:
+        if isinstance(frame, pd.DataFrame):
+            h.update(",".join(map(str, frame.columns)).encode())
+            h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+        else:
+            h.update(np.ascontiguousarray(frame).tobytes())
+    return h.hexdigest()[:12]
+
+
+def log_dataset(frame: pd.DataFrame, y: np.ndarray, *, name: str, source: str, context: str) -> None:
+    data = frame.assign(__label__=y)
+    dataset = mlflow.data.from_pandas(data, source=source, name=name, targets="__label__")
+    mlflow.log_input(dataset, context=context)
+
+
+def log_trial(trial: optuna.trial.FrozenTrial, parent_run_id: str, experiment_id: str) -> None:
+    """One nested run per Optuna trial: its parameters, state and cross-validated metrics."""
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"trial-{trial.number}",
+        nested=True,
+        parent_run_id=parent_run_id,
+        tags={"optuna.trial": str(trial.number), "optuna.state": trial.state.name},
+    ):
+        mlflow.log_params(trial.params)
+        metrics: dict[str, Any] = {f"cv_{k}": v for k, v in trial.user_attrs.items()}
+        for step, value in trial.intermediate_values.items():
+            mlflow.log_metric("cv_running_primary", value, step=step)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})

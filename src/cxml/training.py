@@ -1,0 +1,164 @@
+"""The training pipeline every family shares: tune → refit → evaluate on holdout → log → register → gate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import optuna
+
+from cxml import registry, tracking
+from cxml.config import PipelineConfig, Workspace
+from cxml.evaluation.metrics import bootstrap_ci
+from cxml.models.spec import Dataset, ModelSpec
+from cxml.pyfunc import log_estimator
+from cxml.tuning import StudyResult, cross_validate, run_study
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    model_name: str
+    model_version: str
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    gate: registry.GateDecision
+    champion_metrics: dict[str, float] | None = None
+    cv_metrics: dict[str, float] = field(default_factory=dict)
+    study: StudyResult | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "run_id": self.run_id,
+                "model_name": self.model_name,
+                "model_version": self.model_version,
+                "metrics": self.metrics,
+                "baseline_metrics": self.baseline_metrics,
+                "champion_metrics": self.champion_metrics,
+                "cv_metrics": self.cv_metrics,
+                "gate": {"decision": "promoted" if self.gate.passed else "refused", "reason": self.gate.reason},
+            },
+            default=float,
+        )
+
+
+def _holdout_metrics(spec: ModelSpec, y: np.ndarray, score: np.ndarray, seed: int) -> dict[str, float]:
+    metrics = spec.metrics(y, score)
+    lo, hi = bootstrap_ci(y, score, spec.primary_metric, seed=seed)
+    return {**metrics, f"{spec.primary_metric}_ci_low": lo, f"{spec.primary_metric}_ci_high": hi}
+
+
+def _parent_run_id(study_path: Path, study_name: str, resume: bool) -> str | None:
+    """The MLflow run of an interrupted study, so ``--resume`` continues it instead of starting another."""
+    if not resume or not study_path.exists():
+        return None
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(study_path)))
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return None
+    return study.user_attrs.get("mlflow_run_id")
+
+
+def _remember_run(study_path: Path, study_name: str, run_id: str) -> None:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(study_path)))
+    optuna.load_study(study_name=study_name, storage=storage).set_user_attr("mlflow_run_id", run_id)
+
+
+def _champion_metrics(spec: ModelSpec, name: str, data: Dataset) -> tuple[dict[str, float] | None, str | None]:
+    """The current champion re-scored on this holdout (None without a champion), or why it could not be."""
+    champion = registry.alias_version(name, registry.CHAMPION)
+    if champion is None:
+        return None, None
+    try:
+        scores = registry.score_version(name, champion, data.X_holdout)
+    except Exception as exc:  # a schema mismatch surfaces as several MLflow/pandas exception types
+        return None, f"version {champion}: {type(exc).__name__}: {str(exc)[:200]}"
+    metrics = spec.metrics(data.y_holdout, scores)
+    mlflow.log_metrics({f"champion_{k}": v for k, v in metrics.items() if np.isfinite(v)})
+    return metrics, None
+
+
+def train(
+    spec: ModelSpec,
+    data: Dataset,
+    cfg: PipelineConfig,
+    ws: Workspace,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    cv_report_folds: int | None = None,
+    model_name: str | None = None,
+) -> TrainResult:
+    """Run one training pipeline; nothing is promoted unless the gate passes at the very end.
+
+    ``model_name`` defaults to ``cxml.<family>``; tables brought by the user register under their own name
+    so they never compete with (or replace) the model served on the contract features.
+    """
+    name = model_name or spec.registered_name
+    tracking.configure(ws)
+    experiment_id = tracking.ensure_experiment(spec.experiment, ws)
+    digest = tracking.frame_digest(data.X_train, data.y_train, data.X_holdout, data.y_holdout)
+    study_name = f"{spec.family}-{digest}"
+    study_path = ws.studies / f"{study_name}.journal"
+    run_id = _parent_run_id(study_path, study_name, resume)
+    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id,
+                          run_name=None if run_id else f"{spec.family}-{data.name}") as run:
+        run_id = run.info.run_id
+        if not resume or not run.data.params:
+            mlflow.log_params({**data.summary, "config": cfg.model_dump_json(), "study": study_name})
+            mlflow.set_tags({"cxml.family": spec.family, "cxml.git_commit": tracking.git_commit(),
+                             "cxml.feature_set": data.feature_set, "cxml.dataset_digest": digest})
+            tracking.log_dataset(data.X_train, data.y_train, name=f"{data.name}-train", source=data.source,
+                                 context="training")
+            tracking.log_dataset(data.X_holdout, data.y_holdout, name=f"{data.name}-holdout", source=data.source,
+                                 context="holdout")
+        log.info("tuning %s: %d trials, study %s", spec.family, cfg.tuning.n_trials, study_name)
+        study = run_study(
+            spec, data.X_train, data.y_train, cfg.tuning, storage_path=study_path, study_name=study_name,
+            resume=resume, progress=progress,
+            on_trial=lambda t: tracking.log_trial(t, run_id, experiment_id),  # type: ignore[arg-type]
+        )
+        _remember_run(study_path, study_name, run_id)
+        cv_metrics = {}
+        if cv_report_folds:
+            # fresh folds (seed + 1): the best trial's own CV score is optimistic, being the maximum over trials
+            cv_metrics = cross_validate(spec, study.best_params, data.X_train, data.y_train, cv_report_folds,
+                                        cfg.tuning.seed + 1)
+        estimator = spec.build(study.best_params).fit(data.X_train, data.y_train)
+        metrics = _holdout_metrics(spec, data.y_holdout, spec.score(estimator, data.X_holdout), cfg.tuning.seed)
+        baseline = spec.baseline(data.X_train).fit(data.X_train, data.y_train)
+        baseline_metrics = _holdout_metrics(spec, data.y_holdout, spec.score(baseline, data.X_holdout),
+                                            cfg.tuning.seed)
+        mlflow.log_params({f"best_{k}": v for k, v in study.best_params.items()})
+        mlflow.log_metrics({**{f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)},
+                            **{f"baseline_{k}": v for k, v in baseline_metrics.items() if np.isfinite(v)},
+                            **{f"cv_{k}": v for k, v in cv_metrics.items() if np.isfinite(v)},
+                            "n_trials_complete": study.n_complete, "n_trials_pruned": study.n_pruned})
+        with tempfile.TemporaryDirectory() as tmp:
+            info = log_estimator(estimator, spec.family, data.X_holdout, Path(tmp))
+        version = registry.register(name, info.model_uri, run_id,
+                                    {"feature_set": data.feature_set, "dataset_digest": digest})
+        champion_metrics, champion_error = _champion_metrics(spec, name, data)
+        decision = registry.decide(spec, cfg.gate, metrics, baseline_metrics, champion_metrics, champion_error)
+        registry.apply_decision(name, version, decision)
+        mlflow.set_tags({"gate.passed": str(decision.passed), "gate.reason": decision.reason,
+                         "cxml.model_version": version})
+        log.info("%s v%s: %s", name, version, decision.reason)
+    return TrainResult(run_id, name, version, metrics, baseline_metrics, decision,
+                       champion_metrics, cv_metrics, study)
