@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
 from cxml.models.boosting import (
     Algorithm,
@@ -44,15 +45,6 @@ class Explanation:
     proba: pd.DataFrame
     base_probability: float
     probability: np.ndarray
-
-
-def _as_frame(X: Any) -> pd.DataFrame:
-    if isinstance(X, pd.DataFrame):
-        return X
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise ValueError(f"Expected a 2D table, got an array of shape {arr.shape}")
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
 
 class ChurnClassifier(ClassifierMixin, BaseEstimator):
@@ -100,18 +92,29 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         names = BoosterParams.__dataclass_fields__.keys() - {"objective"}
         return BoosterParams(**{n: getattr(self, n) for n in names})
 
+    def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
+        """Frames keep their dtypes (categoricals); arrays go through scikit-learn's validation."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            return X
+        arr = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=[np.float64, np.float32])
+        return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
     def fit(self, X: Any, y: Any, *, on_iteration: IterationCallback | None = None) -> Self:
-        frame = _as_frame(X)
-        y_arr = np.asarray(y)
-        if y_arr.ndim != 1 or len(y_arr) != len(frame):
-            raise ValueError(f"y must be 1D with {len(frame)} entries, got shape {y_arr.shape}")
-        if type_of_target(y_arr) != "binary":
-            raise ValueError(f"ChurnClassifier needs a binary target; got {type_of_target(y_arr)}")
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        frame = self._frame(X, reset=True)
+        y_arr = column_or_1d(y, warn=True)
+        check_consistent_length(frame, y_arr)
+        check_classification_targets(y_arr)
         self.classes_ = np.unique(y_arr)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of 2 classes; the data contain only 1 class")
+        if len(self.classes_) > 2:
+            raise ValueError(f"Only binary classification is supported. The type of the target is "
+                             f"{type_of_target(y_arr)} ({len(self.classes_)} classes).")
         y01 = (y_arr == self.classes_[1]).astype(int)
         self.encoder_ = TableEncoder().fit(frame)
-        self.feature_names_in_ = np.array(self.encoder_.feature_names_in_, dtype=object)
-        self.n_features_in_ = frame.shape[1]
         matrix = self.encoder_.transform(frame)
         stratify = y01 if np.bincount(y01).min() >= 2 else None
         X_tr, X_va, y_tr, y_va = train_test_split(
@@ -135,16 +138,23 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             return self.calibrator_.predict_proba(margin.reshape(-1, 1))[:, 1]
         return np.asarray(self.calibrator_.predict(expit(margin)))
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Raw log-odds of the booster (before calibration)."""
-        return predict_margin(self.booster_, self.encoder_.transform(_as_frame(X)), self.n_iter_)
+    def raw_margin(self, X: Any) -> np.ndarray:
+        """Log-odds of the booster before calibration: what tree SHAP values add up to."""
+        check_is_fitted(self)
+        return predict_margin(self.booster_, self.encoder_.transform(self._frame(X, reset=False)), self.n_iter_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        p = self._calibrate(self.decision_function(X))
+        p = self._calibrate(self.raw_margin(X))
         return np.column_stack([1 - p, p])
 
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Calibrated log-odds, so ``decision_function > 0`` exactly when ``predict`` says the positive class."""
+        p = np.clip(self.predict_proba(X)[:, 1], 1e-15, 1 - 1e-15)
+        return np.log(p) - np.log1p(-p)
+
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+        check_is_fitted(self)
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
     def predict_record(self, record: dict[str, object]) -> float:
         """Probability for one customer given as a dict: no DataFrame, ~0.3 ms (the serving hot path)."""
@@ -153,7 +163,8 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
 
     def explain(self, X: Any) -> Explanation:
         """Exact tree SHAP values of the served (best-iteration) model, in log-odds and in probability."""
-        frame = _as_frame(X)
+        check_is_fitted(self)
+        frame = self._frame(X, reset=False)
         contrib = tree_contributions(self.booster_, self.encoder_.transform(frame), self.n_iter_)
         phi, base = contrib[:, :-1], float(contrib[0, -1])
         margin = phi.sum(axis=1) + base
@@ -174,6 +185,8 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.multi_class = False
         return tags
 
 

@@ -34,6 +34,7 @@ class TableEncoder:
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
+        X = X.set_axis([str(c) for c in X.columns], axis=1)
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             raise ValueError(f"missing feature columns: {missing}")

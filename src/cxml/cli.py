@@ -1,0 +1,269 @@
+"""The ``cxml`` command line: generate, validate, features, train, promote, explain, build, serve, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="cxml: customer decisions you can act on, each one explained. Run `cxml COMMAND --help` for details.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("cxml")
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Workspace for the MLflow store, studies, snapshots and BentoML store "
+                 "[default: $CXML_HOME or ./.cxml]"),
+]
+DataOption = Annotated[Path, typer.Option("--data", help="Folder of contract tables (Parquet or CSV).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")]
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("mlflow", "alembic", "urllib3", "httpx", "bentoml", "optuna"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _workspace(home: Path | None):  # type: ignore[no-untyped-def]
+    from cxml.config import Workspace
+
+    ws = Workspace(home)
+    os.environ["BENTOML_HOME"] = str(ws.bentoml_home)
+    return ws
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the tables to (replaced atomically).")],
+    customers: Annotated[int, typer.Option("--customers", "-n", help="Number of customers.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, byte-identical files.")] = 0,
+    start: Annotated[str, typer.Option(help="First day of simulated activity.")] = "2025-01-01",
+    end: Annotated[str, typer.Option(help="Day after the last simulated activity.")] = "2026-01-01",
+) -> None:
+    """Simulate a company: every contract table as Parquet, plus ground truth in OUT/truth/."""
+    from cxml.data.synthetic import write_company
+
+    t0 = time.perf_counter()
+    counts = write_company(out, customers, seed=seed, start=start, end=end, progress=True)
+    for table, n in counts.items():
+        typer.echo(f"{table:>18}: {n:>12,} rows")
+    typer.echo(f"wrote {out} in {time.perf_counter() - t0:.1f}s")
+
+
+@app.command()
+def validate(
+    data: DataOption,
+    now: Annotated[str | None, typer.Option(help="Reference time for 'in the future' [default: now].")] = None,
+) -> None:
+    """Check every table against the data contract; exit 1 naming table, column, rule and rows."""
+    from cxml.data.contract import ContractError, validate_tables
+    from cxml.data.sources import read_tables
+
+    tables = read_tables(data)
+    try:
+        validate_tables(tables, now=now)
+    except ContractError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"ok: {len(tables)} tables valid ({', '.join(f'{k} {len(v):,}' for k, v in tables.items())})")
+
+
+@app.command()
+def features(
+    data: DataOption,
+    as_of: Annotated[str, typer.Option("--as-of", help="Cut-off: only rows strictly before it are read.")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file for the customer-360 features.")],
+) -> None:
+    """Build the point-in-time customer-360 feature table."""
+    from cxml.data.sources import write_table_atomic
+    from cxml.features.build import build_features
+
+    t0 = time.perf_counter()
+    frame = build_features(data, as_of)
+    write_table_atomic(frame, out)
+    typer.echo(f"{len(frame):,} customers × {frame.shape[1]} features as of {as_of} → {out} "
+               f"({time.perf_counter() - t0:.1f}s)")
+
+
+@app.command()
+def train(
+    family: Annotated[str, typer.Argument(help="Model family, e.g. churn.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Folder of contract tables.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Holdout cut-off [default: from the pipeline].")] = None,
+    table: Annotated[Path | None, typer.Option("--table", help="Bring your own flat table (CSV/Parquet).")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Target column of --table.")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="Identifier column of --table.")] = None,
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="Columns of --table to ignore.")] = None,
+    pipeline: Annotated[Path | None, typer.Option(help="Pipeline YAML [default: pipelines/FAMILY.yaml].")] = None,
+    trials: Annotated[int | None, typer.Option(help="Override the number of Optuna trials.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted study and its run.")] = False,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Tune, train, evaluate on a holdout, register and gate a model (on contract data or your own table)."""
+    from cxml.jobs import TrainRequest, run_train
+
+    ws = _workspace(home)
+    request = TrainRequest(family=family, data=data, as_of=as_of, table=table, target=target, id_column=id_column,
+                           drop=tuple(drop or ()), pipeline=pipeline, trials=trials, resume=resume)
+    try:
+        result = run_train(request, ws, progress=not as_json)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    m, b = result.metrics, result.baseline_metrics
+    for key in m:
+        if key in b:
+            typer.echo(f"  {key:>12}: {m[key]:.4f}   baseline {b[key]:.4f}")
+    for key, value in result.cv_metrics.items():
+        typer.echo(f"  {'cv_' + key:>12}: {value:.4f}")
+    typer.echo(f"{result.model_name} version {result.model_version}: {result.gate.reason}")
+    if as_json:
+        typer.echo(result.to_json())
+
+
+@app.command()
+def promote(
+    family: Annotated[str, typer.Argument(help="Model family, e.g. churn.")],
+    version: Annotated[str | None, typer.Option(help="Version to make champion (must have passed the gate).")] = None,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Restore the previous champion.")] = False,
+    name: Annotated[str | None, typer.Option(help="Registered model [default: cxml.FAMILY].")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Move the champion alias: to a gate-passed version, or back to the previous one."""
+    from cxml import registry, tracking
+
+    ws = _workspace(home)
+    tracking.configure(ws)
+    model = name or f"cxml.{family}"
+    try:
+        if rollback:
+            demoted, restored = registry.rollback(model)
+            typer.echo(f"{model}: champion rolled back from version {demoted} to {restored}")
+        elif version:
+            registry.promote(model, version, reason="manual promotion via cxml promote")
+            typer.echo(f"{model}: version {version} is champion")
+        else:
+            champion = registry.alias_version(model, registry.CHAMPION)
+            typer.echo(f"{model}: champion is version {champion}; pass --version N or --rollback to change it")
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def explain(
+    family: Annotated[str, typer.Argument(help="Model family, e.g. churn.")],
+    customer: Annotated[str, typer.Option("--customer", help="Customer id in the latest feature snapshot.")],
+    top: Annotated[int, typer.Option(help="Number of reasons.")] = 3,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Score one customer with the champion and print the top reasons in words."""
+    from cxml.jobs import explain_customer
+
+    ws = _workspace(home)
+    try:
+        result = explain_customer(ws, family, customer, top)
+    except (KeyError, ValueError) as exc:
+        raise _fail(str(exc).strip("'")) from None
+    typer.echo(f"{result['model_name']} v{result['model_version']}  customer {customer}: "
+               f"score {result['score']:.3f} (snapshot as of {result['as_of']})")
+    for reason in result["reasons"]:
+        typer.echo(f"  - {reason['text']}")
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+
+
+@app.command()
+def build(home: HomeOption = None) -> None:
+    """Export the champions and the feature snapshot to the BentoML store and build the Bento."""
+    from cxml.jobs import export_for_serving
+
+    ws = _workspace(home)
+    manifest = export_for_serving(ws)
+    typer.echo(f"serving {manifest}")
+    subprocess.run([sys.executable, "-m", "bentoml", "build", "."], check=True, env=_serve_env(ws))
+
+
+def _serve_env(ws) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    src = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "BENTOML_HOME": str(ws.bentoml_home),
+            "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)}
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 3000,
+    home: HomeOption = None,
+) -> None:
+    """Serve the champions with BentoML (exports them first, so the served versions are exact)."""
+    from cxml.jobs import export_for_serving
+
+    ws = _workspace(home)
+    manifest = export_for_serving(ws)
+    _print_try_it(host, port, ws)
+    typer.echo(f"serving {manifest}")
+    cmd = [sys.executable, "-m", "bentoml", "serve", "cxml.serving.service:CxmlService", "--host", host,
+           "--port", str(port)]
+    raise typer.Exit(subprocess.run(cmd, env=_serve_env(ws)).returncode)
+
+
+def _print_try_it(host: str, port: int, ws) -> None:  # type: ignore[no-untyped-def]
+    from cxml.jobs import example_customer
+
+    customer = example_customer(ws)
+    payload = json.dumps({"request": {"customer_id": customer, "top_k": 3}})
+    typer.echo("\nTry it:\n  curl -s -X POST http://%s:%d/churn -H 'Content-Type: application/json' -d %s\n"
+               % (host, port, shlex.quote(payload)))
+    typer.echo(f"MLflow UI:\n  mlflow ui --backend-store-uri {ws.tracking_uri} --port 5000  "
+               "# then open http://127.0.0.1:5000\n")
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option("--customers", "-n", help="Simulated customers.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    trials: Annotated[int | None, typer.Option(help="Override the number of Optuna trials.")] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after building the Bento.")] = False,
+    port: Annotated[int, typer.Option(help="Port for the server.")] = 3000,
+    home: HomeOption = None,
+) -> None:
+    """The main job end to end: generate → validate → features → tune/train → gate → explain → build → serve."""
+    from cxml.jobs import run_demo
+
+    ws = _workspace(home)
+    t0 = time.perf_counter()
+    summary = run_demo(ws, customers=customers, seed=seed, trials=trials, echo=typer.echo)
+    subprocess.run([sys.executable, "-m", "bentoml", "build", "."], check=True, env=_serve_env(ws),
+                   stdout=subprocess.DEVNULL)
+    typer.echo(f"built the Bento (bentoml list, BENTOML_HOME={ws.bentoml_home})")
+    typer.echo(f"demo ready in {time.perf_counter() - t0:.0f}s: {json.dumps(summary, default=str)}")
+    if not no_serve:
+        serve(host="127.0.0.1", port=port, home=home)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,194 @@
+"""Jobs behind the CLI: each one a short outline of calls into the package, returning a typed result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cxml.config import PipelineConfig, Workspace, default_pipeline
+from cxml.models.spec import get_spec
+from cxml.training import TrainResult, train
+
+log = logging.getLogger(__name__)
+SNAPSHOT_FILE = "customer360.parquet"
+MANIFEST_PATH = Path("models") / "served.json"
+SERVED_FAMILIES = ("churn",)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    family: str
+    data: Path | None = None
+    as_of: str | None = None
+    table: Path | None = None
+    target: str | None = None
+    id_column: str | None = None
+    drop: tuple[str, ...] = ()
+    pipeline: Path | None = None
+    trials: int | None = None
+    resume: bool = False
+
+
+def load_pipeline(family: str, path: Path | None = None, trials: int | None = None,
+                  **tuning: Any) -> PipelineConfig:
+    """The family's YAML (validated), with command-line overrides applied."""
+    path = path or default_pipeline(family)
+    cfg = PipelineConfig.from_yaml(path) if path.exists() else PipelineConfig(family=family)
+    if cfg.family != family:
+        raise ValueError(f"{path} configures family {cfg.family!r}, not {family!r}")
+    overrides = {**tuning, **({"n_trials": trials} if trials else {})}
+    if overrides:
+        cfg = cfg.model_copy(update={"tuning": cfg.tuning.model_copy(update=overrides)})
+    return cfg
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def read_valid_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
+    """Contract tables from a folder, validated; a violation raises ValueError naming table/column/rows."""
+    from cxml.data.contract import validate_tables
+    from cxml.data.sources import read_tables
+
+    if not data_dir.exists():
+        raise ValueError(f"no data at {data_dir}; run `cxml generate --out {data_dir}` or pass --data")
+    tables = read_tables(data_dir)
+    validate_tables(tables)
+    return tables
+
+
+def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> TrainResult:
+    """Train a family on contract data (default) or on a flat table the user brings."""
+    from cxml.data.sources import read_flat_table
+    from cxml.datasets import table_dataset
+
+    spec = get_spec(req.family)
+    if req.table is not None:
+        if not req.target:
+            raise ValueError("--table needs --target")
+        cfg = load_pipeline(req.family, req.pipeline, req.trials, cv_folds=5)
+        data, notes = table_dataset(read_flat_table(req.table), req.target, name=_slug(req.table.stem),
+                                    source=str(req.table), id_column=req.id_column, drop=req.drop,
+                                    seed=cfg.tuning.seed)
+        for note in notes:
+            log.warning(note)
+        return train(spec, data, cfg, ws, resume=req.resume, progress=progress, cv_report_folds=5,
+                     model_name=f"{spec.registered_name}.{data.name}")
+    cfg = load_pipeline(req.family, req.pipeline, req.trials)
+    data_dir = req.data or ws.data
+    tables = read_valid_tables(data_dir)
+    as_of = req.as_of or cfg.as_of
+    if as_of is None:
+        raise ValueError("no --as-of and none in the pipeline YAML")
+    dataset = DATASET_BUILDERS[req.family](tables, as_of, cfg, str(data_dir))
+    result = train(spec, dataset, cfg, ws, resume=req.resume, progress=progress)
+    write_snapshot(ws, tables)
+    return result
+
+
+def _churn_dataset(tables: Mapping[str, pd.DataFrame], as_of: str, cfg: PipelineConfig, source: str) -> Any:
+    from cxml.datasets import churn_dataset
+
+    return churn_dataset(tables, as_of, cfg.label, source=source)
+
+
+DATASET_BUILDERS: dict[str, Callable[..., Any]] = {"churn": _churn_dataset}
+
+
+def write_snapshot(ws: Workspace, tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
+    """Features of every customer as of the day after the last order: what serving and explain look up."""
+    from cxml.data.sources import write_table_atomic
+    from cxml.features.build import build_features
+
+    as_of = tables["orders"]["ts"].max().normalize() + pd.Timedelta(days=1)
+    write_table_atomic(build_features(tables, as_of), ws.snapshots / SNAPSHOT_FILE)
+    (ws.snapshots / "snapshot.json").write_text(json.dumps({"as_of": str(as_of.date())}))
+    return as_of
+
+
+def read_snapshot(ws: Workspace) -> tuple[pd.DataFrame, str]:
+    path = ws.snapshots / SNAPSHOT_FILE
+    if not path.exists():
+        raise ValueError(f"no feature snapshot at {path}; train a model on contract data first")
+    meta = json.loads((ws.snapshots / "snapshot.json").read_text())
+    return pd.read_parquet(path), meta["as_of"]
+
+
+def champion_estimator(ws: Workspace, family: str) -> tuple[Any, str, str]:
+    from cxml import registry, tracking
+    from cxml.pyfunc import load_estimator
+
+    tracking.configure(ws)
+    name = get_spec(family).registered_name
+    version = registry.alias_version(name, registry.CHAMPION)
+    if version is None:
+        raise ValueError(f"{name} has no champion yet; run `cxml train {family}`")
+    return load_estimator(f"models:/{name}/{version}"), name, version
+
+
+def explain_customer(ws: Workspace, family: str, customer_id: str, k: int = 3) -> dict[str, Any]:
+    """Champion score and top reasons for one customer of the latest snapshot."""
+    from cxml.explain.reasons import top_reasons
+
+    snapshot, as_of = read_snapshot(ws)
+    if customer_id not in snapshot.index:
+        raise KeyError(f"customer {customer_id!r} is not in the snapshot as of {as_of}")
+    estimator, name, version = champion_estimator(ws, family)
+    row = snapshot.loc[[customer_id], list(estimator.feature_names_in_)]
+    explanation = estimator.explain(row)
+    reasons = top_reasons(explanation.proba.iloc[0], row.iloc[0], k=k)
+    return {"customer_id": customer_id, "model_name": name, "model_version": version, "as_of": as_of,
+            "score": float(explanation.probability[0]), "reasons": [r.as_dict() for r in reasons]}
+
+
+def example_customer(ws: Workspace) -> str:
+    snapshot, _ = read_snapshot(ws)
+    return str(snapshot.index[0])
+
+
+def export_for_serving(ws: Workspace, manifest_path: Path = MANIFEST_PATH) -> dict[str, str]:
+    """Copy each champion (exact MLflow version) and the snapshot into the BentoML store; write the manifest."""
+    from cxml.serving import store
+
+    snapshot, as_of = read_snapshot(ws)
+    tags = {family: store.export_champion(ws, family) for family in SERVED_FAMILIES}
+    tags["snapshot"] = store.export_snapshot(ws, snapshot, as_of)
+    store.write_manifest(manifest_path, tags)
+    return tags
+
+
+def run_demo(ws: Workspace, *, customers: int, seed: int, trials: int | None,
+             echo: Callable[[str], None]) -> dict[str, Any]:
+    """Generate → validate → features → tune/train/gate → explain → export. Serving is the CLI's last step."""
+    from cxml.data.synthetic import write_company
+
+    params = {"customers": customers, "seed": seed}
+    marker = ws.data / "params.json"
+    if not marker.exists() or json.loads(marker.read_text()) != params:
+        echo(f"1/5 generating a company of {customers:,} customers (seed {seed}) in {ws.data}")
+        write_company(ws.data, customers, seed=seed, progress=True)
+        marker.write_text(json.dumps(params))
+    echo("2/5 validating the tables against the data contract")
+    tables = read_valid_tables(ws.data)
+    echo("3/5 tuning, training and gating the churn model (Optuna × MLflow)")
+    result = run_train(TrainRequest(family="churn", data=ws.data, trials=trials), ws, progress=True)
+    echo(f"    {result.model_name} v{result.model_version}: {result.gate.reason}")
+    echo("4/5 explaining three customers")
+    snapshot, _ = read_snapshot(ws)
+    for customer in snapshot.index[:3]:
+        explained = explain_customer(ws, "churn", str(customer))
+        reasons = "; ".join(r["text"] for r in explained["reasons"])
+        echo(f"    {customer}: risk {explained['score']:.2f} — {reasons}")
+    echo("5/5 exporting the champion and the feature snapshot for serving")
+    manifest = export_for_serving(ws)
+    return {"tables": {k: len(v) for k, v in tables.items()}, "model": result.model_name,
+            "version": result.model_version, "metrics": result.metrics,
+            "baseline_metrics": result.baseline_metrics, "gate": result.gate.reason, "served": manifest}

@@ -1,0 +1,79 @@
+"""The gate against a real MLflow store: a worse model is refused, a better one promoted, rollback restores."""
+
+import dataclasses
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+
+from cxml import registry, tracking
+from cxml.config import PipelineConfig, Workspace
+from cxml.datasets import table_dataset
+from cxml.models.churn import ChurnClassifier
+from cxml.models.spec import get_spec
+from cxml.training import train
+
+pytestmark = pytest.mark.integration
+NAME = "cxml.churn.gate_test"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    X, y = make_classification(2500, 10, n_informative=6, flip_y=0.05, random_state=3)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(10)]).assign(churned=y)
+    data, _ = table_dataset(frame, "churned", name="gate_test", source="generated")
+    cfg = PipelineConfig.model_validate({"family": "churn", "tuning": {"n_trials": 3, "cv_folds": 2}})
+    ws = Workspace(tmp_path_factory.mktemp("ws"))
+    return data, cfg, ws
+
+
+def crippled(spec):
+    """A deliberately weak model: one shallow tree."""
+    return dataclasses.replace(spec, build=lambda p: ChurnClassifier(n_estimators=1, max_depth=1, calibration="none"))
+
+
+def test_gate_promotes_refuses_and_rolls_back(setup):
+    data, cfg, ws = setup
+    spec = get_spec("churn")
+    weak = train(crippled(spec), data, cfg, ws, model_name=NAME)
+    assert weak.gate.passed, weak.gate.reason  # beats the no-skill baseline, no champion yet
+    assert registry.alias_version(NAME, "champion") == weak.model_version
+
+    strong = train(spec, data, cfg, ws, model_name=NAME)
+    assert strong.gate.passed and strong.metrics["pr_auc"] > weak.metrics["pr_auc"]
+    assert strong.champion_metrics["pr_auc"] == pytest.approx(weak.metrics["pr_auc"])
+    assert registry.alias_version(NAME, "champion") == strong.model_version
+    assert registry.alias_version(NAME, "previous") == weak.model_version
+
+    worse = train(crippled(spec), data, cfg, ws, model_name=NAME)
+    assert not worse.gate.passed
+    assert "does not beat the champion" in worse.gate.reason
+    client = tracking.client()
+    assert client.get_model_version(NAME, worse.model_version).tags["validation_status"] == "rejected"
+    assert registry.alias_version(NAME, "champion") == strong.model_version
+    assert registry.alias_version(NAME, "challenger") == worse.model_version
+    with pytest.raises(ValueError, match="validation_status='rejected'"):
+        registry.promote(NAME, worse.model_version, "try")
+
+    demoted, restored = registry.rollback(NAME)
+    assert (demoted, restored) == (strong.model_version, weak.model_version)
+    assert registry.alias_version(NAME, "champion") == weak.model_version
+    assert client.get_model_version(NAME, strong.model_version).tags["validation_status"] == "rolled_back"
+
+
+def test_run_is_tracked_with_nested_trials_dataset_and_probabilities(setup):
+    data, cfg, ws = setup
+    result = train(get_spec("churn"), data, cfg, ws, model_name=NAME + ".tracked")
+    run = mlflow.get_run(result.run_id)
+    assert run.data.tags["cxml.feature_set"] == "table:gate_test"
+    assert run.data.tags["cxml.git_commit"]
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"gate_test-train", "gate_test-holdout"}
+    children = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert len(children) == cfg.tuning.n_trials
+    model = mlflow.pyfunc.load_model(f"models:/{result.model_name}/{result.model_version}")
+    scores = model.predict(data.X_holdout)["score"].to_numpy()
+    assert np.all((scores > 0) & (scores < 1)) and len(np.unique(scores)) > 10  # probabilities, not labels
+    assert model.metadata.signature is not None

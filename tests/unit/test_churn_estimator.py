@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.metrics import roc_auc_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from cxml.models.churn import ChurnClassifier
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def table():
+    X, y = make_classification(3000, 8, n_informative=5, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)])
+    frame["plan"] = np.where(frame["f0"] > 0, "premium", "basic")
+    frame.index = [f"C{i:05d}" for i in range(len(frame))]
+    return frame, y
+
+
+@parametrize_with_checks([ChurnClassifier(n_estimators=20, early_stopping_rounds=5)])
+def test_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("algorithm", ["xgboost", "lightgbm"])
+def test_learns_and_calibrates(table, algorithm):
+    X, y = table
+    model = ChurnClassifier(algorithm=algorithm).fit(X.iloc[:2000], y[:2000])
+    p = model.predict_proba(X.iloc[2000:])[:, 1]
+    assert roc_auc_score(y[2000:], p) > 0.9
+    assert abs(p.mean() - y[2000:].mean()) < 0.05
+
+
+@pytest.mark.parametrize("algorithm", ["xgboost", "lightgbm"])
+def test_shap_contributions_add_up_to_the_served_prediction(table, algorithm):
+    X, y = table
+    model = ChurnClassifier(algorithm=algorithm, n_estimators=400).fit(X, y)
+    e = model.explain(X.head(100))
+    np.testing.assert_allclose(e.margin.sum(axis=1) + e.base_margin, model.raw_margin(X.head(100)), atol=1e-4)
+    np.testing.assert_allclose(e.proba.sum(axis=1) + e.base_probability, model.predict_proba(X.head(100))[:, 1],
+                               atol=1e-5)
+
+
+def test_single_record_path_equals_the_batch_path(table):
+    X, y = table
+    model = ChurnClassifier().fit(X, y)
+    for i in range(5):
+        assert model.predict_record(X.iloc[i].to_dict()) == pytest.approx(model.predict_proba(X.iloc[[i]])[0, 1])
+
+
+def test_customer_id_never_changes_a_score(table):
+    X, y = table
+    model = ChurnClassifier().fit(X, y)
+    renamed = X.head(50).set_axis([f"other-{i}" for i in range(50)])
+    np.testing.assert_array_equal(model.predict_proba(X.head(50)), model.predict_proba(renamed))
+
+
+def test_same_seed_same_model(table):
+    X, y = table
+    a = ChurnClassifier(algorithm="lightgbm", subsample=0.7).fit(X, y)
+    b = clone(a).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_unseen_category_and_missing_values_are_scored(table):
+    X, y = table
+    model = ChurnClassifier().fit(X, y)
+    odd = X.head(2).copy()
+    odd["plan"] = ["platinum", None]
+    odd.loc[odd.index[0], "f1"] = np.nan
+    assert np.all(np.isfinite(model.predict_proba(odd)))
+
+
+def test_non_binary_target_is_refused(table):
+    X, _ = table
+    with pytest.raises(ValueError, match="Only binary classification"):
+        ChurnClassifier().fit(X, np.arange(len(X)) % 3)
