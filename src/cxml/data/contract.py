@@ -236,6 +236,7 @@ def _violation(table: str, column: str, rule: str, frame: pd.DataFrame, mask: pd
 
 def _check_table(schema: TableSchema, frame: pd.DataFrame, now: pd.Timestamp) -> list[Violation]:
     out: list[Violation] = []
+    mistyped = False
     missing = [c for c in schema.column_names if c not in frame.columns]
     if missing:
         return [Violation(schema.name, c, "missing column", len(frame), frame.head(0)) for c in missing]
@@ -246,6 +247,7 @@ def _check_table(schema: TableSchema, frame: pd.DataFrame, now: pd.Timestamp) ->
         if not _kind_ok(s, col.kind):
             out.append(Violation(schema.name, col.name, f"expected {col.kind}, found dtype {s.dtype}", len(frame),
                                  frame.head(5)))
+            mistyped = True
             continue
         if col.allowed is not None:
             bad = s.notna() & ~s.isin(col.allowed)
@@ -265,7 +267,8 @@ def _check_table(schema: TableSchema, frame: pd.DataFrame, now: pd.Timestamp) ->
         dup = frame.duplicated(list(schema.key), keep=False)
         if dup.any():
             out.append(_violation(schema.name, ",".join(schema.key), "duplicate key", frame, dup))
-    out.extend(_table_rules(schema.name, frame))
+    if not mistyped:  # rules across columns need the right kinds; a wrong kind was reported above
+        out.extend(_table_rules(schema.name, frame))
     return out
 
 
