@@ -1,0 +1,140 @@
+"""The HTTP contract of the service: pydantic models that reject unknown fields and name the field at fault.
+
+These models are the OpenAPI schema applications see; field descriptions and examples are part of the API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+FeatureValue = float | int | str | bool | None
+"""One feature value: a number, a category, a flag, or null for missing (the model handles missing values)."""
+
+MAX_BATCH = 1000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_FEATURES_EXAMPLE: dict[str, FeatureValue] = {
+    "recency_days": 94,
+    "orders_90d": 1,
+    "spend_365d": 212.5,
+    "consent_marketing": 1,
+}
+
+
+class ChurnRequest(_Strict):
+    """One customer: either a ``customer_id`` (features from the latest snapshot) or a full feature record."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"example": {"customer_id": "C000123", "top_k": 3}},
+    )
+
+    customer_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="A customer in the served feature snapshot. Give this or `features`, not both.",
+        examples=["C000123"],
+    )
+    features: dict[str, FeatureValue] | None = Field(
+        None,
+        description="Every feature the model uses, by name (see `GET /info`); null marks a missing value. "
+        "Give this or `customer_id`, not both.",
+        examples=[_FEATURES_EXAMPLE],
+    )
+    top_k: Annotated[StrictInt, Field(ge=0, le=10)] = Field(
+        3, description="How many reasons to return, biggest effect first (0: none, fastest)."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> Self:
+        if (self.customer_id is None) == (self.features is None):
+            given = "both" if self.customer_id is not None else "neither"
+            raise ValueError(f"give exactly one of 'customer_id' or 'features' ({given} given)")
+        return self
+
+
+class Reason(_Strict):
+    """One driver of the score: a feature, its value, and how much it moves the probability."""
+
+    feature: str = Field(description="Feature name.", examples=["recency_days"])
+    value: FeatureValue = Field(description="The customer's value of the feature.", examples=[94])
+    contribution: float = Field(
+        description="Change of the churn probability due to this feature (tree SHAP, probability scale).",
+        examples=[0.21],
+    )
+    text: str = Field(
+        description="The reason in words.", examples=["no purchase in 94 days raises risk by 0.21"]
+    )
+
+
+class ChurnResponse(_Strict):
+    customer_id: str | None = Field(description="The customer scored; null for a feature record.")
+    probability: float = Field(
+        ge=0.0, le=1.0, description="Calibrated probability of churn within the horizon."
+    )
+    model_name: str = Field(
+        description="Registered MLflow model that produced the score.", examples=["cxml.churn"]
+    )
+    model_version: str = Field(description="Exact MLflow model version served.", examples=["3"])
+    snapshot_as_of: str | None = Field(
+        None, description="Date of the feature snapshot used for a `customer_id`; null for a feature record."
+    )
+    reasons: list[Reason] = Field(default_factory=list, description="Top drivers of this score.")
+
+
+class BatchChurnRequest(_Strict):
+    items: list[ChurnRequest] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"Up to {MAX_BATCH} customers, each a `customer_id` or a feature record.",
+        examples=[[{"customer_id": "C000123"}, {"customer_id": "C000456", "top_k": 0}]],
+    )
+
+
+class BatchChurnResponse(_Strict):
+    items: list[ChurnResponse] = Field(description="One response per request item, in the same order.")
+
+
+class ServedModel(_Strict):
+    family: str = Field(description="Model family.", examples=["churn"])
+    bento_tag: str = Field(description="Exact BentoML model tag served.", examples=["cxml-churn:v3-1a2b3c4d"])
+    mlflow_model: str = Field(description="Registered MLflow model.", examples=["cxml.churn"])
+    mlflow_version: str = Field(description="Exact MLflow model version.", examples=["3"])
+    mlflow_run_id: str = Field(description="MLflow run that trained it.")
+    features: list[str] = Field(description="Feature names the model expects, in order.")
+
+
+class ServedSnapshot(_Strict):
+    bento_tag: str = Field(description="Exact BentoML tag of the feature snapshot.")
+    as_of: str = Field(description="Point in time of the features.", examples=["2024-06-30"])
+    n_customers: int = Field(ge=0, description="Customers that can be scored by `customer_id`.")
+
+
+class ServiceInfo(_Strict):
+    service: str = Field(description="Service name.", examples=["cxml"])
+    ready: bool = Field(description="Models loaded and ready to score.")
+    models: list[ServedModel] = Field(description="Every model served, with its exact versions.")
+    snapshot: ServedSnapshot | None = Field(
+        description="The feature snapshot used for `customer_id` lookups."
+    )
+
+
+class ErrorDetail(_Strict):
+    type: str = Field(description="Machine-readable error type.", examples=["unknown_feature"])
+    loc: list[str | int] = Field(
+        description="Where the error is in the request body.", examples=[["features", "recency_dayz"]]
+    )
+    msg: str = Field(description="What is wrong, in words.")
+
+
+class ErrorResponse(_Strict):
+    error: str = Field(description="Summary of the problem.")
+    detail: list[ErrorDetail] = Field(default_factory=list, description="One entry per offending field.")

@@ -1,0 +1,223 @@
+"""What the churn endpoints do, without HTTP: check a request, find the features, score, explain.
+
+Errors a client can fix are ``RequestError`` (with the HTTP status and the offending fields), so the service
+answers them with a 4xx naming the field and keeps 5xx for its own faults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from cxml.explain.reasons import top_reasons
+from cxml.serving.schemas import (
+    ChurnRequest,
+    ChurnResponse,
+    ErrorDetail,
+    ErrorResponse,
+    Reason,
+    ServedModel,
+    ServedSnapshot,
+)
+from cxml.serving.store import FeatureSnapshot, load_estimator, load_snapshot
+
+if TYPE_CHECKING:
+    import bentoml
+
+MAX_LISTED = 10
+
+
+class RequestError(Exception):
+    """A request the service cannot score, with the HTTP status and one detail per offending field."""
+
+    def __init__(self, status: int, error: str, detail: Sequence[ErrorDetail] = ()):
+        super().__init__(error)
+        self.status, self.error, self.detail = status, error, list(detail)
+
+    def body(self) -> dict[str, Any]:
+        return ErrorResponse(error=self.error, detail=self.detail).model_dump(mode="json")
+
+
+def _listing(names: Sequence[str]) -> str:
+    more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+    return ", ".join(names[:MAX_LISTED]) + more
+
+
+def check_record(
+    record: dict[str, Any], names: Sequence[str], categories: dict[str, list[str]], loc: tuple[str | int, ...]
+) -> list[ErrorDetail]:
+    """A record's problems against the model's features: unknown, missing, wrong type, unknown category."""
+    errors = []
+    known = set(names)
+    for key in record:
+        if key not in known:
+            errors.append(
+                ErrorDetail(
+                    type="unknown_feature",
+                    loc=[*loc, key],
+                    msg=f"unknown feature {key!r}; the model uses: {_listing(list(names))}",
+                )
+            )
+    for name in names:
+        if name not in record:
+            errors.append(
+                ErrorDetail(
+                    type="missing_feature",
+                    loc=[*loc, name],
+                    msg=f"feature {name!r} is required (use null for a missing value)",
+                )
+            )
+            continue
+        value = record[name]
+        if value is None:
+            continue
+        if name in categories:
+            if not isinstance(value, str):
+                errors.append(
+                    ErrorDetail(
+                        type="string_type",
+                        loc=[*loc, name],
+                        msg=f"feature {name!r} is a category: expected a string, got "
+                        f"{type(value).__name__} {value!r}",
+                    )
+                )
+            elif value not in categories[name]:
+                errors.append(
+                    ErrorDetail(
+                        type="unknown_category",
+                        loc=[*loc, name],
+                        msg=f"unknown category {value!r} for {name!r}; known: {_listing(categories[name])}",
+                    )
+                )
+        elif not isinstance(value, int | float) or (isinstance(value, float) and not np.isfinite(value)):
+            errors.append(
+                ErrorDetail(
+                    type="number_type",
+                    loc=[*loc, name],
+                    msg=f"feature {name!r} is numeric: expected a finite number or null, got "
+                    f"{type(value).__name__} {value!r}",
+                )
+            )
+    return errors
+
+
+@dataclass
+class ChurnScorer:
+    """The served churn champion and the snapshot it looks customers up in."""
+
+    estimator: Any
+    model: ServedModel
+    snapshot: FeatureSnapshot | None = None
+    names: list[str] = field(init=False)
+    categories: dict[str, list[str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.names = list(self.estimator.encoder_.feature_names_in_)
+        self.categories = dict(self.estimator.encoder_.categories_)
+        if self.snapshot is not None:
+            self.snapshot = self.snapshot.select(self.names)
+
+    def snapshot_info(self) -> ServedSnapshot | None:
+        if self.snapshot is None:
+            return None
+        return ServedSnapshot(
+            bento_tag=self.snapshot.tag, as_of=self.snapshot.as_of, n_customers=len(self.snapshot)
+        )
+
+    def _records(self, requests: Sequence[ChurnRequest], batch: bool) -> list[dict[str, Any]]:
+        """Every request's feature record, or a RequestError listing every bad item at once."""
+        records: list[dict[str, Any]] = []
+        errors: list[ErrorDetail] = []
+        unknown: list[ErrorDetail] = []
+        unknown_ids: list[str] = []
+        for i, req in enumerate(requests):
+            loc: tuple[str | int, ...] = ("items", i) if batch else ()
+            if req.features is not None:
+                errors += check_record(req.features, self.names, self.categories, (*loc, "features"))
+                records.append(req.features)
+                continue
+            cid = str(req.customer_id)
+            record = self.snapshot.record(cid) if self.snapshot is not None else None
+            if record is None:
+                unknown_ids.append(repr(cid))
+                unknown.append(
+                    ErrorDetail(
+                        type="unknown_customer",
+                        loc=[*loc, "customer_id"],
+                        msg=f"customer {cid!r} is not in the feature snapshot",
+                    )
+                )
+            records.append(record or {})
+        if errors:
+            raise RequestError(400, f"{len(errors)} invalid feature value(s)", errors)
+        if unknown:
+            where = (
+                f"the feature snapshot as of {self.snapshot.as_of} ({self.snapshot.tag})"
+                if self.snapshot is not None
+                else "a feature snapshot (none is served)"
+            )
+            raise RequestError(
+                404,
+                f"customer {_listing(unknown_ids)} not found in {where}; send a feature record instead",
+                unknown,
+            )
+        return records
+
+    def _response(self, req: ChurnRequest, probability: float, reasons: list[Reason]) -> ChurnResponse:
+        from_snapshot = req.customer_id is not None and self.snapshot is not None
+        return ChurnResponse(
+            customer_id=req.customer_id,
+            probability=min(max(probability, 0.0), 1.0),
+            model_name=self.model.mlflow_model,
+            model_version=self.model.mlflow_version,
+            snapshot_as_of=self.snapshot.as_of if from_snapshot and self.snapshot is not None else None,
+            reasons=reasons,
+        )
+
+    def _reasons(self, frame: pd.DataFrame, top_k: Sequence[int]) -> list[list[Reason]]:
+        if max(top_k, default=0) == 0:
+            return [[] for _ in top_k]
+        contributions = self.estimator.explain(frame).proba
+        out = []
+        for i, k in enumerate(top_k):
+            found = top_reasons(contributions.iloc[i], frame.iloc[i], k=k) if k else []
+            out.append([Reason.model_validate(r.as_dict()) for r in found])
+        return out
+
+    def _frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+        rows = [tuple(rec.get(n) for n in self.names) for rec in records]
+        return pd.DataFrame.from_records(rows, columns=self.names)
+
+    def score(self, req: ChurnRequest) -> ChurnResponse:
+        """One customer: the probability on the fast single-row path, reasons only when asked for."""
+        record = self._records([req], batch=False)[0]
+        probability = float(self.estimator.predict_record(record))
+        reasons = self._reasons(self._frame([record]), [req.top_k])[0] if req.top_k else []
+        return self._response(req, probability, reasons)
+
+    def score_batch(self, requests: Sequence[ChurnRequest]) -> list[ChurnResponse]:
+        """Many customers in one vectorised prediction (and one explanation call when reasons are wanted)."""
+        records = self._records(requests, batch=True)
+        frame = self._frame(records)
+        proba = np.asarray(self.estimator.predict_proba(frame))[:, 1]
+        reasons = self._reasons(frame, [r.top_k for r in requests])
+        return [self._response(r, float(p), rs) for r, p, rs in zip(requests, proba, reasons, strict=True)]
+
+
+def load_churn_scorer(model: bentoml.Model, snapshot: bentoml.Model | None = None) -> ChurnScorer:
+    """A scorer for an exported champion (and snapshot) read from the BentoML store, single-threaded."""
+    estimator = load_estimator(model, nthread=1)
+    labels = model.info.labels
+    served = ServedModel(
+        family=labels.get("family", "churn"),
+        bento_tag=str(model.tag),
+        mlflow_model=labels["mlflow_model"],
+        mlflow_version=labels["mlflow_version"],
+        mlflow_run_id=labels["mlflow_run_id"],
+        features=[str(c) for c in estimator.encoder_.feature_names_in_],
+    )
+    return ChurnScorer(estimator, served, load_snapshot(snapshot) if snapshot is not None else None)

@@ -1,0 +1,81 @@
+"""The cxml BentoML service: typed request → exported champion → typed response, nothing else.
+
+Serve with ``bentoml serve cxml.serving.service:CxmlService`` (``PYTHONPATH=src``, ``BENTOML_HOME`` pointing
+at the store the models were exported to). The exact model tags come from the manifest at ``$CXML_MANIFEST``
+(default ``models/served.json``), read once at import; ``$CXML_WORKERS`` sets the worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One OpenMP thread per worker (read when XGBoost/LightGBM load): a single row never gains from a thread team,
+# and several workers on a small machine must not oversubscribe its cores. Set before the model imports.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from pathlib import Path
+
+import bentoml
+from fastapi import FastAPI
+from starlette.responses import JSONResponse
+
+from cxml.serving.schemas import (
+    BatchChurnRequest,
+    BatchChurnResponse,
+    ChurnRequest,
+    ChurnResponse,
+    ServiceInfo,
+)
+from cxml.serving.scoring import RequestError, load_churn_scorer
+from cxml.serving.store import read_manifest
+
+SERVICE_NAME = "cxml"
+MANIFEST = read_manifest(Path(os.environ.get("CXML_MANIFEST", "models/served.json")), required=("churn",))
+
+# GET routes live on a small FastAPI app mounted beside the BentoML APIs (BentoML APIs are POST only).
+meta_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@bentoml.service(
+    name=SERVICE_NAME,
+    workers=int(os.environ.get("CXML_WORKERS", "1")),
+    traffic={"timeout": 30},
+)
+@bentoml.asgi_app(meta_app, path="/")
+class CxmlService:
+    churn_model = bentoml.models.BentoModel(MANIFEST["churn"])
+    snapshot_model = bentoml.models.BentoModel(MANIFEST["snapshot"]) if "snapshot" in MANIFEST else None
+
+    def __init__(self) -> None:
+        self.churn = load_churn_scorer(self.churn_model, self.snapshot_model)
+
+    def __is_ready__(self) -> bool:
+        return self.churn is not None
+
+    # No adaptive batching: it answers 503 under concurrency with small latency budgets (DESIGN §10);
+    # clients with many customers call /churn_batch, which is one vectorised prediction.
+    @bentoml.api(route="/churn", output_spec=ChurnResponse)
+    def churn_one(self, request: ChurnRequest, /) -> ChurnResponse | JSONResponse:
+        """Churn probability of one customer (by `customer_id` or feature record), with its top reasons."""
+        try:
+            return self.churn.score(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+    @bentoml.api(route="/churn_batch", output_spec=BatchChurnResponse)
+    def churn_batch(self, request: BatchChurnRequest, /) -> BatchChurnResponse | JSONResponse:
+        """Churn probabilities of up to 1,000 customers in one call; a bad item fails the batch, named."""
+        try:
+            return BatchChurnResponse(items=self.churn.score_batch(request.items))
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+    @meta_app.get("/info", response_model=ServiceInfo)
+    def info(self) -> ServiceInfo:
+        """The models served, with their exact BentoML tags and MLflow versions, and the snapshot date."""
+        return ServiceInfo(
+            service=SERVICE_NAME,
+            ready=self.__is_ready__(),
+            models=[self.churn.model],
+            snapshot=self.churn.snapshot_info(),
+        )

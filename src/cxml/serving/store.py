@@ -1,0 +1,251 @@
+"""Export champions and feature snapshots into the BentoML model store, and read them back for serving.
+
+The service never resolves an alias or a ``:latest`` tag: ``export_champion`` pins the MLflow champion to
+an exact BentoML tag (``cxml-churn:v3-1a2b3c4d`` = MLflow version 3 of run ``1a2b3c4d…``), and the manifest
+``models/served.json`` lists the exact tags to serve. The store is always passed explicitly, because
+BentoML resolves ``BENTOML_HOME`` once per process: setting the variable after the first use of the store
+would silently write to ``~/bentoml``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from cxml.config import Workspace
+
+if TYPE_CHECKING:
+    import bentoml
+    from bentoml._internal.models import ModelStore
+
+log = logging.getLogger(__name__)
+
+ESTIMATOR_FILE = "estimator.joblib"
+SNAPSHOT_FILE = "snapshot.parquet"
+SNAPSHOT_NAME = "cxml-snapshot"
+ID_NAME = "customer_id"
+
+
+def model_store(ws: Workspace) -> ModelStore:
+    """The BentoML model store under ``ws.bentoml_home`` (the layout ``BENTOML_HOME`` uses)."""
+    from bentoml._internal.models import ModelStore
+
+    root = ws.bentoml_home / "models"
+    root.mkdir(parents=True, exist_ok=True)
+    return ModelStore(str(root))
+
+
+def bento_name(family: str) -> str:
+    return f"cxml-{family}"
+
+
+def _existing(store: ModelStore, tag: str) -> bentoml.Model | None:
+    from bentoml.exceptions import NotFound
+
+    try:
+        return store.get(tag)
+    except NotFound:
+        return None
+
+
+def _run_metrics(client: Any, run_id: str) -> dict[str, float]:
+    metrics = client.get_run(run_id).data.metrics
+    return {k: float(v) for k, v in metrics.items() if k.startswith(("holdout_", "baseline_"))}
+
+
+def export_champion(ws: Workspace, family: str = "churn", model_name: str | None = None) -> str:
+    """Copy the MLflow ``champion`` of ``cxml.<family>`` (or ``model_name``) into the BentoML store.
+
+    Returns the exact tag. Exporting the same version again returns the existing tag without copying.
+    """
+    import bentoml
+    from mlflow.exceptions import MlflowException
+
+    from cxml import tracking
+    from cxml.pyfunc import load_estimator
+    from cxml.registry import CHAMPION
+
+    name = model_name or f"cxml.{family}"
+    tracking.configure(ws)
+    client = tracking.client()
+    try:
+        mv = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as exc:
+        raise LookupError(
+            f"{name} has no {CHAMPION!r} alias in {ws.tracking_uri}: train and promote first"
+        ) from exc
+    run_id = mv.run_id or mv.tags.get("run_id", "")
+    if not run_id:
+        raise LookupError(f"{name} version {mv.version} records no run id")
+    tag = f"{bento_name(family)}:v{mv.version}-{run_id[:8]}"
+    store = model_store(ws)
+    if (found := _existing(store, tag)) is not None:
+        log.info("%s v%s already exported as %s", name, mv.version, found.tag)
+        return str(found.tag)
+    estimator = load_estimator(f"models:/{name}/{mv.version}")
+    labels = {
+        "family": family,
+        "mlflow_model": name,
+        "mlflow_version": str(mv.version),
+        "mlflow_run_id": run_id,
+    }
+    metadata = {
+        "features": [str(c) for c in getattr(estimator, "feature_names_in_", [])],
+        "metrics": _run_metrics(client, run_id),
+        "tracking_uri": ws.tracking_uri,
+        "mlflow_tags": dict(mv.tags),
+    }
+    with bentoml.models.create(tag, labels=labels, metadata=metadata, _model_store=store) as model:
+        joblib.dump(estimator, model.path_of(ESTIMATOR_FILE))
+    log.info("exported %s v%s (champion) as %s", name, mv.version, tag)
+    return tag
+
+
+def export_snapshot(ws: Workspace, features: pd.DataFrame, as_of: str) -> str:
+    """Save the features (one row per customer, index = customer id) as ``cxml-snapshot:<as_of>-<digest>``."""
+    import bentoml
+
+    from cxml.tracking import frame_digest
+
+    if not features.index.is_unique:
+        dup = features.index[features.index.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"feature snapshot has duplicate customer ids, e.g. {dup}")
+    frame = features.copy()
+    frame.index = frame.index.astype(str).rename(ID_NAME)
+    frame.columns = [str(c) for c in frame.columns]
+    version = f"{pd.Timestamp(as_of).date()}-{frame_digest(frame)[:8]}"
+    tag = f"{SNAPSHOT_NAME}:{version}"
+    store = model_store(ws)
+    if (found := _existing(store, tag)) is not None:
+        return str(found.tag)
+    labels = {"as_of": str(pd.Timestamp(as_of).date()), "n_customers": str(len(frame))}
+    with bentoml.models.create(
+        tag, labels=labels, metadata={"columns": list(frame.columns)}, _model_store=store
+    ) as m:
+        frame.to_parquet(m.path_of(SNAPSHOT_FILE))
+    log.info("exported the feature snapshot as of %s (%d customers) as %s", as_of, len(frame), tag)
+    return tag
+
+
+def _check_tag(key: str, tag: object) -> str:
+    if not isinstance(tag, str) or ":" not in tag or tag.rsplit(":", 1)[1] in ("", "latest"):
+        raise ValueError(f"manifest entry {key!r} must be an exact tag name:version, got {tag!r}")
+    return tag
+
+
+def write_manifest(path: Path, tags: dict[str, str]) -> None:
+    """Write the exact tags to serve (e.g. ``{"churn": ..., "snapshot": ...}``) atomically."""
+    body = json.dumps({k: _check_tag(k, v) for k, v in sorted(tags.items())}, indent=2) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(path: Path, required: tuple[str, ...] = ()) -> dict[str, str]:
+    """The exact tags to serve; fails naming the file and the entry when one is missing or floating."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no serving manifest at {path.resolve()}: run the export first (or set CXML_MANIFEST)"
+        )
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the manifest must be a JSON object of name → exact tag")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ValueError(f"{path}: no tag for {missing}; it lists {sorted(data)}")
+    return {str(k): _check_tag(str(k), v) for k, v in data.items()}
+
+
+def _is_number(series: pd.Series) -> bool:
+    api = pd.api.types
+    return bool(api.is_numeric_dtype(series) or api.is_bool_dtype(series))
+
+
+class FeatureSnapshot:
+    """Features of every customer at ``as_of`` for O(1) lookups by customer id.
+
+    Numbers live in one float matrix and categories as integer codes (a million customers × 40 features is
+    ~300 MB, where an object matrix would be several GB per worker); ``record`` rebuilds one customer's dict.
+    """
+
+    def __init__(self, frame: pd.DataFrame, as_of: str, tag: str = ""):
+        self.as_of, self.tag = as_of, tag
+        self.rows = {str(cid): i for i, cid in enumerate(frame.index)}
+        numeric = [c for c in frame.columns if _is_number(frame[c])]
+        other = [c for c in frame.columns if c not in numeric]
+        n = len(frame)
+        self.numbers = np.empty((n, len(numeric)), dtype=np.float64)
+        for j, col in enumerate(numeric):
+            self.numbers[:, j] = frame[col].astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+        self.codes = np.empty((n, len(other)), dtype=np.int32)
+        self.levels: list[list[str]] = []
+        for j, col in enumerate(other):
+            codes, uniques = pd.factorize(frame[col].astype("str").where(frame[col].notna()))
+            self.codes[:, j] = codes
+            self.levels.append([str(u) for u in uniques])
+        slots = {str(c): (True, j) for j, c in enumerate(numeric)} | {
+            str(c): (False, j) for j, c in enumerate(other)
+        }
+        self._all_slots = slots
+        self.columns = [str(c) for c in frame.columns]
+        self._slots = [(c, *slots[c]) for c in self.columns]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, customer_id: object) -> bool:
+        return customer_id in self.rows
+
+    def record(self, customer_id: str) -> dict[str, object] | None:
+        """The customer's features as ``{name: value}`` (NaN or None when missing); None for an unknown id."""
+        i = self.rows.get(customer_id)
+        if i is None:
+            return None
+        numbers, codes = self.numbers[i], self.codes[i]
+        out: dict[str, object] = {}
+        for name, is_number, j in self._slots:
+            if is_number:
+                out[name] = float(numbers[j])
+            else:
+                code = int(codes[j])
+                out[name] = None if code < 0 else self.levels[j][code]
+        return out
+
+    def select(self, columns: list[str]) -> FeatureSnapshot:
+        """The same customers with ``columns`` in that order (a model's features); names any missing."""
+        missing = [c for c in columns if c not in self._all_slots]
+        if missing:
+            raise ValueError(f"snapshot {self.tag or self.as_of} lacks features the model needs: {missing}")
+        out = copy.copy(self)
+        out.columns = list(columns)
+        out._slots = [(c, *self._all_slots[c]) for c in columns]
+        return out
+
+
+def load_estimator(model: bentoml.Model, *, nthread: int = 1) -> Any:
+    """The estimator inside an exported champion; XGBoost boosters are pinned to ``nthread`` threads."""
+    estimator = joblib.load(model.path_of(ESTIMATOR_FILE))
+    for booster, _ in getattr(estimator, "boosters_", []):
+        if hasattr(booster, "set_param"):
+            booster.set_param({"nthread": nthread})
+    return estimator
+
+
+def load_snapshot(model: bentoml.Model) -> FeatureSnapshot:
+    frame = pd.read_parquet(model.path_of(SNAPSHOT_FILE))
+    return FeatureSnapshot(frame, model.info.labels.get("as_of", ""), str(model.tag))

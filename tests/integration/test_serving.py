@@ -1,0 +1,274 @@
+"""A real champion, exported to a real BentoML store, served by a real ``bentoml serve`` over HTTP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+
+from cxml.config import PipelineConfig, Workspace
+from cxml.datasets import table_dataset
+from cxml.models.spec import get_spec
+from cxml.pyfunc import load_estimator
+from cxml.serving import store
+from cxml.training import train
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+AS_OF = "2024-06-30"
+
+
+@dataclass(frozen=True)
+class Served:
+    ws: Workspace
+    features: pd.DataFrame
+    estimator: object
+    version: str
+    run_id: str
+    tags: dict[str, str]
+    manifest: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(ws: Workspace, manifest: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BENTOML_HOME": str(ws.bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "CXML_MANIFEST": str(manifest),
+        "PYTHONPATH": str(REPO / "src"),
+    }
+
+
+def _record(frame: pd.DataFrame, customer_id: str) -> dict[str, object]:
+    row = frame.loc[customer_id]
+    return {k: (None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+    ws = Workspace(tmp_path_factory.mktemp("serving-ws"))
+    X, y = make_classification(n_samples=300, n_features=6, n_informative=4, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    frame["plan"] = np.where(X[:, 0] > 0, "gold", "basic")
+    frame["customer_id"] = [f"C{i:05d}" for i in range(len(frame))]
+    frame["churn"] = y
+    data, _ = table_dataset(
+        frame, "churn", name="generated", source="make_classification", id_column="customer_id"
+    )
+    cfg = PipelineConfig.model_validate(
+        {"family": "churn", "tuning": {"n_trials": 1, "cv_folds": 2, "algorithms": ["xgboost"], "n_jobs": 1}}
+    )
+    result = train(get_spec("churn"), data, cfg, ws)
+    assert result.gate.passed, result.gate.reason
+    features = pd.concat([data.X_train, data.X_holdout])
+    tags = {"churn": store.export_champion(ws), "snapshot": store.export_snapshot(ws, features, AS_OF)}
+    manifest = ws.root / "served.json"
+    store.write_manifest(manifest, tags)
+    estimator = load_estimator(f"models:/{result.model_name}/{result.model_version}")
+    return Served(ws, features, estimator, result.model_version, result.run_id, tags, manifest)
+
+
+@pytest.fixture(scope="session")
+def client(served: Served) -> Iterator[httpx.Client]:
+    port = _free_port()
+    log = open(served.ws.root / "server.log", "wb")  # noqa: SIM115 (closed in teardown)
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "cxml.serving.service:CxmlService",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=_env(served.ws, served.manifest),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            deadline = time.monotonic() + 45
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"bentoml serve exited with {proc.returncode}: "
+                        f"{(served.ws.root / 'server.log').read_text()[-3000:]}"
+                    )
+                try:
+                    if http.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"server not ready: {(served.ws.root / 'server.log').read_text()[-3000:]}"
+                    )
+                time.sleep(0.3)
+            yield http
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: the group this test started
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def test_exports_are_pinned_to_the_champion(served: Served) -> None:
+    assert served.tags["churn"] == f"cxml-churn:v{served.version}-{served.run_id[:8]}"
+    assert store.export_champion(served.ws) == served.tags["churn"]  # re-export reuses the tag
+    assert store.read_manifest(served.manifest) == served.tags
+
+
+def test_known_customer_is_scored_like_the_model_in_process(served: Served, client: httpx.Client) -> None:
+    cid = served.features.index[7]
+    r = client.post("/churn", json={"customer_id": cid})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    expected = served.estimator.predict_proba(served.features.loc[[cid]])[0, 1]  # type: ignore[attr-defined]
+    assert 0.0 <= body["probability"] <= 1.0
+    assert body["probability"] == pytest.approx(expected, abs=1e-6)
+    assert body["model_version"] == served.version
+    assert body["snapshot_as_of"] == AS_OF
+    assert len(body["reasons"]) == 3
+    assert all(set(reason) == {"feature", "value", "contribution", "text"} for reason in body["reasons"])
+
+
+def test_feature_record_is_scored_like_the_model_in_process(served: Served, client: httpx.Client) -> None:
+    cid = served.features.index[11]
+    r = client.post("/churn", json={"features": _record(served.features, cid), "top_k": 2})
+    assert r.status_code == 200, r.text
+    expected = served.estimator.predict_proba(served.features.loc[[cid]])[0, 1]  # type: ignore[attr-defined]
+    assert r.json()["probability"] == pytest.approx(expected, abs=1e-6)
+    assert r.json()["customer_id"] is None
+    assert len(r.json()["reasons"]) == 2
+
+
+def test_batch_scores_every_item_in_order(served: Served, client: httpx.Client) -> None:
+    ids = list(served.features.index[:20])
+    items = [{"customer_id": cid, "top_k": 0} for cid in ids[:19]]
+    items.append({"features": _record(served.features, ids[19]), "top_k": 1})
+    r = client.post("/churn_batch", json={"items": items})
+    assert r.status_code == 200, r.text
+    expected = served.estimator.predict_proba(served.features.loc[ids])[:, 1]  # type: ignore[attr-defined]
+    got = [item["probability"] for item in r.json()["items"]]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert [item["customer_id"] for item in r.json()["items"]] == [*ids[:19], None]
+    assert len(r.json()["items"][-1]["reasons"]) == 1
+
+
+def test_unknown_customer_is_404_with_a_message(client: httpx.Client) -> None:
+    r = client.post("/churn", json={"customer_id": "nobody"})
+    assert r.status_code == 404
+    assert "nobody" in r.json()["error"]
+    assert r.json()["detail"][0]["loc"] == ["customer_id"]
+
+
+def test_wrong_feature_type_is_4xx_naming_the_field(served: Served, client: httpx.Client) -> None:
+    record = {**_record(served.features, served.features.index[0]), "f3": "high"}
+    r = client.post("/churn", json={"features": record})
+    assert r.status_code == 400
+    assert [d["loc"] for d in r.json()["detail"]] == [["features", "f3"]]
+
+
+def test_customer_id_and_features_together_are_rejected(served: Served, client: httpx.Client) -> None:
+    cid = served.features.index[0]
+    r = client.post("/churn", json={"customer_id": cid, "features": _record(served.features, cid)})
+    assert r.status_code == 400
+    assert "customer_id" in r.text and "features" in r.text
+
+
+@pytest.mark.parametrize(
+    "route, payload",
+    [
+        ("/churn", b"{not json"),
+        ("/churn", b'{"customer_id": 42}'),
+        ("/churn", b'{"customer_id": "C00001", "top_k": 99}'),
+        ("/churn", b'{"customer_id": "C00001", "colour": "red"}'),
+        ("/churn", b'{"features": {"f0": {"nested": 1}}}'),
+        ("/churn", b'{"features": {"f0": 1}}'),
+        ("/churn", b"[]"),
+        ("/churn_batch", b'{"items": []}'),
+        ("/churn_batch", b'{"items": [{"customer_id": "nobody"}]}'),
+    ],
+)
+def test_bad_requests_get_a_4xx_and_the_server_keeps_answering(
+    client: httpx.Client, route: str, payload: bytes
+) -> None:
+    r = client.post(route, content=payload, headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/churn", json={"customer_id": "C00001", "top_k": 0}).status_code == 200
+
+
+def test_info_shows_the_exact_versions_served(served: Served, client: httpx.Client) -> None:
+    r = client.get("/info")
+    assert r.status_code == 200
+    info = r.json()
+    (model,) = info["models"]
+    assert model["bento_tag"] == served.tags["churn"]
+    assert model["mlflow_model"] == "cxml.churn"
+    assert model["mlflow_version"] == served.version
+    assert model["mlflow_run_id"] == served.run_id
+    assert info["snapshot"] == {
+        "bento_tag": served.tags["snapshot"],
+        "as_of": AS_OF,
+        "n_customers": len(served.features),
+    }
+    assert info["ready"] is True
+
+
+def test_bentofile_builds_a_bento_with_the_exact_models(served: Served, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    shutil.copytree(REPO / "src" / "cxml", ctx / "src" / "cxml", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("bentofile.yaml", "requirements.lock"):
+        shutil.copy(REPO / name, ctx / name)
+    (ctx / "models").mkdir()
+    shutil.copy(served.manifest, ctx / "models" / "served.json")
+    env = {**_env(served.ws, ctx / "models" / "served.json"), "PYTHONPATH": str(ctx / "src")}
+    out = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", "--output", "tag", str(ctx)],
+        cwd=ctx,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    tag = out.stdout.strip().rsplit("__tag__:", 1)[-1]
+    name, version = tag.split(":")
+    bento_yaml = (served.ws.bentoml_home / "bentos" / name / version / "bento.yaml").read_text()
+    assert served.tags["churn"] in bento_yaml and served.tags["snapshot"] in bento_yaml
+    assert (
+        served.ws.bentoml_home / "bentos" / name / version / "src" / "src" / "cxml" / "serving" / "service.py"
+    ).exists()
