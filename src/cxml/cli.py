@@ -48,6 +48,7 @@ def _workspace(home: Path | None):  # type: ignore[no-untyped-def]
 
     ws = Workspace(home)
     os.environ["BENTOML_HOME"] = str(ws.bentoml_home)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     return ws
 
 

@@ -27,7 +27,7 @@ class TuningConfig(_Strict):
     cv_folds: int = Field(3, ge=2)
     algorithms: tuple[Algorithm, ...] = ("xgboost", "lightgbm")
     seed: int = 0
-    n_jobs: int = Field(2, ge=1, description="threads per booster")
+    n_jobs: int = Field(1, ge=1, description="threads per booster (1 is fastest below ~100k rows, DESIGN §10)")
 
 
 class GateConfig(_Strict):

@@ -135,17 +135,18 @@ def train(
             on_trial=lambda t: tracking.log_trial(t, run_id, experiment_id),  # type: ignore[arg-type]
         )
         _remember_run(study_path, study_name, run_id)
+        final_params = {**study.best_params, **spec.refit_params}
         cv_metrics = {}
         if cv_report_folds:
             # fresh folds (seed + 1): the best trial's own CV score is optimistic, being the maximum over trials
-            cv_metrics = cross_validate(spec, study.best_params, data.X_train, data.y_train, cv_report_folds,
+            cv_metrics = cross_validate(spec, final_params, data.X_train, data.y_train, cv_report_folds,
                                         cfg.tuning.seed + 1)
-        estimator = spec.build(study.best_params).fit(data.X_train, data.y_train)
+        estimator = spec.build(final_params).fit(data.X_train, data.y_train)
         metrics = _holdout_metrics(spec, data.y_holdout, spec.score(estimator, data.X_holdout), cfg.tuning.seed)
         baseline = spec.baseline(data.X_train).fit(data.X_train, data.y_train)
         baseline_metrics = _holdout_metrics(spec, data.y_holdout, spec.score(baseline, data.X_holdout),
                                             cfg.tuning.seed)
-        mlflow.log_params({f"best_{k}": v for k, v in study.best_params.items()})
+        mlflow.log_params({f"best_{k}": v for k, v in final_params.items()})
         mlflow.log_metrics({**{f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)},
                             **{f"baseline_{k}": v for k, v in baseline_metrics.items() if np.isfinite(v)},
                             **{f"cv_{k}": v for k, v in cv_metrics.items() if np.isfinite(v)},

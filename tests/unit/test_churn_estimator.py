@@ -78,3 +78,14 @@ def test_non_binary_target_is_refused(table):
     X, _ = table
     with pytest.raises(ValueError, match="Only binary classification"):
         ChurnClassifier().fit(X, np.arange(len(X)) % 3)
+
+
+def test_cross_fitted_bags_add_up_and_calibrate(table):
+    X, y = table
+    model = ChurnClassifier(algorithm="lightgbm", n_bags=3).fit(X.iloc[:2000], y[:2000])
+    assert len(model.boosters_) == 3
+    e = model.explain(X.iloc[2000:2050])
+    np.testing.assert_allclose(e.margin.sum(axis=1) + e.base_margin, model.raw_margin(X.iloc[2000:2050]), atol=1e-6)
+    p = model.predict_proba(X.iloc[2000:])[:, 1]
+    assert abs(p.mean() - y[2000:].mean()) < 0.05
+    assert model.predict_record(X.iloc[2000].to_dict()) == pytest.approx(p[0])

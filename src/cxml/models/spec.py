@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,8 @@ class ModelSpec:
     """Training features → the unfitted naive rule to beat (has fit / predict_proba)."""
     baseline_name: str
     greater_is_better: bool = True
+    refit_params: dict[str, Any] = field(default_factory=dict)
+    """Set on the final refit only (e.g. bagging), too costly to pay in every tuning trial."""
 
     @property
     def experiment(self) -> str:
