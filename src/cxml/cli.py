@@ -38,6 +38,7 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug 
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("mlflow", "alembic", "urllib3", "httpx", "bentoml", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # the cloudpickle notice on every log_model
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -104,7 +105,7 @@ def features(
 
     t0 = time.perf_counter()
     frame = build_features(data, as_of)
-    write_table_atomic(frame, out)
+    write_table_atomic(frame.reset_index(), out)
     typer.echo(f"{len(frame):,} customers × {frame.shape[1]} features as of {as_of} → {out} "
                f"({time.perf_counter() - t0:.1f}s)")
 

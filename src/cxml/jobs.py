@@ -109,7 +109,7 @@ def write_snapshot(ws: Workspace, tables: Mapping[str, pd.DataFrame]) -> pd.Time
     from cxml.features.build import build_features
 
     as_of = tables["orders"]["ts"].max().normalize() + pd.Timedelta(days=1)
-    write_table_atomic(build_features(tables, as_of), ws.snapshots / SNAPSHOT_FILE)
+    write_table_atomic(build_features(tables, as_of).reset_index(), ws.snapshots / SNAPSHOT_FILE)
     (ws.snapshots / "snapshot.json").write_text(json.dumps({"as_of": str(as_of.date())}))
     return as_of
 
@@ -119,7 +119,7 @@ def read_snapshot(ws: Workspace) -> tuple[pd.DataFrame, str]:
     if not path.exists():
         raise ValueError(f"no feature snapshot at {path}; train a model on contract data first")
     meta = json.loads((ws.snapshots / "snapshot.json").read_text())
-    return pd.read_parquet(path), meta["as_of"]
+    return pd.read_parquet(path).set_index("customer_id"), meta["as_of"]
 
 
 def champion_estimator(ws: Workspace, family: str) -> tuple[Any, str, str]:

@@ -1,0 +1,35 @@
+"""Shared test helpers: where the public data sets live, and running the CLI as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    """A public data set read in place from ../shared/data; skips (with the path) when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"public data set not found at {path} (expected ../shared/data beside the repo)")
+    return path
+
+
+def run_cli(*args: str, home: Path, timeout: float = 900) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """Run ``cxml`` in a subprocess from the repo root; returns the process and the last-line JSON if any."""
+    env = {**os.environ, "CXML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "cxml.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    lines = proc.stdout.strip().splitlines()
+    payload = None
+    if lines and lines[-1].startswith("{"):
+        payload = json.loads(lines[-1])
+    return proc, payload

@@ -1,0 +1,84 @@
+"""The README's main job on a small company: every step runs for real, nothing is served."""
+
+import json
+import subprocess
+import sys
+
+import mlflow
+import pytest
+
+from cxml import registry, tracking
+from cxml.config import Workspace
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    home = tmp_path_factory.mktemp("demo")
+    proc, _ = run_cli("demo", "--customers", "3000", "--trials", "4", "--no-serve", home=home, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return home, proc
+
+
+def test_demo_reports_each_step_and_a_gated_champion(demo):
+    home, proc = demo
+    for step in ("1/5", "2/5", "3/5", "4/5", "5/5", "built the Bento", "demo ready"):
+        assert step in proc.stdout
+    summary = json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
+    assert summary["metrics"]["pr_auc"] > summary["baseline_metrics"]["pr_auc"]
+    assert summary["served"]["churn"].startswith("cxml-churn:v1-")
+
+
+def test_demo_champion_is_in_mlflow_with_its_trials(demo):
+    home, _ = demo
+    tracking.configure(Workspace(home))
+    assert registry.alias_version("cxml.churn", "champion") == "1"
+    runs = mlflow.search_runs(experiment_names=["cxml/churn"])
+    assert len(runs) == 1 + 4  # the parent and one nested run per trial
+
+
+def test_explain_prints_reasons_in_words(demo):
+    home, _ = demo
+    snapshot = (home / "snapshots" / "customer360.parquet")
+    import pandas as pd
+
+    customer = str(pd.read_parquet(snapshot)["customer_id"].iloc[5])
+    proc, result = run_cli("explain", "churn", "--customer", customer, "--json", home=home)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 0 <= result["score"] <= 1 and len(result["reasons"]) == 3
+    assert all(("raises risk by" in r["text"]) or ("lowers risk by" in r["text"]) for r in result["reasons"])
+
+
+def test_unknown_customer_is_a_clear_error(demo):
+    home, _ = demo
+    proc, _ = run_cli("explain", "churn", "--customer", "NOPE", home=home)
+    assert proc.returncode == 1 and "NOPE" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_bento_was_built(demo):
+    home, _ = demo
+    out = subprocess.run([sys.executable, "-m", "bentoml", "list", "-o", "json"], cwd=ROOT, capture_output=True,
+                         text=True, env={"BENTOML_HOME": str(home / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
+                                         "PATH": ""})
+    assert any(b["tag"].startswith("cxml:") for b in json.loads(out.stdout)), out.stderr
+
+
+def test_invalid_data_is_refused_before_anything_is_written(tmp_path):
+    import pandas as pd
+
+    from cxml.data.synthetic import write_company
+
+    data = tmp_path / "company"
+    write_company(data, 300, seed=1)
+    orders = pd.read_parquet(data / "orders.parquet")
+    orders.loc[orders.index[:3], "customer_id"] = "GHOST"
+    orders.to_parquet(data / "orders.parquet")
+    home = tmp_path / "home"
+    proc, _ = run_cli("train", "churn", "--data", str(data), "--json", home=home)
+    assert proc.returncode == 2
+    assert "orders.customer_id: orphan" in proc.stderr and "GHOST" in proc.stderr
+    assert not (home / "mlflow.db").exists()
+    proc, _ = run_cli("validate", "--data", str(data), home=home)
+    assert proc.returncode == 1 and "orphan" in proc.stderr
