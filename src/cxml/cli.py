@@ -237,7 +237,7 @@ def _print_try_it(host: str, port: int, ws) -> None:  # type: ignore[no-untyped-
     from cxml.jobs import example_customer
 
     customer = example_customer(ws)
-    payload = json.dumps({"request": {"customer_id": customer, "top_k": 3}})
+    payload = json.dumps({"customer_id": customer, "top_k": 3})
     typer.echo("\nTry it:\n  curl -s -X POST http://%s:%d/churn -H 'Content-Type: application/json' -d %s\n"
                % (host, port, shlex.quote(payload)))
     typer.echo(f"MLflow UI:\n  mlflow ui --backend-store-uri {ws.tracking_uri} --port 5000  "

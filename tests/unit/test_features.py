@@ -348,6 +348,22 @@ def test_nan_scores_in_parquet_count_as_missing(tables: dict[str, pd.DataFrame],
     assert from_dir.loc["C1", "mean_sentiment"] == -0.5
 
 
+def test_timezone_aware_tables_give_the_same_features(tables: dict[str, pd.DataFrame]) -> None:
+    aware = {
+        name: frame.assign(
+            **{
+                c: frame[c].dt.tz_localize("UTC")
+                for c in frame
+                if pd.api.types.is_datetime64_any_dtype(frame[c])
+            }
+        )
+        for name, frame in tables.items()
+    }
+    expected = build_features(tables, AS_OF)
+    pd.testing.assert_frame_equal(build_features(aware, AS_OF), expected)
+    pd.testing.assert_frame_equal(build_features(aware, AS_OF.tz_localize("UTC")), expected)
+
+
 def test_missing_table_is_named(tables: dict[str, pd.DataFrame]) -> None:
     partial = {k: v for k, v in tables.items() if k != "events"}
     with pytest.raises(ValueError, match="events"):
