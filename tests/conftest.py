@@ -24,10 +24,20 @@ def shared_data(*parts: str) -> Path:
 
 def run_cli(*args: str, home: Path, timeout: float = 900) -> tuple[subprocess.CompletedProcess, dict | None]:
     """Run ``cxml`` in a subprocess from the repo root; returns the process and the last-line JSON if any."""
-    env = {**os.environ, "CXML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "cxml.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "CXML_HOME": str(home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "cxml.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     lines = proc.stdout.strip().splitlines()
     payload = None
     if lines and lines[-1].startswith("{"):

@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from cxml.config import Workspace
+
 app = typer.Typer(
     help="cxml: customer decisions you can act on, each one explained. Run `cxml COMMAND --help` for details.",
     no_args_is_help=True,
@@ -25,8 +27,10 @@ log = logging.getLogger("cxml")
 
 HomeOption = Annotated[
     Path | None,
-    typer.Option("--home", help="Workspace for the MLflow store, studies, snapshots and BentoML store "
-                 "[default: $CXML_HOME or ./.cxml]"),
+    typer.Option(
+        "--home",
+        help="Workspace for the MLflow store, studies, snapshots and BentoML store [default: $CXML_HOME or ./.cxml]",
+    ),
 ]
 DataOption = Annotated[Path, typer.Option("--data", help="Folder of contract tables (Parquet or CSV).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")]
@@ -34,8 +38,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 
 @app.callback()
 def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     for noisy in ("mlflow", "alembic", "urllib3", "httpx", "bentoml", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # the cloudpickle notice on every log_model
@@ -44,9 +52,7 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def _workspace(home: Path | None):  # type: ignore[no-untyped-def]
-    from cxml.config import Workspace
-
+def _workspace(home: Path | None) -> Workspace:
     ws = Workspace(home)
     os.environ["BENTOML_HOME"] = str(ws.bentoml_home)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -106,8 +112,9 @@ def features(
     t0 = time.perf_counter()
     frame = build_features(data, as_of)
     write_table_atomic(frame.reset_index(), out)
-    typer.echo(f"{len(frame):,} customers × {frame.shape[1]} features as of {as_of} → {out} "
-               f"({time.perf_counter() - t0:.1f}s)")
+    typer.echo(
+        f"{len(frame):,} customers × {frame.shape[1]} features as of {as_of} → {out} ({time.perf_counter() - t0:.1f}s)"
+    )
 
 
 @app.command()
@@ -129,8 +136,18 @@ def train(
     from cxml.jobs import TrainRequest, run_train
 
     ws = _workspace(home)
-    request = TrainRequest(family=family, data=data, as_of=as_of, table=table, target=target, id_column=id_column,
-                           drop=tuple(drop or ()), pipeline=pipeline, trials=trials, resume=resume)
+    request = TrainRequest(
+        family=family,
+        data=data,
+        as_of=as_of,
+        table=table,
+        target=target,
+        id_column=id_column,
+        drop=tuple(drop or ()),
+        pipeline=pipeline,
+        trials=trials,
+        resume=resume,
+    )
     try:
         result = run_train(request, ws, progress=not as_json)
     except ValueError as exc:
@@ -190,8 +207,10 @@ def explain(
         result = explain_customer(ws, family, customer, top)
     except (KeyError, ValueError) as exc:
         raise _fail(str(exc).strip("'")) from None
-    typer.echo(f"{result['model_name']} v{result['model_version']}  customer {customer}: "
-               f"score {result['score']:.3f} (snapshot as of {result['as_of']})")
+    typer.echo(
+        f"{result['model_name']} v{result['model_version']}  customer {customer}: "
+        f"score {result['score']:.3f} (snapshot as of {result['as_of']})"
+    )
     for reason in result["reasons"]:
         typer.echo(f"  - {reason['text']}")
     if as_json:
@@ -209,10 +228,13 @@ def build(home: HomeOption = None) -> None:
     subprocess.run([sys.executable, "-m", "bentoml", "build", "."], check=True, env=_serve_env(ws))
 
 
-def _serve_env(ws) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _serve_env(ws: Workspace) -> dict[str, str]:
     src = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "BENTOML_HOME": str(ws.bentoml_home),
-            "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)}
+    return {
+        **os.environ,
+        "BENTOML_HOME": str(ws.bentoml_home),
+        "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p),
+    }
 
 
 @app.command()
@@ -228,20 +250,31 @@ def serve(
     manifest = export_for_serving(ws)
     _print_try_it(host, port, ws)
     typer.echo(f"serving {manifest}")
-    cmd = [sys.executable, "-m", "bentoml", "serve", "cxml.serving.service:CxmlService", "--host", host,
-           "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "cxml.serving.service:CxmlService",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     raise typer.Exit(subprocess.run(cmd, env=_serve_env(ws)).returncode)
 
 
-def _print_try_it(host: str, port: int, ws) -> None:  # type: ignore[no-untyped-def]
+def _print_try_it(host: str, port: int, ws: Workspace) -> None:
     from cxml.jobs import example_customer
 
     customer = example_customer(ws)
     payload = json.dumps({"customer_id": customer, "top_k": 3})
-    typer.echo("\nTry it:\n  curl -s -X POST http://%s:%d/churn -H 'Content-Type: application/json' -d %s\n"
-               % (host, port, shlex.quote(payload)))
-    typer.echo(f"MLflow UI:\n  mlflow ui --backend-store-uri {ws.tracking_uri} --port 5000  "
-               "# then open http://127.0.0.1:5000\n")
+    url = f"http://{host}:{port}/churn"
+    typer.echo(f"\nTry it:\n  curl -s -X POST {url} -H 'Content-Type: application/json' -d {shlex.quote(payload)}\n")
+    typer.echo(
+        f"MLflow UI:\n  mlflow ui --backend-store-uri {ws.tracking_uri} --port 5000  "
+        "# then open http://127.0.0.1:5000\n"
+    )
 
 
 @app.command()
@@ -259,8 +292,12 @@ def demo(
     ws = _workspace(home)
     t0 = time.perf_counter()
     summary = run_demo(ws, customers=customers, seed=seed, trials=trials, echo=typer.echo)
-    subprocess.run([sys.executable, "-m", "bentoml", "build", "."], check=True, env=_serve_env(ws),
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", "."],
+        check=True,
+        env=_serve_env(ws),
+        stdout=subprocess.DEVNULL,
+    )
     typer.echo(f"built the Bento (bentoml list, BENTOML_HOME={ws.bentoml_home})")
     typer.echo(f"demo ready in {time.perf_counter() - t0:.0f}s: {json.dumps(summary, default=str)}")
     if not no_serve:

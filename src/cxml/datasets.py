@@ -30,8 +30,9 @@ def _binary_target(series: pd.Series, column: str) -> np.ndarray:
     values = set(tokens.unique())
     if values <= POSITIVE_TOKENS | NEGATIVE_TOKENS and len(values) == 2:
         return tokens.isin(POSITIVE_TOKENS).astype(int).to_numpy()
-    raise TableError(f"target column {column!r} must be binary (0/1, yes/no, true/false); found values "
-                     f"{sorted(values)[:10]}")
+    raise TableError(
+        f"target column {column!r} must be binary (0/1, yes/no, true/false); found values {sorted(values)[:10]}"
+    )
 
 
 def _coerce_numeric_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -50,8 +51,10 @@ def _coerce_numeric_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         out[col] = parsed.astype(float)
         if blank.any() or bad.any():
             rows = list(np.flatnonzero(blank | bad)[:5])
-            notes.append(f"{col}: {int(blank.sum())} blank and {int(bad.sum())} non-numeric values coerced "
-                         f"to missing (first rows {rows})")
+            notes.append(
+                f"{col}: {int(blank.sum())} blank and {int(bad.sum())} non-numeric values coerced "
+                f"to missing (first rows {rows})"
+            )
     return out, notes
 
 
@@ -65,8 +68,10 @@ def prepare_table(
     unlabeled = frame[target].isna() | (frame[target].astype(str).str.strip() == "")
     notes = []
     if unlabeled.any():
-        notes.append(f"{target}: {int(unlabeled.sum())} rows without a target dropped "
-                     f"(first rows {list(np.flatnonzero(unlabeled)[:5])})")
+        notes.append(
+            f"{target}: {int(unlabeled.sum())} rows without a target dropped "
+            f"(first rows {list(np.flatnonzero(unlabeled)[:5])})"
+        )
     kept = frame.loc[~unlabeled]
     y = _binary_target(kept[target], target)
     X = kept.drop(columns=[target, *drop, *([id_column] if id_column else [])])
@@ -119,6 +124,11 @@ def churn_dataset(
     train_as_of = as_of - pd.Timedelta(days=label.horizon_days)
     X_tr, y_tr = churn_snapshot(tables, train_as_of, label)
     X_ho, y_ho = churn_snapshot(tables, as_of, label)
-    log.info("churn dataset: %d train rows (as of %s), %d holdout rows (as of %s)", len(X_tr), train_as_of.date(),
-             len(X_ho), as_of.date())
+    log.info(
+        "churn dataset: %d train rows (as of %s), %d holdout rows (as of %s)",
+        len(X_tr),
+        train_as_of.date(),
+        len(X_ho),
+        as_of.date(),
+    )
     return Dataset("company", source, X_tr, y_tr, X_ho, y_ho, feature_set=FEATURE_SET, as_of=str(as_of.date()))

@@ -36,8 +36,7 @@ class TrainRequest:
     resume: bool = False
 
 
-def load_pipeline(family: str, path: Path | None = None, trials: int | None = None,
-                  **tuning: Any) -> PipelineConfig:
+def load_pipeline(family: str, path: Path | None = None, trials: int | None = None, **tuning: Any) -> PipelineConfig:
     """The family's YAML (validated), with command-line overrides applied."""
     path = path or default_pipeline(family)
     cfg = PipelineConfig.from_yaml(path) if path.exists() else PipelineConfig(family=family)
@@ -75,13 +74,27 @@ def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> Tr
         if not req.target:
             raise ValueError("--table needs --target")
         cfg = load_pipeline(req.family, req.pipeline, req.trials, cv_folds=5)
-        data, notes = table_dataset(read_flat_table(req.table), req.target, name=_slug(req.table.stem),
-                                    source=str(req.table), id_column=req.id_column, drop=req.drop,
-                                    seed=cfg.tuning.seed)
+        data, notes = table_dataset(
+            read_flat_table(req.table),
+            req.target,
+            name=_slug(req.table.stem),
+            source=str(req.table),
+            id_column=req.id_column,
+            drop=req.drop,
+            seed=cfg.tuning.seed,
+        )
         for note in notes:
             log.warning(note)
-        return train(spec, data, cfg, ws, resume=req.resume, progress=progress, cv_report_folds=5,
-                     model_name=f"{spec.registered_name}.{data.name}")
+        return train(
+            spec,
+            data,
+            cfg,
+            ws,
+            resume=req.resume,
+            progress=progress,
+            cv_report_folds=5,
+            model_name=f"{spec.registered_name}.{data.name}",
+        )
     cfg = load_pipeline(req.family, req.pipeline, req.trials)
     data_dir = req.data or ws.data
     tables = read_valid_tables(data_dir)
@@ -145,8 +158,14 @@ def explain_customer(ws: Workspace, family: str, customer_id: str, k: int = 3) -
     row = snapshot.loc[[customer_id], list(estimator.feature_names_in_)]
     explanation = estimator.explain(row)
     reasons = top_reasons(explanation.proba.iloc[0], row.iloc[0], k=k)
-    return {"customer_id": customer_id, "model_name": name, "model_version": version, "as_of": as_of,
-            "score": float(explanation.probability[0]), "reasons": [r.as_dict() for r in reasons]}
+    return {
+        "customer_id": customer_id,
+        "model_name": name,
+        "model_version": version,
+        "as_of": as_of,
+        "score": float(explanation.probability[0]),
+        "reasons": [r.as_dict() for r in reasons],
+    }
 
 
 def example_customer(ws: Workspace) -> str:
@@ -165,8 +184,9 @@ def export_for_serving(ws: Workspace, manifest_path: Path = MANIFEST_PATH) -> di
     return tags
 
 
-def run_demo(ws: Workspace, *, customers: int, seed: int, trials: int | None,
-             echo: Callable[[str], None]) -> dict[str, Any]:
+def run_demo(
+    ws: Workspace, *, customers: int, seed: int, trials: int | None, echo: Callable[[str], None]
+) -> dict[str, Any]:
     """Generate → validate → features → tune/train/gate → explain → export. Serving is the CLI's last step."""
     from cxml.data.synthetic import write_company
 
@@ -189,6 +209,12 @@ def run_demo(ws: Workspace, *, customers: int, seed: int, trials: int | None,
         echo(f"    {customer}: risk {explained['score']:.2f} — {reasons}")
     echo("5/5 exporting the champion and the feature snapshot for serving")
     manifest = export_for_serving(ws)
-    return {"tables": {k: len(v) for k, v in tables.items()}, "model": result.model_name,
-            "version": result.model_version, "metrics": result.metrics,
-            "baseline_metrics": result.baseline_metrics, "gate": result.gate.reason, "served": manifest}
+    return {
+        "tables": {k: len(v) for k, v in tables.items()},
+        "model": result.model_name,
+        "version": result.model_version,
+        "metrics": result.metrics,
+        "baseline_metrics": result.baseline_metrics,
+        "gate": result.gate.reason,
+        "served": manifest,
+    }

@@ -9,11 +9,12 @@ import joblib
 import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
 
 ESTIMATOR_FILE = "estimator.joblib"
 
 
-class CxmlModel(mlflow.pyfunc.PythonModel):
+class CxmlModel(PythonModel):
     """Loads the fitted cxml estimator and serves ``ModelSpec.score`` as a one-column ``score`` frame."""
 
     def load_context(self, context: Any) -> None:

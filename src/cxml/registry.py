@@ -100,8 +100,9 @@ def promote(name: str, version: str, reason: str) -> None:
     c = client()
     status = c.get_model_version(name, version).tags.get("validation_status")
     if status != "passed":
-        raise ValueError(f"{name} version {version} has validation_status={status!r}; only a passed version "
-                         "can be promoted")
+        raise ValueError(
+            f"{name} version {version} has validation_status={status!r}; only a passed version can be promoted"
+        )
     current = alias_version(name, CHAMPION)
     if current == version:
         return

@@ -10,6 +10,7 @@ import mlflow
 import numpy as np
 import optuna
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.tracking import MlflowClient
 
 from cxml.config import Workspace
@@ -40,8 +41,12 @@ def git_commit() -> str:
     """The commit of the code that ran, with ``-dirty`` when the tree has changes; ``unknown`` outside git."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -61,7 +66,7 @@ def frame_digest(*frames: pd.DataFrame | np.ndarray) -> str:
 
 def log_dataset(frame: pd.DataFrame, y: np.ndarray, *, name: str, source: str, context: str) -> None:
     data = frame.assign(__label__=y)
-    dataset = mlflow.data.from_pandas(data, source=source, name=name, targets="__label__")
+    dataset = from_pandas(data, source=source, name=name, targets="__label__")
     mlflow.log_input(dataset, context=context)
 
 

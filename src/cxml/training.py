@@ -7,7 +7,6 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
@@ -45,7 +44,10 @@ class TrainResult:
                 "baseline_metrics": self.baseline_metrics,
                 "champion_metrics": self.champion_metrics,
                 "cv_metrics": self.cv_metrics,
-                "gate": {"decision": "promoted" if self.gate.passed else "refused", "reason": self.gate.reason},
+                "gate": {
+                    "decision": "promoted" if self.gate.passed else "refused",
+                    "reason": self.gate.reason,
+                },
             },
             default=float,
         )
@@ -117,49 +119,78 @@ def train(
     study_name = f"{spec.family}-{digest}"
     study_path = ws.studies / f"{study_name}.journal"
     run_id = _parent_run_id(study_path, study_name, resume)
-    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id,
-                          run_name=None if run_id else f"{spec.family}-{data.name}") as run:
+    with mlflow.start_run(
+        run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else f"{spec.family}-{data.name}"
+    ) as run:
         run_id = run.info.run_id
         if not resume or not run.data.params:
             mlflow.log_params({**data.summary, "config": cfg.model_dump_json(), "study": study_name})
-            mlflow.set_tags({"cxml.family": spec.family, "cxml.git_commit": tracking.git_commit(),
-                             "cxml.feature_set": data.feature_set, "cxml.dataset_digest": digest})
-            tracking.log_dataset(data.X_train, data.y_train, name=f"{data.name}-train", source=data.source,
-                                 context="training")
-            tracking.log_dataset(data.X_holdout, data.y_holdout, name=f"{data.name}-holdout", source=data.source,
-                                 context="holdout")
+            mlflow.set_tags(
+                {
+                    "cxml.family": spec.family,
+                    "cxml.git_commit": tracking.git_commit(),
+                    "cxml.feature_set": data.feature_set,
+                    "cxml.dataset_digest": digest,
+                }
+            )
+            tracking.log_dataset(
+                data.X_train, data.y_train, name=f"{data.name}-train", source=data.source, context="training"
+            )
+            tracking.log_dataset(
+                data.X_holdout,
+                data.y_holdout,
+                name=f"{data.name}-holdout",
+                source=data.source,
+                context="holdout",
+            )
         log.info("tuning %s: %d trials, study %s", spec.family, cfg.tuning.n_trials, study_name)
         study = run_study(
-            spec, data.X_train, data.y_train, cfg.tuning, storage_path=study_path, study_name=study_name,
-            resume=resume, progress=progress,
-            on_trial=lambda t: tracking.log_trial(t, run_id, experiment_id),  # type: ignore[arg-type]
+            spec,
+            data.X_train,
+            data.y_train,
+            cfg.tuning,
+            storage_path=study_path,
+            study_name=study_name,
+            resume=resume,
+            progress=progress,
+            on_trial=lambda t: tracking.log_trial(t, run_id, experiment_id),
         )
         _remember_run(study_path, study_name, run_id)
         final_params = {**study.best_params, **spec.refit_params}
         cv_metrics = {}
         if cv_report_folds:
             # fresh folds (seed + 1): the best trial's own CV score is optimistic, being the maximum over trials
-            cv_metrics = cross_validate(spec, final_params, data.X_train, data.y_train, cv_report_folds,
-                                        cfg.tuning.seed + 1)
+            cv_metrics = cross_validate(
+                spec, final_params, data.X_train, data.y_train, cv_report_folds, cfg.tuning.seed + 1
+            )
         estimator = spec.build(final_params).fit(data.X_train, data.y_train)
         metrics = _holdout_metrics(spec, data.y_holdout, spec.score(estimator, data.X_holdout), cfg.tuning.seed)
         baseline = spec.baseline(data.X_train).fit(data.X_train, data.y_train)
-        baseline_metrics = _holdout_metrics(spec, data.y_holdout, spec.score(baseline, data.X_holdout),
-                                            cfg.tuning.seed)
+        baseline_metrics = _holdout_metrics(spec, data.y_holdout, spec.score(baseline, data.X_holdout), cfg.tuning.seed)
         mlflow.log_params({f"best_{k}": v for k, v in final_params.items()})
-        mlflow.log_metrics({**{f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)},
-                            **{f"baseline_{k}": v for k, v in baseline_metrics.items() if np.isfinite(v)},
-                            **{f"cv_{k}": v for k, v in cv_metrics.items() if np.isfinite(v)},
-                            "n_trials_complete": study.n_complete, "n_trials_pruned": study.n_pruned})
+        mlflow.log_metrics(
+            {
+                **{f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)},
+                **{f"baseline_{k}": v for k, v in baseline_metrics.items() if np.isfinite(v)},
+                **{f"cv_{k}": v for k, v in cv_metrics.items() if np.isfinite(v)},
+                "n_trials_complete": study.n_complete,
+                "n_trials_pruned": study.n_pruned,
+            }
+        )
         with tempfile.TemporaryDirectory() as tmp:
             info = log_estimator(estimator, spec.family, data.X_holdout, Path(tmp))
-        version = registry.register(name, info.model_uri, run_id,
-                                    {"feature_set": data.feature_set, "dataset_digest": digest})
+        version = registry.register(
+            name, info.model_uri, run_id, {"feature_set": data.feature_set, "dataset_digest": digest}
+        )
         champion_metrics, champion_error = _champion_metrics(spec, name, data)
         decision = registry.decide(spec, cfg.gate, metrics, baseline_metrics, champion_metrics, champion_error)
         registry.apply_decision(name, version, decision)
-        mlflow.set_tags({"gate.passed": str(decision.passed), "gate.reason": decision.reason,
-                         "cxml.model_version": version})
+        mlflow.set_tags(
+            {
+                "gate.passed": str(decision.passed),
+                "gate.reason": decision.reason,
+                "cxml.model_version": version,
+            }
+        )
         log.info("%s v%s: %s", name, version, decision.reason)
-    return TrainResult(run_id, name, version, metrics, baseline_metrics, decision,
-                       champion_metrics, cv_metrics, study)
+    return TrainResult(run_id, name, version, metrics, baseline_metrics, decision, champion_metrics, cv_metrics, study)

@@ -91,8 +91,7 @@ def run_study(
     On resume only the missing trials run; completed and pruned ones count.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(storage_path, study_name, seed=cfg.seed, resume=resume,
-                       greater_is_better=spec.greater_is_better)
+    study = open_study(storage_path, study_name, seed=cfg.seed, resume=resume, greater_is_better=spec.greater_is_better)
 
     def objective(trial: optuna.Trial) -> float:
         params = {**spec.search_space(trial, cfg.algorithms), "n_jobs": cfg.n_jobs, "random_state": cfg.seed}
@@ -108,8 +107,14 @@ def run_study(
     finished = [t for t in study.trials if t.state.is_finished()]
     remaining = max(cfg.n_trials - len(finished), 0)
     if remaining:
-        study.optimize(objective, n_trials=remaining, timeout=cfg.timeout_s, callbacks=[log_trial],
-                       show_progress_bar=progress, catch=())
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=cfg.timeout_s,
+            callbacks=[log_trial],
+            show_progress_bar=progress,
+            catch=(),
+        )
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise RuntimeError(f"study {study_name} has no completed trial")

@@ -23,7 +23,7 @@ def demo(tmp_path_factory):
 
 
 def test_demo_reports_each_step_and_a_gated_champion(demo):
-    home, proc = demo
+    _, proc = demo
     for step in ("1/5", "2/5", "3/5", "4/5", "5/5", "built the Bento", "demo ready"):
         assert step in proc.stdout
     summary = json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
@@ -41,7 +41,7 @@ def test_demo_champion_is_in_mlflow_with_its_trials(demo):
 
 def test_explain_prints_reasons_in_words(demo):
     home, _ = demo
-    snapshot = (home / "snapshots" / "customer360.parquet")
+    snapshot = home / "snapshots" / "customer360.parquet"
     import pandas as pd
 
     customer = str(pd.read_parquet(snapshot)["customer_id"].iloc[5])
@@ -59,9 +59,13 @@ def test_unknown_customer_is_a_clear_error(demo):
 
 def test_the_bento_was_built(demo):
     home, _ = demo
-    out = subprocess.run([sys.executable, "-m", "bentoml", "list", "-o", "json"], cwd=ROOT, capture_output=True,
-                         text=True, env={"BENTOML_HOME": str(home / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
-                                         "PATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-m", "bentoml", "list", "-o", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"BENTOML_HOME": str(home / "bentoml"), "BENTOML_DO_NOT_TRACK": "true", "PATH": ""},
+    )
     assert any(b["tag"].startswith("cxml:") for b in json.loads(out.stdout)), out.stderr
 
 

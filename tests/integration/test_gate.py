@@ -70,8 +70,9 @@ def test_run_is_tracked_with_nested_trials_dataset_and_probabilities(setup):
     assert run.data.tags["cxml.feature_set"] == "table:gate_test"
     assert run.data.tags["cxml.git_commit"]
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"gate_test-train", "gate_test-holdout"}
-    children = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    children = mlflow.search_runs(
+        experiment_ids=[run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
     assert len(children) == cfg.tuning.n_trials
     model = mlflow.pyfunc.load_model(f"models:/{result.model_name}/{result.model_version}")
     scores = model.predict(data.X_holdout)["score"].to_numpy()

@@ -73,9 +73,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     frame["plan"] = np.where(X[:, 0] > 0, "gold", "basic")
     frame["customer_id"] = [f"C{i:05d}" for i in range(len(frame))]
     frame["churn"] = y
-    data, _ = table_dataset(
-        frame, "churn", name="generated", source="make_classification", id_column="customer_id"
-    )
+    data, _ = table_dataset(frame, "churn", name="generated", source="make_classification", id_column="customer_id")
     cfg = PipelineConfig.model_validate(
         {"family": "churn", "tuning": {"n_trials": 1, "cv_folds": 2, "algorithms": ["xgboost"], "n_jobs": 1}}
     )
@@ -128,9 +126,7 @@ def client(served: Served) -> Iterator[httpx.Client]:
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"server not ready: {(served.ws.root / 'server.log').read_text()[-3000:]}"
-                    )
+                    raise TimeoutError(f"server not ready: {(served.ws.root / 'server.log').read_text()[-3000:]}")
                 time.sleep(0.3)
             yield http
     finally:

@@ -7,18 +7,33 @@ from tests.conftest import run_cli, shared_data
 pytestmark = pytest.mark.quality
 
 CASES = {
-    "telco": (("telco_churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv"), ["--target", "Churn", "--id", "customerID"],
-              0.845),
-    "bank": (("bank_churn", "Churn_Modelling.csv"),
-             ["--target", "Exited", "--drop", "RowNumber", "--drop", "CustomerId", "--drop", "Surname"], 0.865),
+    "telco": (
+        ("telco_churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv"),
+        ["--target", "Churn", "--id", "customerID"],
+        0.845,
+    ),
+    "bank": (
+        ("bank_churn", "Churn_Modelling.csv"),
+        ["--target", "Exited", "--drop", "RowNumber", "--drop", "CustomerId", "--drop", "Surname"],
+        0.865,
+    ),
 }
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_cross_validated_roc_auc(name, tmp_path):
     parts, args, threshold = CASES[name]
-    proc, result = run_cli("train", "churn", "--table", str(shared_data(*parts)), *args, "--trials", "25", "--json",
-                           home=tmp_path)
+    proc, result = run_cli(
+        "train",
+        "churn",
+        "--table",
+        str(shared_data(*parts)),
+        *args,
+        "--trials",
+        "25",
+        "--json",
+        home=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert result["cv_metrics"]["roc_auc"] >= threshold, result
     assert result["metrics"]["pr_auc"] > result["baseline_metrics"]["pr_auc"]
@@ -28,7 +43,19 @@ def test_cross_validated_roc_auc(name, tmp_path):
 
 def test_blank_total_charges_are_coerced_with_a_warning(tmp_path):
     path = shared_data("telco_churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv")
-    proc, result = run_cli("train", "churn", "--table", str(path), "--target", "Churn", "--id", "customerID",
-                           "--trials", "1", "--json", home=tmp_path)
+    proc, _ = run_cli(
+        "train",
+        "churn",
+        "--table",
+        str(path),
+        "--target",
+        "Churn",
+        "--id",
+        "customerID",
+        "--trials",
+        "1",
+        "--json",
+        home=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TotalCharges: 11 blank" in proc.stderr

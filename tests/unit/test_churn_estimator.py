@@ -40,8 +40,9 @@ def test_shap_contributions_add_up_to_the_served_prediction(table, algorithm):
     model = ChurnClassifier(algorithm=algorithm, n_estimators=400).fit(X, y)
     e = model.explain(X.head(100))
     np.testing.assert_allclose(e.margin.sum(axis=1) + e.base_margin, model.raw_margin(X.head(100)), atol=1e-4)
-    np.testing.assert_allclose(e.proba.sum(axis=1) + e.base_probability, model.predict_proba(X.head(100))[:, 1],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        e.proba.sum(axis=1) + e.base_probability, model.predict_proba(X.head(100))[:, 1], atol=1e-5
+    )
 
 
 def test_single_record_path_equals_the_batch_path(table):

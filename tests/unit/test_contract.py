@@ -13,34 +13,92 @@ NOW = pd.Timestamp("2026-01-01")
 def tiny_tables() -> dict[str, pd.DataFrame]:
     ts = pd.to_datetime(["2025-03-01", "2025-03-02", "2025-04-01"])
     return {
-        "customers": pd.DataFrame({
-            "customer_id": ["C1", "C2"], "signup_at": pd.to_datetime(["2024-01-01", "2024-06-01"]),
-            "region": ["north", "south"], "birth_year": pd.array([1980, None], dtype="Int64"),
-            "gender": ["f", None], "consent_marketing": [True, False], "consent_profiling": [True, True],
-            "preferred_channel": ["web", "store"]}),
-        "identities": pd.DataFrame({"identifier": ["e1", "k1", "k9"], "identifier_type": ["email_hash", "cookie", "cookie"],
-                                    "customer_id": ["C1", "C1", None]}),
-        "products": pd.DataFrame({"product_id": ["P1", "P2"], "category": ["tea", "cups"],
-                                  "list_price": [10.0, 5.0], "unit_cost": [4.0, 2.0]}),
-        "orders": pd.DataFrame({
-            "order_id": ["O1", "O1", "O2"], "line_no": [0, 1, 0], "customer_id": ["C1", "C1", "C2"], "ts": ts,
-            "product_id": ["P1", "P2", "P1"], "quantity": [1, 2, -1], "unit_price": [10.0, 5.0, 10.0],
-            "discount": [0.0, 0.5, 0.0], "channel": ["web", "web", "store"], "campaign_id": [None, None, "K1"],
-            "returned": [False, False, True]}),
-        "events": pd.DataFrame({
-            "identifier": ["k1", None], "customer_id": [None, "C2"], "ts": ts[:2], "event_type": ["visit", "cart"],
-            "device": ["mobile", "desktop"], "os": ["ios", "windows"], "browser": ["safari", "edge"],
-            "referrer_type": ["social", "organic"], "country": ["GB", "GB"]}),
-        "service_contacts": pd.DataFrame({
-            "contact_id": ["S1"], "customer_id": ["C2"], "ts": ts[:1], "channel": ["phone"], "reason": ["delivery"],
-            "resolved": [False], "survey_score": [np.nan], "sentiment": [-0.5]}),
-        "campaigns": pd.DataFrame({
-            "campaign_id": ["K1"], "channel": ["email"], "offer": ["10% off"],
-            "start_at": pd.to_datetime(["2025-02-01"]), "end_at": pd.to_datetime(["2025-03-01"]),
-            "cost_per_contact": [0.1], "incentive_cost": [2.0]}),
-        "exposures": pd.DataFrame({"campaign_id": ["K1", "K1"], "customer_id": ["C1", "C2"],
-                                   "arm": ["discount_10", "control"],
-                                   "sent_at": pd.to_datetime(["2025-02-02", "2025-02-02"])}),
+        "customers": pd.DataFrame(
+            {
+                "customer_id": ["C1", "C2"],
+                "signup_at": pd.to_datetime(["2024-01-01", "2024-06-01"]),
+                "region": ["north", "south"],
+                "birth_year": pd.array([1980, None], dtype="Int64"),
+                "gender": ["f", None],
+                "consent_marketing": [True, False],
+                "consent_profiling": [True, True],
+                "preferred_channel": ["web", "store"],
+            }
+        ),
+        "identities": pd.DataFrame(
+            {
+                "identifier": ["e1", "k1", "k9"],
+                "identifier_type": ["email_hash", "cookie", "cookie"],
+                "customer_id": ["C1", "C1", None],
+            }
+        ),
+        "products": pd.DataFrame(
+            {
+                "product_id": ["P1", "P2"],
+                "category": ["tea", "cups"],
+                "list_price": [10.0, 5.0],
+                "unit_cost": [4.0, 2.0],
+            }
+        ),
+        "orders": pd.DataFrame(
+            {
+                "order_id": ["O1", "O1", "O2"],
+                "line_no": [0, 1, 0],
+                "customer_id": ["C1", "C1", "C2"],
+                "ts": ts,
+                "product_id": ["P1", "P2", "P1"],
+                "quantity": [1, 2, -1],
+                "unit_price": [10.0, 5.0, 10.0],
+                "discount": [0.0, 0.5, 0.0],
+                "channel": ["web", "web", "store"],
+                "campaign_id": [None, None, "K1"],
+                "returned": [False, False, True],
+            }
+        ),
+        "events": pd.DataFrame(
+            {
+                "identifier": ["k1", None],
+                "customer_id": [None, "C2"],
+                "ts": ts[:2],
+                "event_type": ["visit", "cart"],
+                "device": ["mobile", "desktop"],
+                "os": ["ios", "windows"],
+                "browser": ["safari", "edge"],
+                "referrer_type": ["social", "organic"],
+                "country": ["GB", "GB"],
+            }
+        ),
+        "service_contacts": pd.DataFrame(
+            {
+                "contact_id": ["S1"],
+                "customer_id": ["C2"],
+                "ts": ts[:1],
+                "channel": ["phone"],
+                "reason": ["delivery"],
+                "resolved": [False],
+                "survey_score": [np.nan],
+                "sentiment": [-0.5],
+            }
+        ),
+        "campaigns": pd.DataFrame(
+            {
+                "campaign_id": ["K1"],
+                "channel": ["email"],
+                "offer": ["10% off"],
+                "start_at": pd.to_datetime(["2025-02-01"]),
+                "end_at": pd.to_datetime(["2025-03-01"]),
+                "cost_per_contact": [0.1],
+                "incentive_cost": [2.0],
+            }
+        ),
+        "exposures": pd.DataFrame(
+            {
+                "campaign_id": ["K1", "K1"],
+                "customer_id": ["C1", "C2"],
+                "arm": ["discount_10", "control"],
+                "sent_at": pd.to_datetime(["2025-02-02", "2025-02-02"]),
+            }
+        ),
     }
 
 

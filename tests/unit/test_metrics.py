@@ -53,5 +53,9 @@ def test_recency_rule_gives_never_buyers_their_own_rate():
 
 
 def test_prior_rate_predicts_the_training_rate():
-    p = PriorRate().fit(pd.DataFrame({"a": [1, 2, 3, 4]}), np.array([0, 0, 0, 1])).predict_proba(pd.DataFrame({"a": [9]}))
+    p = (
+        PriorRate()
+        .fit(pd.DataFrame({"a": [1, 2, 3, 4]}), np.array([0, 0, 0, 1]))
+        .predict_proba(pd.DataFrame({"a": [9]}))
+    )
     assert p[0, 1] == pytest.approx(0.25)

@@ -33,8 +33,16 @@ def test_a_killed_study_resumes_where_it_stopped(tmp_path, xy):
     with pytest.raises(Interrupt):
         run_study(get_spec("churn"), X, y, cfg, storage_path=path, study_name="s", on_trial=die_after_two)
     seen = []
-    result = run_study(get_spec("churn"), X, y, cfg, storage_path=path, study_name="s", resume=True,
-                       on_trial=lambda t: seen.append(t.number))
+    result = run_study(
+        get_spec("churn"),
+        X,
+        y,
+        cfg,
+        storage_path=path,
+        study_name="s",
+        resume=True,
+        on_trial=lambda t: seen.append(t.number),
+    )
     assert seen == [2, 3]
     assert result.n_complete + result.n_pruned == 4
 
@@ -45,7 +53,15 @@ def test_without_resume_the_study_starts_afresh(tmp_path, xy):
     path = tmp_path / "study.journal"
     run_study(get_spec("churn"), X, y, cfg, storage_path=path, study_name="s")
     seen = []
-    run_study(get_spec("churn"), X, y, cfg, storage_path=path, study_name="s", on_trial=lambda t: seen.append(t.number))
+    run_study(
+        get_spec("churn"),
+        X,
+        y,
+        cfg,
+        storage_path=path,
+        study_name="s",
+        on_trial=lambda t: seen.append(t.number),
+    )
     assert seen == [0, 1]
 
 

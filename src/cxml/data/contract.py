@@ -218,8 +218,10 @@ class ContractError(ValueError):
 def _kind_ok(series: pd.Series, kind: Kind) -> bool:
     api = pd.api.types
     if kind == "string":
-        return bool(api.is_string_dtype(series) or (api.is_object_dtype(series) and series.dropna().map(
-            lambda v: isinstance(v, str)).all()))
+        return bool(
+            api.is_string_dtype(series)
+            or (api.is_object_dtype(series) and series.dropna().map(lambda v: isinstance(v, str)).all())
+        )
     if kind == "int":
         return bool(api.is_integer_dtype(series) and not api.is_bool_dtype(series))
     if kind == "float":
@@ -245,8 +247,15 @@ def _check_table(schema: TableSchema, frame: pd.DataFrame, now: pd.Timestamp) ->
         if not col.nullable and s.isna().any():
             out.append(_violation(schema.name, col.name, "null in a non-nullable column", frame, s.isna()))
         if not _kind_ok(s, col.kind):
-            out.append(Violation(schema.name, col.name, f"expected {col.kind}, found dtype {s.dtype}", len(frame),
-                                 frame.head(5)))
+            out.append(
+                Violation(
+                    schema.name,
+                    col.name,
+                    f"expected {col.kind}, found dtype {s.dtype}",
+                    len(frame),
+                    frame.head(5),
+                )
+            )
             mistyped = True
             continue
         if col.allowed is not None:

@@ -57,5 +57,12 @@ def top_reasons(
         raw = values.get(feature)
         value = raw.item() if isinstance(raw, np.generic) else raw
         verb = "raises" if c > 0 else "lowers"
-        out.append(Reason(str(feature), value, c, f"{describe_value(str(feature), value)} {verb} {target} by {abs(c):.2f}"))
+        out.append(
+            Reason(
+                str(feature),
+                value,
+                c,
+                f"{describe_value(str(feature), value)} {verb} {target} by {abs(c):.2f}",
+            )
+        )
     return out

@@ -81,14 +81,14 @@ def train_booster(
             "nthread": p.n_jobs,
             "seed": p.random_state,
         }
-        callbacks = [_XGBReport(on_iteration)] if on_iteration else []
+        xgb_callbacks: list[xgb.callback.TrainingCallback] = [_XGBReport(on_iteration)] if on_iteration else []
         booster = xgb.train(
             params,
             xgb.DMatrix(X, label=y, nthread=p.n_jobs),
             num_boost_round=p.n_estimators,
             evals=[(xgb.DMatrix(X_valid, label=y_valid, nthread=p.n_jobs), "valid")],
             early_stopping_rounds=p.early_stopping_rounds,
-            callbacks=callbacks,
+            callbacks=xgb_callbacks,
             verbose_eval=False,
         )
         return booster, int(booster.best_iteration) + 1
@@ -109,17 +109,17 @@ def train_booster(
         "deterministic": True,
         "verbosity": -1,
     }
-    callbacks = [lgb.early_stopping(p.early_stopping_rounds, verbose=False)]
+    callbacks: list[Callable[..., Any]] = [lgb.early_stopping(p.early_stopping_rounds, verbose=False)]
     if on_iteration:
         callbacks.append(_lgb_report(on_iteration))
-    booster = lgb.train(
+    lgb_booster = lgb.train(
         params,
         lgb.Dataset(X, label=y),
         num_boost_round=p.n_estimators,
         valid_sets=[lgb.Dataset(X_valid, label=y_valid)],
         callbacks=callbacks,
     )
-    return booster, int(booster.best_iteration or booster.current_iteration())
+    return lgb_booster, int(lgb_booster.best_iteration or lgb_booster.num_trees())
 
 
 def predict_margin(booster: Any, X: np.ndarray, n_iter: int) -> np.ndarray:

@@ -116,8 +116,10 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of 2 classes; the data contain only 1 class")
         if len(self.classes_) > 2:
-            raise ValueError(f"Only binary classification is supported. The type of the target is "
-                             f"{type_of_target(y_arr)} ({len(self.classes_)} classes).")
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is "
+                f"{type_of_target(y_arr)} ({len(self.classes_)} classes)."
+            )
         y01 = (y_arr == self.classes_[1]).astype(int)
         self.encoder_ = TableEncoder().fit(frame)
         matrix = self.encoder_.transform(frame)
@@ -125,7 +127,11 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         if self.n_bags <= 1:
             stratify = y01 if np.bincount(y01).min() >= 2 else None
             X_tr, X_va, y_tr, y_va = train_test_split(
-                matrix, y01, test_size=self.validation_fraction, random_state=self.random_state, stratify=stratify
+                matrix,
+                y01,
+                test_size=self.validation_fraction,
+                random_state=self.random_state,
+                stratify=stratify,
             )
             self.boosters_ = [train_booster(params, X_tr, y_tr, X_va, y_va, on_iteration)]
             self._fit_calibration(self._margin(X_va), y_va)
@@ -203,7 +209,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             probability=prob,
         )
 
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         if tags.classifier_tags is not None:

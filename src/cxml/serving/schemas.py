@@ -70,19 +70,13 @@ class Reason(_Strict):
         description="Change of the churn probability due to this feature (tree SHAP, probability scale).",
         examples=[0.21],
     )
-    text: str = Field(
-        description="The reason in words.", examples=["no purchase in 94 days raises risk by 0.21"]
-    )
+    text: str = Field(description="The reason in words.", examples=["no purchase in 94 days raises risk by 0.21"])
 
 
 class ChurnResponse(_Strict):
     customer_id: str | None = Field(description="The customer scored; null for a feature record.")
-    probability: float = Field(
-        ge=0.0, le=1.0, description="Calibrated probability of churn within the horizon."
-    )
-    model_name: str = Field(
-        description="Registered MLflow model that produced the score.", examples=["cxml.churn"]
-    )
+    probability: float = Field(ge=0.0, le=1.0, description="Calibrated probability of churn within the horizon.")
+    model_name: str = Field(description="Registered MLflow model that produced the score.", examples=["cxml.churn"])
     model_version: str = Field(description="Exact MLflow model version served.", examples=["3"])
     snapshot_as_of: str | None = Field(
         None, description="Date of the feature snapshot used for a `customer_id`; null for a feature record."
@@ -122,9 +116,7 @@ class ServiceInfo(_Strict):
     service: str = Field(description="Service name.", examples=["cxml"])
     ready: bool = Field(description="Models loaded and ready to score.")
     models: list[ServedModel] = Field(description="Every model served, with its exact versions.")
-    snapshot: ServedSnapshot | None = Field(
-        description="The feature snapshot used for `customer_id` lookups."
-    )
+    snapshot: ServedSnapshot | None = Field(description="The feature snapshot used for `customer_id` lookups.")
 
 
 class ErrorDetail(_Strict):

@@ -81,8 +81,7 @@ def check_record(
                     ErrorDetail(
                         type="string_type",
                         loc=[*loc, name],
-                        msg=f"feature {name!r} is a category: expected a string, got "
-                        f"{type(value).__name__} {value!r}",
+                        msg=f"feature {name!r} is a category: expected a string, got {type(value).__name__} {value!r}",
                     )
                 )
             elif value not in categories[name]:
@@ -124,9 +123,7 @@ class ChurnScorer:
     def snapshot_info(self) -> ServedSnapshot | None:
         if self.snapshot is None:
             return None
-        return ServedSnapshot(
-            bento_tag=self.snapshot.tag, as_of=self.snapshot.as_of, n_customers=len(self.snapshot)
-        )
+        return ServedSnapshot(bento_tag=self.snapshot.tag, as_of=self.snapshot.as_of, n_customers=len(self.snapshot))
 
     def _records(self, requests: Sequence[ChurnRequest], batch: bool) -> list[dict[str, Any]]:
         """Every request's feature record, or a RequestError listing every bad item at once."""

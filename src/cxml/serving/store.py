@@ -80,9 +80,7 @@ def export_champion(ws: Workspace, family: str = "churn", model_name: str | None
     try:
         mv = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException as exc:
-        raise LookupError(
-            f"{name} has no {CHAMPION!r} alias in {ws.tracking_uri}: train and promote first"
-        ) from exc
+        raise LookupError(f"{name} has no {CHAMPION!r} alias in {ws.tracking_uri}: train and promote first") from exc
     run_id = mv.run_id or mv.tags.get("run_id", "")
     if not run_id:
         raise LookupError(f"{name} version {mv.version} records no run id")
@@ -128,9 +126,7 @@ def export_snapshot(ws: Workspace, features: pd.DataFrame, as_of: str) -> str:
     if (found := _existing(store, tag)) is not None:
         return str(found.tag)
     labels = {"as_of": str(pd.Timestamp(as_of).date()), "n_customers": str(len(frame))}
-    with bentoml.models.create(
-        tag, labels=labels, metadata={"columns": list(frame.columns)}, _model_store=store
-    ) as m:
+    with bentoml.models.create(tag, labels=labels, metadata={"columns": list(frame.columns)}, _model_store=store) as m:
         frame.to_parquet(m.path_of(SNAPSHOT_FILE))
     log.info("exported the feature snapshot as of %s (%d customers) as %s", as_of, len(frame), tag)
     return tag
@@ -159,9 +155,7 @@ def write_manifest(path: Path, tags: dict[str, str]) -> None:
 def read_manifest(path: Path, required: tuple[str, ...] = ()) -> dict[str, str]:
     """The exact tags to serve; fails naming the file and the entry when one is missing or floating."""
     if not path.exists():
-        raise FileNotFoundError(
-            f"no serving manifest at {path.resolve()}: run the export first (or set CXML_MANIFEST)"
-        )
+        raise FileNotFoundError(f"no serving manifest at {path.resolve()}: run the export first (or set CXML_MANIFEST)")
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the manifest must be a JSON object of name → exact tag")
@@ -198,9 +192,7 @@ class FeatureSnapshot:
             codes, uniques = pd.factorize(frame[col].astype("str").where(frame[col].notna()))
             self.codes[:, j] = codes
             self.levels.append([str(u) for u in uniques])
-        slots = {str(c): (True, j) for j, c in enumerate(numeric)} | {
-            str(c): (False, j) for j, c in enumerate(other)
-        }
+        slots = {str(c): (True, j) for j, c in enumerate(numeric)} | {str(c): (False, j) for j, c in enumerate(other)}
         self._all_slots = slots
         self.columns = [str(c) for c in frame.columns]
         self._slots = [(c, *slots[c]) for c in self.columns]
