@@ -34,6 +34,9 @@ def log_estimator(estimator: Any, family: str, X_example: pd.DataFrame, tmp_dir:
     path = tmp_dir / ESTIMATOR_FILE
     joblib.dump(estimator, path)
     example = X_example.head(5)
+    # integer counts become doubles in the signature: a missing count arrives as NaN and must not break enforcement
+    ints = [c for c in example.columns if pd.api.types.is_integer_dtype(example[c])]
+    example = example.astype(dict.fromkeys(ints, "float64"))
     output = pd.DataFrame({"score": get_spec(family).score(estimator, example)})
     return mlflow.pyfunc.log_model(
         name="model",
