@@ -57,9 +57,7 @@ def resolve_identities(identities: pd.DataFrame, links: pd.DataFrame | None = No
     return out.sort_values("identifier", kind="stable").reset_index(drop=True)
 
 
-def attribute_events(
-    events: pd.DataFrame, identities: pd.DataFrame, links: pd.DataFrame | None = None
-) -> pd.DataFrame:
+def attribute_events(events: pd.DataFrame, identities: pd.DataFrame, links: pd.DataFrame | None = None) -> pd.DataFrame:
     """A copy of ``events`` whose missing ``customer_id`` is filled from the resolved identifier.
 
     ``identities`` may be the raw contract table or the output of ``resolve_identities``; events whose

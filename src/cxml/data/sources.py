@@ -78,9 +78,7 @@ def read_tables(data_dir: Path, tables: Iterable[str] | None = None) -> dict[str
         path = _table_path(data_dir, name)
         if path is None:
             if SCHEMAS[name].required:
-                raise FileNotFoundError(
-                    f"table {name!r} not found as {name}.parquet or {name}.csv in {data_dir}"
-                )
+                raise FileNotFoundError(f"table {name!r} not found as {name}.parquet or {name}.csv in {data_dir}")
             continue
         out[name] = _read(path, SCHEMAS[name])
     return out
