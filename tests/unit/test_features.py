@@ -190,9 +190,7 @@ def test_features_ignore_everything_at_or_after_as_of(tables: dict[str, pd.DataF
 
 
 @pytest.mark.parametrize("as_of", ["2025-04-01", "2025-09-15 13:30"])
-def test_synthetic_company_features_ignore_the_future(
-    synthetic_tables: dict[str, pd.DataFrame], as_of: str
-) -> None:
+def test_synthetic_company_features_ignore_the_future(synthetic_tables: dict[str, pd.DataFrame], as_of: str) -> None:
     ts = pd.Timestamp(as_of)
     full = build_features(synthetic_tables, ts)
     cut = build_features(truncate(synthetic_tables, ts), ts)
@@ -351,11 +349,7 @@ def test_nan_scores_in_parquet_count_as_missing(tables: dict[str, pd.DataFrame],
 def test_timezone_aware_tables_give_the_same_features(tables: dict[str, pd.DataFrame]) -> None:
     aware = {
         name: frame.assign(
-            **{
-                c: frame[c].dt.tz_localize("UTC")
-                for c in frame
-                if pd.api.types.is_datetime64_any_dtype(frame[c])
-            }
+            **{c: frame[c].dt.tz_localize("UTC") for c in frame if pd.api.types.is_datetime64_any_dtype(frame[c])}
         )
         for name, frame in tables.items()
     }

@@ -1,0 +1,116 @@
+-- Order features: recency, frequency, monetary value, rhythm, breadth, discounts, returns, channel mix,
+-- purchase timing and price paid vs list. Reads only order lines with ts < $as_of.
+-- A "purchase" is an order with at least one line that was not returned; counts, spend, recency and rhythm
+-- use purchases, mixes use every order in the last 365 days. Line value = quantity * unit_price - discount.
+WITH lines AS (
+    SELECT
+        o.customer_id,
+        o.order_id,
+        o.ts,
+        o.channel,
+        o.campaign_id,
+        NOT o.returned AS kept,
+        CASE WHEN o.returned THEN 0.0 ELSE o.quantity * o.unit_price - o.discount END AS kept_value,
+        NOT o.returned AND o.discount > 0 AS discounted,
+        CASE WHEN NOT o.returned AND p.list_price > 0 THEN o.unit_price / p.list_price END AS price_ratio
+    FROM orders AS o
+    LEFT JOIN products AS p ON o.product_id = p.product_id
+    WHERE o.ts < $as_of
+),
+
+order_level AS (
+    SELECT
+        customer_id,
+        order_id,
+        MIN(ts) AS ts,
+        MIN(channel) AS channel,
+        MAX(CASE WHEN campaign_id IS NULL THEN 0 ELSE 1 END) AS from_campaign,
+        COUNT(*) AS n_lines,
+        COUNT(CASE WHEN kept THEN 1 END) AS n_kept,
+        SUM(kept_value) AS kept_value,
+        COUNT(CASE WHEN discounted THEN 1 END) AS n_discounted,
+        SUM(price_ratio) AS price_ratio_sum,
+        COUNT(price_ratio) AS price_ratio_n
+    FROM lines
+    GROUP BY customer_id, order_id
+),
+
+orders_flagged AS (
+    SELECT
+        ol.*,
+        n_kept > 0 AS is_purchase,
+        ts >= $as_of - INTERVAL '365' DAY AS in_365d,
+        LOWER(channel) AS channel_lc
+    FROM order_level AS ol
+),
+
+-- COUNT(CASE WHEN condition THEN 1 END) counts the orders meeting a condition (portable, BIGINT).
+per_customer AS (
+    SELECT
+        customer_id,
+        MIN(CASE WHEN is_purchase THEN ts END) AS first_purchase_at,
+        MAX(CASE WHEN is_purchase THEN ts END) AS last_purchase_at,
+        COUNT(CASE WHEN is_purchase THEN 1 END) AS n_purchases,
+        SUM(kept_value) AS value_total,
+        COUNT(CASE WHEN is_purchase AND ts >= $as_of - INTERVAL '30' DAY THEN 1 END) AS orders_30d,
+        COUNT(CASE WHEN is_purchase AND ts >= $as_of - INTERVAL '90' DAY THEN 1 END) AS orders_90d,
+        COUNT(CASE WHEN is_purchase AND in_365d THEN 1 END) AS orders_365d,
+        SUM(CASE WHEN ts >= $as_of - INTERVAL '90' DAY THEN kept_value ELSE 0 END) AS spend_90d,
+        SUM(CASE WHEN in_365d THEN kept_value ELSE 0 END) AS spend_365d,
+        COUNT(CASE WHEN in_365d THEN 1 END) AS n_orders_365d,
+        SUM(CASE WHEN in_365d THEN n_lines END) AS n_lines_365d,
+        SUM(CASE WHEN in_365d THEN n_kept END) AS n_kept_365d,
+        SUM(CASE WHEN in_365d THEN n_discounted END) AS n_discounted_365d,
+        SUM(CASE WHEN in_365d THEN price_ratio_sum END) AS price_ratio_sum_365d,
+        SUM(CASE WHEN in_365d THEN price_ratio_n END) AS price_ratio_n_365d,
+        COUNT(CASE WHEN in_365d AND channel_lc = 'web' THEN 1 END) AS n_web_365d,
+        COUNT(CASE WHEN in_365d AND channel_lc = 'app' THEN 1 END) AS n_app_365d,
+        COUNT(CASE WHEN in_365d AND channel_lc = 'store' THEN 1 END) AS n_store_365d,
+        COUNT(CASE WHEN in_365d AND channel_lc = 'phone' THEN 1 END) AS n_phone_365d,
+        COUNT(CASE WHEN in_365d AND is_evening(ts) = 1 THEN 1 END) AS n_evening_365d,
+        COUNT(CASE WHEN in_365d AND is_weekend(ts) = 1 THEN 1 END) AS n_weekend_365d,
+        COUNT(CASE WHEN in_365d AND from_campaign = 1 THEN 1 END) AS n_campaign_365d
+    FROM orders_flagged
+    GROUP BY customer_id
+),
+
+breadth AS (
+    SELECT
+        o.customer_id,
+        COUNT(DISTINCT p.category) AS category_breadth
+    FROM orders AS o
+    INNER JOIN products AS p ON o.product_id = p.product_id
+    WHERE o.ts < $as_of AND o.ts >= $as_of - INTERVAL '365' DAY AND NOT o.returned
+    GROUP BY o.customer_id
+)
+
+SELECT
+    c.customer_id,
+    days_between(c.last_purchase_at, $as_of) AS recency_days,
+    c.orders_30d,
+    c.orders_90d,
+    c.orders_365d,
+    c.n_purchases AS orders_total,
+    c.spend_90d,
+    c.spend_365d,
+    c.value_total / NULLIF(c.n_purchases, 0) AS avg_order_value,
+    CASE WHEN c.n_purchases >= 2
+        THEN days_between(c.first_purchase_at, c.last_purchase_at) / (c.n_purchases - 1)
+    END AS mean_gap_days,
+    CASE WHEN c.n_purchases >= 2
+        THEN days_between(c.last_purchase_at, $as_of)
+            / NULLIF(days_between(c.first_purchase_at, c.last_purchase_at) / (c.n_purchases - 1), 0)
+    END AS gap_ratio,
+    COALESCE(b.category_breadth, 0) AS category_breadth,
+    c.n_discounted_365d / NULLIF(c.n_kept_365d, 0) AS discount_share,
+    (c.n_lines_365d - c.n_kept_365d) / NULLIF(c.n_lines_365d, 0) AS return_share,
+    c.n_web_365d / NULLIF(c.n_orders_365d, 0) AS channel_share_web,
+    c.n_app_365d / NULLIF(c.n_orders_365d, 0) AS channel_share_app,
+    c.n_store_365d / NULLIF(c.n_orders_365d, 0) AS channel_share_store,
+    c.n_phone_365d / NULLIF(c.n_orders_365d, 0) AS channel_share_phone,
+    c.n_evening_365d / NULLIF(c.n_orders_365d, 0) AS share_evening,
+    c.n_weekend_365d / NULLIF(c.n_orders_365d, 0) AS share_weekend,
+    c.n_campaign_365d / NULLIF(c.n_orders_365d, 0) AS campaign_order_share,
+    c.price_ratio_sum_365d / NULLIF(c.price_ratio_n_365d, 0) AS price_vs_list
+FROM per_customer AS c
+LEFT JOIN breadth AS b ON c.customer_id = b.customer_id
