@@ -16,9 +16,7 @@ def test_customer_id_alone_is_valid_with_three_reasons_by_default():
 
 
 def test_feature_values_keep_their_json_types():
-    req = ChurnRequest.model_validate_json(
-        '{"features": {"a": 1, "b": 1.5, "c": "gold", "d": true, "e": null}}'
-    )
+    req = ChurnRequest.model_validate_json('{"features": {"a": 1, "b": 1.5, "c": "gold", "d": true, "e": null}}')
     assert req.features == {"a": 1, "b": 1.5, "c": "gold", "d": True, "e": None}
     assert [type(v) for v in req.features.values()] == [int, float, str, bool, type(None)]
 
@@ -65,9 +63,7 @@ def test_a_nested_feature_value_is_rejected_naming_the_feature():
 
 def test_batch_names_the_bad_item():
     with pytest.raises(ValidationError) as exc:
-        BatchChurnRequest.model_validate(
-            {"items": [{"customer_id": "C1"}, {"customer_id": "C2", "top_k": 50}]}
-        )
+        BatchChurnRequest.model_validate({"items": [{"customer_id": "C1"}, {"customer_id": "C2", "top_k": 50}]})
     assert _locs(exc) == [("items", 1, "top_k")]
 
 
@@ -79,10 +75,7 @@ def test_batch_size_is_bounded(n):
 
 
 def test_batch_of_the_maximum_size_is_valid():
-    assert (
-        len(BatchChurnRequest.model_validate({"items": [{"customer_id": "C"}] * MAX_BATCH}).items)
-        == MAX_BATCH
-    )
+    assert len(BatchChurnRequest.model_validate({"items": [{"customer_id": "C"}] * MAX_BATCH}).items) == MAX_BATCH
 
 
 @pytest.mark.parametrize("p", [-0.01, 1.01])
@@ -97,6 +90,4 @@ def test_openapi_schema_documents_fields_and_examples():
     for name in ("customer_id", "features", "top_k"):
         assert schema["properties"][name]["description"]
     assert schema["properties"]["customer_id"]["examples"] == ["C000123"]
-    assert (
-        "examples" not in schema
-    )  # BentoML's OpenAPI Schema accepts only the singular `example` at model level
+    assert "examples" not in schema  # BentoML's OpenAPI Schema accepts only the singular `example` at model level

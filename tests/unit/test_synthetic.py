@@ -52,9 +52,7 @@ def test_written_files_match_generate_company(tmp_path: Path) -> None:
     write_company(tmp_path / "out", n_customers=300, seed=5)
     in_memory = generate_company(n_customers=300, seed=5)
     for name in ("customers", "orders", "events"):
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(tmp_path / f"out/{name}.parquet"), in_memory.tables[name]
-        )
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"out/{name}.parquet"), in_memory.tables[name])
 
 
 def test_tables_pass_the_contract(company: Company) -> None:
