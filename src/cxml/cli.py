@@ -244,23 +244,13 @@ def serve(
     home: HomeOption = None,
 ) -> None:
     """Serve the champions with BentoML (exports them first, so the served versions are exact)."""
-    from cxml.jobs import export_for_serving
+    from cxml.jobs import export_for_serving, serve_command
 
     ws = _workspace(home)
     manifest = export_for_serving(ws)
     _print_try_it(host, port, ws)
     typer.echo(f"serving {manifest}")
-    cmd = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "cxml.serving.service:CxmlService",
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
+    cmd = serve_command(host, port)
     raise typer.Exit(subprocess.run(cmd, env=_serve_env(ws)).returncode)
 
 

@@ -168,6 +168,16 @@ def explain_customer(ws: Workspace, family: str, customer_id: str, k: int = 3) -
     }
 
 
+SERVICE = "cxml.serving.service:CxmlService"
+
+
+def serve_command(host: str, port: int) -> list[str]:
+    """The ``bentoml serve`` command line for the cxml service (used by ``cxml serve`` and the tests)."""
+    import sys
+
+    return [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+
+
 def example_customer(ws: Workspace) -> str:
     snapshot, _ = read_snapshot(ws)
     return str(snapshot.index[0])

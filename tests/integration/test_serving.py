@@ -21,6 +21,7 @@ from sklearn.datasets import make_classification
 
 from cxml.config import PipelineConfig, Workspace
 from cxml.datasets import table_dataset
+from cxml.jobs import serve_command
 from cxml.models.spec import get_spec
 from cxml.pyfunc import load_estimator
 from cxml.serving import store
@@ -91,17 +92,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
 def client(served: Served) -> Iterator[httpx.Client]:
     port = _free_port()
     log = open(served.ws.root / "server.log", "wb")  # noqa: SIM115 (closed in teardown)
-    cmd = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "cxml.serving.service:CxmlService",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    cmd = serve_command("127.0.0.1", port)
     proc = subprocess.Popen(
         cmd,
         cwd=REPO,
