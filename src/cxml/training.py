@@ -82,6 +82,17 @@ def _remember_run(study_path: Path, study_name: str, run_id: str) -> None:
     optuna.load_study(study_name=study_name, storage=storage).set_user_attr("mlflow_run_id", run_id)
 
 
+HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
+
+
+def _log_holdout(data: Dataset, scores: np.ndarray, baseline_scores: np.ndarray, tmp: Path) -> None:
+    """The holdout rows with label, model and baseline scores, so reports re-derive every figure from the run."""
+    frame = data.X_holdout.assign(__label__=data.y_holdout, __score__=scores, __baseline_score__=baseline_scores)
+    path = tmp / "holdout.parquet"
+    frame.to_parquet(path, index=True)
+    mlflow.log_artifact(str(path), artifact_path="holdout")
+
+
 def _champion_metrics(spec: ModelSpec, name: str, data: Dataset) -> tuple[dict[str, float] | None, str | None]:
     """The current champion re-scored on this holdout (None without a champion), or why it could not be."""
     champion = registry.alias_version(name, registry.CHAMPION)
@@ -164,9 +175,11 @@ def train(
                 spec, final_params, data.X_train, data.y_train, cv_report_folds, cfg.tuning.seed + 1
             )
         estimator = spec.build(final_params).fit(data.X_train, data.y_train)
-        metrics = _holdout_metrics(spec, data.y_holdout, spec.score(estimator, data.X_holdout), cfg.tuning.seed)
+        scores = spec.score(estimator, data.X_holdout)
+        metrics = _holdout_metrics(spec, data.y_holdout, scores, cfg.tuning.seed)
         baseline = spec.baseline(data.X_train).fit(data.X_train, data.y_train)
-        baseline_metrics = _holdout_metrics(spec, data.y_holdout, spec.score(baseline, data.X_holdout), cfg.tuning.seed)
+        baseline_scores = spec.score(baseline, data.X_holdout)
+        baseline_metrics = _holdout_metrics(spec, data.y_holdout, baseline_scores, cfg.tuning.seed)
         mlflow.log_params({f"best_{k}": v for k, v in final_params.items()})
         mlflow.log_metrics(
             {
@@ -179,6 +192,7 @@ def train(
         )
         with tempfile.TemporaryDirectory() as tmp:
             info = log_estimator(estimator, spec.family, data.X_holdout, Path(tmp))
+            _log_holdout(data, scores, baseline_scores, Path(tmp))
         version = registry.register(
             name, info.model_uri, run_id, {"feature_set": data.feature_set, "dataset_digest": digest}
         )

@@ -78,3 +78,13 @@ def test_run_is_tracked_with_nested_trials_dataset_and_probabilities(setup):
     scores = model.predict(data.X_holdout)["score"].to_numpy()
     assert np.all((scores > 0) & (scores < 1)) and len(np.unique(scores)) > 10  # probabilities, not labels
     assert model.metadata.signature is not None
+
+
+def test_holdout_with_scores_is_logged_for_reports(setup):
+    data, cfg, ws = setup
+    result = train(get_spec("churn"), data, cfg, ws, model_name=NAME + ".holdout")
+    path = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="holdout/holdout.parquet")
+    frame = pd.read_parquet(path)
+    assert len(frame) == len(data.X_holdout)
+    np.testing.assert_array_equal(frame["__label__"].to_numpy(), data.y_holdout)
+    assert set(frame.columns) >= {"__score__", "__baseline_score__", *data.X_holdout.columns}
