@@ -74,14 +74,6 @@ def _parent_run_id(study_path: Path, study_name: str, resume: bool) -> str | Non
     return study.user_attrs.get("mlflow_run_id")
 
 
-def _remember_run(study_path: Path, study_name: str, run_id: str) -> None:
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = JournalStorage(JournalFileBackend(str(study_path)))
-    optuna.load_study(study_name=study_name, storage=storage).set_user_attr("mlflow_run_id", run_id)
-
-
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 
 
@@ -165,8 +157,8 @@ def train(
             resume=resume,
             progress=progress,
             on_trial=lambda t: tracking.log_trial(t, run_id, experiment_id),
+            user_attrs={"mlflow_run_id": run_id},
         )
-        _remember_run(study_path, study_name, run_id)
         final_params = {**study.best_params, **spec.refit_params}
         cv_metrics = {}
         if cv_report_folds:

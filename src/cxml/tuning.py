@@ -85,13 +85,17 @@ def run_study(
     resume: bool = False,
     on_trial: TrialLogger | None = None,
     progress: bool = False,
+    user_attrs: dict[str, Any] | None = None,
 ) -> StudyResult:
     """Tune ``spec`` by cross-validated primary metric until ``n_trials`` trials are finished or time runs out.
 
-    On resume only the missing trials run; completed and pruned ones count.
+    On resume only the missing trials run; completed and pruned ones count. ``user_attrs`` are stored on the
+    study before the first trial, so they survive a kill (e.g. the MLflow run to continue).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(storage_path, study_name, seed=cfg.seed, resume=resume, greater_is_better=spec.greater_is_better)
+    for key, value in (user_attrs or {}).items():
+        study.set_user_attr(key, value)
 
     def objective(trial: optuna.Trial) -> float:
         params = {**spec.search_space(trial, cfg.algorithms), "n_jobs": cfg.n_jobs, "random_state": cfg.seed}

@@ -88,3 +88,29 @@ def test_holdout_with_scores_is_logged_for_reports(setup):
     assert len(frame) == len(data.X_holdout)
     np.testing.assert_array_equal(frame["__label__"].to_numpy(), data.y_holdout)
     assert set(frame.columns) >= {"__score__", "__baseline_score__", *data.X_holdout.columns}
+
+
+def test_a_killed_run_promotes_nothing_and_resumes_its_study_and_run(setup, monkeypatch):
+    data, cfg, ws = setup
+    name = NAME + ".resume"
+    real_log_trial = tracking.log_trial
+
+    def killed_after_two(trial, parent_run_id, experiment_id):
+        real_log_trial(trial, parent_run_id, experiment_id)
+        if trial.number == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tracking, "log_trial", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(get_spec("churn"), data, cfg, ws, model_name=name)
+    assert tracking.client().search_model_versions(f"name = '{name}'") == []
+    monkeypatch.setattr(tracking, "log_trial", real_log_trial)
+
+    result = train(get_spec("churn"), data, cfg, ws, model_name=name, resume=True)
+    assert result.study.n_complete + result.study.n_pruned == cfg.tuning.n_trials
+    children = mlflow.search_runs(
+        experiment_ids=[mlflow.get_run(result.run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'",
+    )
+    assert len(children) == cfg.tuning.n_trials  # trials 0-1 before the kill, 2 after, one parent run
+    assert registry.alias_version(name, "champion") == result.model_version == "1"
