@@ -1,4 +1,4 @@
-"""The ``cxml`` command line: generate, validate, features, train, promote, explain, build, serve, demo."""
+"""The ``cxml`` command line: generate, validate, features, train, promote, explain, report, build, serve, demo."""
 
 from __future__ import annotations
 
@@ -215,6 +215,36 @@ def explain(
         typer.echo(f"  - {reason['text']}")
     if as_json:
         typer.echo(json.dumps(result, default=str))
+
+
+@app.command()
+def report(
+    family: Annotated[str | None, typer.Argument(help="Model family, e.g. churn (omit with --index alone).")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Version to report [default: the champion, else the latest].")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Registered model [default: cxml.FAMILY].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the HTML [default: WORKSPACE/reports].")] = None,
+    index: Annotated[bool, typer.Option("--index", help="Also write index.html linking every card.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Write a self-contained HTML model card (logged to the model's MLflow run) and/or the index of cards."""
+    from cxml import tracking
+    from cxml.explain.card import write_card, write_index
+
+    if family is None and not index:
+        raise _fail("give a FAMILY, --index, or both", 2)
+    ws = _workspace(home)
+    tracking.configure(ws)
+    out_dir = out or ws.root / "reports"
+    if family is not None:
+        try:
+            path, card = write_card(name or f"cxml.{family}", version, out_dir)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(f"{card.model_name} v{card.version}: grade {card.grade.letter} → {path}")
+    if index:
+        typer.echo(f"index → {write_index(out_dir)}")
 
 
 @app.command()

@@ -1,0 +1,276 @@
+"""The model card of a registered version: gather every figure from MLflow, render HTML, log it to the run.
+
+Everything is re-derived from what the training run logged (params, metrics, tags, the holdout with label and
+scores) and the registered model itself, so a card can be rebuilt for any version at any time. Rendering is
+in :mod:`cxml.explain.card_html`; this module does the I/O and the arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from cxml import registry
+from cxml.evaluation import plots
+from cxml.evaluation.grades import Grade, grade
+from cxml.evaluation.metrics import binary_metrics
+from cxml.evaluation.segments import segment_table
+from cxml.explain.reasons import Reason, top_reasons
+from cxml.tracking import client
+from cxml.training import HOLDOUT_ARTIFACT
+
+log = logging.getLogger(__name__)
+CARD_ARTIFACT_DIR = "model_card"
+LOWER_IS_BETTER = {"brier"}
+META = ("__label__", "__score__", "__baseline_score__")
+SHAP_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Example:
+    customer_id: str
+    label: str
+    score: float
+    actual: int
+    reasons: list[Reason]
+
+
+@dataclass(frozen=True)
+class CardData:
+    """Every number and figure of one card; ``figures`` are PNG data URIs keyed by name."""
+
+    model_name: str
+    version: str
+    run_id: str
+    aliases: list[str]
+    family: str
+    data: dict[str, str]
+    primary_metric: str
+    metrics: dict[str, tuple[float, float, float]]  # name → (value, ci_low, ci_high)
+    baseline: dict[str, tuple[float, float, float]]
+    champion: dict[str, float]
+    grade: Grade
+    gate_passed: bool | None
+    gate_reason: str
+    validation_status: str
+    figures: dict[str, str]
+    examples: list[Example]
+    segments: pd.DataFrame
+    baseline_name: str = "naive baseline"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """What the index page needs about this card (written beside it as JSON)."""
+        value, lo, hi = self.metrics[self.primary_metric]
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "aliases": self.aliases,
+            "family": self.family,
+            "feature_set": self.data.get("feature set", ""),
+            "primary_metric": self.primary_metric,
+            "value": value,
+            "ci": [lo, hi],
+            "baseline": self.baseline[self.primary_metric][0],
+            "grade": asdict(self.grade),
+            "gate_reason": self.gate_reason,
+            "validation_status": self.validation_status,
+            "flagged_segments": int(self.segments["flagged"].sum()) if len(self.segments) else 0,
+        }
+
+
+def bootstrap_all(
+    y: np.ndarray, score: np.ndarray, *, n_boot: int = 200, level: float = 0.95, seed: int = 0
+) -> dict[str, tuple[float, float, float]]:
+    """Every ``binary_metrics`` entry with its percentile bootstrap interval, from one set of resamples."""
+    y, score = np.asarray(y, dtype=int), np.asarray(score, dtype=float)
+    point = binary_metrics(y, score)
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {k: [] for k in point}
+    for _ in range(n_boot):
+        idx = rng.integers(0, y.size, y.size)
+        if y[idx].min() == y[idx].max():
+            continue
+        for k, v in binary_metrics(y[idx], score[idx]).items():
+            draws[k].append(v)
+    alpha = (1 - level) / 2
+    out = {}
+    for k, v in point.items():
+        finite = [d for d in draws[k] if np.isfinite(d)]
+        lo, hi = np.quantile(finite, [alpha, 1 - alpha]) if finite else (np.nan, np.nan)
+        out[k] = (float(v), float(lo), float(hi))
+    return out
+
+
+def pick_examples(score: np.ndarray) -> list[tuple[int, str]]:
+    """Three customers worth reading: the highest risk, a typical (median) one and the lowest risk."""
+    order = np.argsort(score, kind="stable")
+    picks = [(int(order[-1]), "highest risk"), (int(order[len(order) // 2]), "typical"), (int(order[0]), "lowest risk")]
+    return picks
+
+
+def _default_version(name: str) -> str:
+    champion = registry.alias_version(name, registry.CHAMPION)
+    if champion is not None:
+        return champion
+    versions = client().search_model_versions(f"name = '{name}'")
+    if not versions:
+        raise ValueError(f"no registered model {name!r}; run `cxml train` first")
+    return str(max(int(v.version) for v in versions))
+
+
+def _data_summary(params: dict[str, str], tags: dict[str, str], holdout: pd.DataFrame) -> dict[str, str]:
+    return {
+        "source": params.get("source", "?"),
+        "dataset": params.get("dataset", "?"),
+        "as_of": params.get("as_of") or "random split (no as_of)",
+        "training rows": params.get("n_train", "?"),
+        "holdout rows": f"{len(holdout):,}",
+        "features": params.get("n_features", "?"),
+        "train label rate": _pct(params.get("train_label_rate")),
+        "holdout label rate": f"{holdout['__label__'].mean():.1%}",
+        "feature set": tags.get("cxml.feature_set", "?"),
+    }
+
+
+def _pct(value: str | None) -> str:
+    try:
+        return f"{float(value):.1%}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "?"
+
+
+def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
+    """Load a registered version, its run and its holdout, and compute every figure of its card."""
+    from cxml.models.spec import get_spec
+    from cxml.pyfunc import load_estimator
+
+    version = version or _default_version(name)
+    mv = client().get_model_version(name, version)
+    run_id = str(mv.run_id)
+    run = client().get_run(run_id)
+    params, tags, logged = run.data.params, run.data.tags, run.data.metrics
+    family = tags.get("cxml.family", "churn")
+    spec = get_spec(family)
+    holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_ARTIFACT))
+    estimator = load_estimator(f"models:/{name}/{version}")
+    X = holdout[list(estimator.feature_names_in_)]
+    y = holdout["__label__"].to_numpy(dtype=int)
+    score, base = holdout["__score__"].to_numpy(float), holdout["__baseline_score__"].to_numpy(float)
+
+    metrics, baseline = bootstrap_all(y, score, seed=seed), bootstrap_all(y, base, seed=seed)
+    champion = {k.removeprefix("champion_"): v for k, v in logged.items() if k.startswith("champion_")}
+    m = spec.primary_metric
+    model_grade = grade(
+        m,
+        metrics[m][0],
+        baseline[m][0],
+        ci_low=metrics[m][1],
+        ci_high=metrics[m][2],
+        champion=champion.get(m),
+        higher_is_better=m not in LOWER_IS_BETTER,
+    )
+    sample = X.sample(min(SHAP_ROWS, len(X)), random_state=seed) if len(X) > SHAP_ROWS else X
+    shap_proba = estimator.explain(sample).proba
+    figures = {
+        "roc": plots.roc_plot(y, score, base),
+        "pr": plots.pr_plot(y, score, base),
+        "reliability": plots.reliability_plot(y, score),
+        "shap_bar": plots.shap_bar_plot(shap_proba),
+        "shap_beeswarm": plots.shap_beeswarm_plot(shap_proba, sample, seed=seed),
+    }
+    examples = _examples(estimator, X, y, score)
+    gate_passed = tags.get("gate.passed")
+    aliases = sorted(getattr(mv, "aliases", []) or [])
+    return CardData(
+        model_name=name,
+        version=str(version),
+        run_id=run_id,
+        aliases=aliases,
+        family=family,
+        data=_data_summary(params, tags, holdout),
+        primary_metric=m,
+        metrics=metrics,
+        baseline=baseline,
+        champion=champion,
+        grade=model_grade,
+        gate_passed=None if gate_passed is None else gate_passed == "True",
+        gate_reason=tags.get("gate.reason") or mv.tags.get("gate_reason", "no gate decision recorded"),
+        validation_status=mv.tags.get("validation_status", "?"),
+        figures=figures,
+        examples=examples,
+        segments=segment_table(X, y, score),
+        baseline_name=spec.baseline_name,
+        tags={k: v for k, v in tags.items() if k.startswith("cxml.")},
+    )
+
+
+def _examples(estimator: Any, X: pd.DataFrame, y: np.ndarray, score: np.ndarray) -> list[Example]:
+    picks = pick_examples(score)
+    rows = X.iloc[[i for i, _ in picks]]
+    explanation = estimator.explain(rows)
+    out = []
+    for pos, (i, label) in enumerate(picks):
+        reasons = top_reasons(explanation.proba.iloc[pos], rows.iloc[pos], k=3)
+        out.append(Example(str(X.index[i]), label, float(explanation.probability[pos]), int(y[i]), reasons))
+    return out
+
+
+def card_stem(name: str, version: str) -> str:
+    return f"{name}-v{version}"
+
+
+def write_card(name: str, version: str | None, out_dir: Path, *, log_to_run: bool = True) -> tuple[Path, CardData]:
+    """Gather, render and write ``<name>-v<version>.html`` (plus a JSON summary); log the HTML to the run."""
+    from cxml.explain.card_html import render_card
+
+    card = gather(name, version)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = card_stem(card.model_name, card.version)
+    path = out_dir / f"{stem}.html"
+    path.write_text(render_card(card), encoding="utf-8")
+    (out_dir / f"{stem}.json").write_text(json.dumps(card.summary(), default=float, indent=1))
+    if log_to_run:
+        client().log_artifact(card.run_id, str(path), CARD_ARTIFACT_DIR)
+    log.info("model card %s (grade %s) → %s", stem, card.grade.letter, path)
+    return path, card
+
+
+def write_index(out_dir: Path) -> Path:
+    """``index.html``: every card in ``out_dir`` and the champion of every registered model, side by side."""
+    from cxml.explain.card_html import render_index
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cards = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
+    champions = []
+    for model in client().search_registered_models():
+        version = registry.alias_version(model.name, registry.CHAMPION)
+        if version is None:
+            continue
+        summary = next((c for c in cards if c["model_name"] == model.name and c["version"] == version), None)
+        champions.append(
+            {"model_name": model.name, "version": version, "card": summary, **_run_figures(model.name, version)}
+        )
+    path = out_dir / "index.html"
+    path.write_text(render_index(cards, champions), encoding="utf-8")
+    return path
+
+
+def _run_figures(name: str, version: str) -> dict[str, Any]:
+    """Headline numbers of a version straight from its run (for champions without a card yet)."""
+    mv = client().get_model_version(name, version)
+    run = client().get_run(str(mv.run_id))
+    metrics = run.data.metrics
+    return {
+        "holdout": {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")},
+        "baseline": {k.removeprefix("baseline_"): v for k, v in metrics.items() if k.startswith("baseline_")},
+        "feature_set": run.data.tags.get("cxml.feature_set", "?"),
+        "gate_reason": run.data.tags.get("gate.reason", mv.tags.get("gate_reason", "")),
+    }
