@@ -1,6 +1,7 @@
 """The gate against a real MLflow store: a worse model is refused, a better one promoted, rollback restores."""
 
 import dataclasses
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -78,6 +79,9 @@ def test_run_is_tracked_with_nested_trials_dataset_and_probabilities(setup):
     scores = model.predict(data.X_holdout)["score"].to_numpy()
     assert np.all((scores > 0) & (scores < 1)) and len(np.unique(scores)) > 10  # probabilities, not labels
     assert model.metadata.signature is not None
+    requirements = mlflow.pyfunc.get_model_dependencies(f"models:/{result.model_name}/{result.model_version}")
+    pinned = {line.split("==")[0] for line in Path(requirements).read_text().split()}
+    assert {"lightgbm", "xgboost-cpu", "scikit-learn", "mlflow"} <= pinned  # the boosters the joblib file needs
 
 
 def test_holdout_with_scores_is_logged_for_reports(setup):
