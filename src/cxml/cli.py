@@ -236,7 +236,7 @@ def report(
         raise _fail("give a FAMILY, --index, or both", 2)
     ws = _workspace(home)
     tracking.configure(ws)
-    out_dir = out or ws.root / "reports"
+    out_dir = out or ws.reports
     if family is not None:
         try:
             path, card = write_card(name or f"cxml.{family}", version, out_dir)
@@ -306,7 +306,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port for the server.")] = 3000,
     home: HomeOption = None,
 ) -> None:
-    """The main job end to end: generate → validate → features → tune/train → gate → explain → build → serve."""
+    """The main job end to end: generate → validate → features → tune/train → gate → explain → card → build → serve."""
     from cxml.jobs import run_demo
 
     ws = _workspace(home)

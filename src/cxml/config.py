@@ -89,5 +89,9 @@ class Workspace:
         return self._dir("snapshots")
 
     @property
+    def reports(self) -> Path:
+        return self._dir("reports")
+
+    @property
     def data(self) -> Path:
         return self.root / "data" / "company"

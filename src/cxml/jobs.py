@@ -197,27 +197,32 @@ def export_for_serving(ws: Workspace, manifest_path: Path = MANIFEST_PATH) -> di
 def run_demo(
     ws: Workspace, *, customers: int, seed: int, trials: int | None, echo: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Generate → validate → features → tune/train/gate → explain → export. Serving is the CLI's last step."""
+    """Generate → validate → features → tune/train/gate → explain → model card → export. Serving is the CLI's."""
     from cxml.data.synthetic import write_company
+    from cxml.explain.card import write_card, write_index
 
     params = {"customers": customers, "seed": seed}
     marker = ws.data / "params.json"
     if not marker.exists() or json.loads(marker.read_text()) != params:
-        echo(f"1/5 generating a company of {customers:,} customers (seed {seed}) in {ws.data}")
+        echo(f"1/6 generating a company of {customers:,} customers (seed {seed}) in {ws.data}")
         write_company(ws.data, customers, seed=seed, progress=True)
         marker.write_text(json.dumps(params))
-    echo("2/5 validating the tables against the data contract")
+    echo("2/6 validating the tables against the data contract")
     tables = read_valid_tables(ws.data)
-    echo("3/5 tuning, training and gating the churn model (Optuna × MLflow)")
+    echo("3/6 tuning, training and gating the churn model (Optuna × MLflow)")
     result = run_train(TrainRequest(family="churn", data=ws.data, trials=trials), ws, progress=True)
     echo(f"    {result.model_name} v{result.model_version}: {result.gate.reason}")
-    echo("4/5 explaining three customers")
+    echo("4/6 explaining three customers")
     snapshot, _ = read_snapshot(ws)
     for customer in snapshot.index[:3]:
         explained = explain_customer(ws, "churn", str(customer))
         reasons = "; ".join(r["text"] for r in explained["reasons"])
         echo(f"    {customer}: risk {explained['score']:.2f} — {reasons}")
-    echo("5/5 exporting the champion and the feature snapshot for serving")
+    echo("5/6 writing the champion's model card")
+    card_path, card = write_card(result.model_name, None, ws.reports)
+    write_index(ws.reports)
+    echo(f"    grade {card.grade.letter}: {card.grade.reason}\n    open {card_path}")
+    echo("6/6 exporting the champion and the feature snapshot for serving")
     manifest = export_for_serving(ws)
     return {
         "tables": {k: len(v) for k, v in tables.items()},
@@ -226,5 +231,7 @@ def run_demo(
         "metrics": result.metrics,
         "baseline_metrics": result.baseline_metrics,
         "gate": result.gate.reason,
+        "grade": card.grade.letter,
+        "model_card": str(card_path),
         "served": manifest,
     }

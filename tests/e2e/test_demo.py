@@ -24,11 +24,21 @@ def demo(tmp_path_factory):
 
 def test_demo_reports_each_step_and_a_gated_champion(demo):
     _, proc = demo
-    for step in ("1/5", "2/5", "3/5", "4/5", "5/5", "built the Bento", "demo ready"):
+    for step in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6", "built the Bento", "demo ready"):
         assert step in proc.stdout
     summary = json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
     assert summary["metrics"]["pr_auc"] > summary["baseline_metrics"]["pr_auc"]
     assert summary["served"]["churn"].startswith("cxml-churn:v1-")
+
+
+def test_demo_writes_the_champions_model_card_and_index(demo):
+    home, proc = demo
+    summary = json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
+    card = home / "reports" / "cxml.churn-v1.html"
+    assert summary["model_card"] == str(card) and summary["grade"] in "ABC"
+    html = card.read_text()
+    assert "<h2>Gate decision</h2>" in html and summary["gate"] in html
+    assert "href='cxml.churn-v1.html'" in (home / "reports" / "index.html").read_text()
 
 
 def test_demo_champion_is_in_mlflow_with_its_trials(demo):

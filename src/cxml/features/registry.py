@@ -118,7 +118,7 @@ _ALL: tuple[FeatureInfo, ...] = (
        "{value} of orders came from a campaign", missing=_NO_ORDERS_365),
     # web
     _f("days_since_web", "web", "days", "Days since the last web or app event (NaN: none).",
-       "no web or app visit in {value}", missing="never seen on the web or app"),
+       "last web or app visit {value} ago", missing="never seen on the web or app", zero="on the web or app today"),
     _f("web_visits_7d", "web", "count", "Visits in the last 7 days.",
        "{value} visit{s} in the last 7 days", zero="no visits in the last 7 days"),
     _f("web_visits_30d", "web", "count", "Visits in the last 30 days.",
