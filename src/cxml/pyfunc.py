@@ -8,6 +8,7 @@ from typing import Any
 
 import joblib
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
@@ -39,7 +40,13 @@ class CxmlModel(PythonModel):
         self.spec = get_spec(context.model_config["family"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return pd.DataFrame({"score": self.spec.score(self.estimator, model_input)}, index=model_input.index)
+        return score_frame(self.spec, self.estimator, model_input)
+
+
+def score_frame(spec: Any, estimator: Any, X: pd.DataFrame) -> pd.DataFrame:
+    """The served scores as a frame: ``score``, or one column per arm for uplift."""
+    scores = np.asarray(spec.score(estimator, X))
+    return pd.DataFrame(scores.reshape(len(X), -1), columns=spec.score_columns(estimator), index=X.index)
 
 
 def log_estimator(estimator: Any, family: str, X_example: pd.DataFrame, tmp_dir: Path) -> Any:
@@ -52,7 +59,7 @@ def log_estimator(estimator: Any, family: str, X_example: pd.DataFrame, tmp_dir:
     # integer counts become doubles in the signature: a missing count arrives as NaN and must not break enforcement
     ints = [c for c in example.columns if pd.api.types.is_integer_dtype(example[c])]
     example = example.astype(dict.fromkeys(ints, "float64"))
-    output = pd.DataFrame({"score": get_spec(family).score(estimator, example)})
+    output = score_frame(get_spec(family), estimator, example)
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=CxmlModel(),

@@ -54,6 +54,8 @@ def decide(
         failures.append(f"{m} {cand:.4f} does not beat the baseline {base:.4f} by {cfg.min_gain_vs_baseline}")
     if champ is not None and not spec.better(cand, champ, cfg.min_gain_vs_champion):
         failures.append(f"{m} {cand:.4f} does not beat the champion {champ:.4f} by {cfg.min_gain_vs_champion}")
+    if cfg.min_value is not None and not spec.better(cand, cfg.min_value):
+        failures.append(f"{m} {cand:.4f} does not beat {cfg.min_value} (the random-targeting value)")
     if champion_error is not None:
         failures.append(f"the champion could not be scored on this holdout ({champion_error})")
     if failures:
@@ -76,9 +78,13 @@ def alias_version(name: str, alias: str) -> str | None:
 
 
 def score_version(name: str, version: str, X: pd.DataFrame) -> np.ndarray:
-    """Scores of a registered version on rows, through its pyfunc (the same path any consumer uses)."""
+    """Scores of a registered version on rows, through its pyfunc (the same path any consumer uses).
+
+    One score column gives a vector; several (one per arm) a matrix with the columns in the model's order.
+    """
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    return np.asarray(model.predict(X)["score"])
+    scores = np.asarray(model.predict(X), dtype=float)
+    return scores[:, 0] if scores.shape[1] == 1 else scores
 
 
 def apply_decision(name: str, version: str, decision: GateDecision) -> None:

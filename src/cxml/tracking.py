@@ -64,9 +64,10 @@ def frame_digest(*frames: pd.DataFrame | np.ndarray) -> str:
     return h.hexdigest()[:12]
 
 
-def log_dataset(frame: pd.DataFrame, y: np.ndarray, *, name: str, source: str, context: str) -> None:
-    data = frame.assign(__label__=y)
-    dataset = from_pandas(data, source=source, name=name, targets="__label__")
+def log_dataset(frame: pd.DataFrame, targets: pd.DataFrame, *, name: str, source: str, context: str) -> None:
+    """Log rows and their target columns (the first one is MLflow's ``targets``) as a run input."""
+    data = frame.assign(**{str(k): v.to_numpy() for k, v in targets.items()})
+    dataset = from_pandas(data, source=source, name=name, targets=str(targets.columns[0]))
     mlflow.log_input(dataset, context=context)
 
 

@@ -14,8 +14,7 @@ import optuna
 
 from cxml import registry, tracking
 from cxml.config import PipelineConfig, Workspace
-from cxml.evaluation.metrics import bootstrap_ci
-from cxml.models.spec import Dataset, ModelSpec
+from cxml.models.spec import Dataset, ModelSpec, Targets
 from cxml.pyfunc import log_estimator
 from cxml.tuning import StudyResult, cross_validate, run_study
 
@@ -53,9 +52,9 @@ class TrainResult:
         )
 
 
-def _holdout_metrics(spec: ModelSpec, y: np.ndarray, score: np.ndarray, seed: int) -> dict[str, float]:
+def _holdout_metrics(spec: ModelSpec, y: Targets, score: np.ndarray, seed: int) -> dict[str, float]:
     metrics = spec.metrics(y, score)
-    lo, hi = bootstrap_ci(y, score, spec.primary_metric, seed=seed)
+    lo, hi = spec.interval(y, score, spec.primary_metric, seed)
     return {**metrics, f"{spec.primary_metric}_ci_low": lo, f"{spec.primary_metric}_ci_high": hi}
 
 
@@ -77,9 +76,23 @@ def _parent_run_id(study_path: Path, study_name: str, resume: bool) -> str | Non
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 
 
-def _log_holdout(data: Dataset, scores: np.ndarray, baseline_scores: np.ndarray, tmp: Path) -> None:
-    """The holdout rows with label, model and baseline scores, so reports re-derive every figure from the run."""
-    frame = data.X_holdout.assign(__label__=data.y_holdout, __score__=scores, __baseline_score__=baseline_scores)
+def _score_columns(prefix: str, names: list[str], scores: np.ndarray) -> dict[str, np.ndarray]:
+    """``__score__`` for one score; ``__score__:<arm>`` per column of several."""
+    if scores.ndim == 1:
+        return {f"__{prefix}__": scores}
+    return {f"__{prefix}__:{name}": scores[:, i] for i, name in enumerate(names)}
+
+
+def _log_holdout(
+    spec: ModelSpec, data: Dataset, names: list[str], scores: np.ndarray, baseline_scores: np.ndarray, tmp: Path
+) -> None:
+    """The holdout rows with targets, model and baseline scores, so reports re-derive every figure from the run."""
+    targets = spec.target_columns(data.y_holdout).set_axis(data.X_holdout.index)
+    frame = data.X_holdout.assign(
+        **{str(k): v for k, v in targets.items()},
+        **_score_columns("score", names, scores),
+        **_score_columns("baseline_score", names, baseline_scores),
+    )
     path = tmp / "holdout.parquet"
     frame.to_parquet(path, index=True)
     mlflow.log_artifact(str(path), artifact_path="holdout")
@@ -137,11 +150,15 @@ def train(
                 }
             )
             tracking.log_dataset(
-                data.X_train, data.y_train, name=f"{data.name}-train", source=data.source, context="training"
+                data.X_train,
+                spec.target_columns(data.y_train),
+                name=f"{data.name}-train",
+                source=data.source,
+                context="training",
             )
             tracking.log_dataset(
                 data.X_holdout,
-                data.y_holdout,
+                spec.target_columns(data.y_holdout),
                 name=f"{data.name}-holdout",
                 source=data.source,
                 context="holdout",
@@ -166,10 +183,10 @@ def train(
             cv_metrics = cross_validate(
                 spec, final_params, data.X_train, data.y_train, cv_report_folds, cfg.tuning.seed + 1
             )
-        estimator = spec.build(final_params).fit(data.X_train, data.y_train)
+        estimator = spec.fit(spec.build(final_params), data.X_train, data.y_train)
         scores = spec.score(estimator, data.X_holdout)
         metrics = _holdout_metrics(spec, data.y_holdout, scores, cfg.tuning.seed)
-        baseline = spec.baseline(data.X_train).fit(data.X_train, data.y_train)
+        baseline = spec.fit(spec.baseline(data.X_train), data.X_train, data.y_train)
         baseline_scores = spec.score(baseline, data.X_holdout)
         baseline_metrics = _holdout_metrics(spec, data.y_holdout, baseline_scores, cfg.tuning.seed)
         mlflow.log_params({f"best_{k}": v for k, v in final_params.items()})
@@ -184,7 +201,7 @@ def train(
         )
         with tempfile.TemporaryDirectory() as tmp:
             info = log_estimator(estimator, spec.family, data.X_holdout, Path(tmp))
-            _log_holdout(data, scores, baseline_scores, Path(tmp))
+            _log_holdout(spec, data, spec.score_columns(estimator), scores, baseline_scores, Path(tmp))
         version = registry.register(
             name, info.model_uri, run_id, {"feature_set": data.feature_set, "dataset_digest": digest}
         )

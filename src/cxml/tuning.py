@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from cxml.config import TuningConfig
-from cxml.models.spec import ModelSpec
+from cxml.models.spec import ModelSpec, Targets, take
 
 TrialLogger = Callable[[optuna.trial.FrozenTrial], None]
 
@@ -56,7 +56,7 @@ def cross_validate(
     spec: ModelSpec,
     params: dict[str, Any],
     X: pd.DataFrame,
-    y: np.ndarray,
+    y: Targets,
     folds: int,
     seed: int,
     trial: optuna.Trial | None = None,
@@ -64,9 +64,9 @@ def cross_validate(
     """Mean of ``spec.metrics`` over stratified folds; reports the running primary metric to ``trial``."""
     per_fold: list[dict[str, float]] = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for step, (tr, va) in enumerate(splitter.split(X, y)):
-        model = spec.build(params).fit(X.iloc[tr], y[tr])
-        per_fold.append(spec.metrics(y[va], spec.score(model, X.iloc[va])))
+    for step, (tr, va) in enumerate(splitter.split(X, spec.stratify(y))):
+        model = spec.fit(spec.build(params), X.iloc[tr], take(y, tr))
+        per_fold.append(spec.metrics(take(y, va), spec.score(model, X.iloc[va])))
         if trial is not None:
             trial.report(float(np.mean([m[spec.primary_metric] for m in per_fold])), step)
             if trial.should_prune():
@@ -77,7 +77,7 @@ def cross_validate(
 def run_study(
     spec: ModelSpec,
     X: pd.DataFrame,
-    y: np.ndarray,
+    y: Targets,
     cfg: TuningConfig,
     *,
     storage_path: Path | None,

@@ -9,11 +9,24 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import optuna
 import pandas as pd
+
+Targets: TypeAlias = np.ndarray | pd.DataFrame
+"""A label per row (churn), or several target columns per row (uplift: the outcome and the arm received)."""
+
+
+def take(y: Targets, rows: np.ndarray) -> Targets:
+    """Rows ``rows`` (positions) of targets, whatever their kind."""
+    return y.iloc[rows] if isinstance(y, pd.DataFrame) else y[rows]
+
+
+def label_rate(y: Targets) -> float:
+    """Mean of the label (of the first target column for several)."""
+    return float(np.mean(y.iloc[:, 0] if isinstance(y, pd.DataFrame) else y))
 
 
 @dataclass(frozen=True)
@@ -23,9 +36,9 @@ class Dataset:
     name: str
     source: str
     X_train: pd.DataFrame
-    y_train: np.ndarray
+    y_train: Targets
     X_holdout: pd.DataFrame
-    y_holdout: np.ndarray
+    y_holdout: Targets
     feature_set: str
     as_of: str | None = None
 
@@ -39,9 +52,27 @@ class Dataset:
             "n_train": len(self.X_train),
             "n_holdout": len(self.X_holdout),
             "n_features": self.X_train.shape[1],
-            "train_label_rate": float(np.mean(self.y_train)),
-            "holdout_label_rate": float(np.mean(self.y_holdout)),
+            "train_label_rate": label_rate(self.y_train),
+            "holdout_label_rate": label_rate(self.y_holdout),
         }
+
+
+def _fit(estimator: Any, X: pd.DataFrame, y: Targets) -> Any:
+    return estimator.fit(X, y)
+
+
+def _label_columns(y: Targets) -> pd.DataFrame:
+    return pd.DataFrame({"__label__": np.asarray(y)})
+
+
+def _binary_interval(y: Targets, score: np.ndarray, metric: str, seed: int) -> tuple[float, float]:
+    from cxml.evaluation.metrics import bootstrap_ci
+
+    return bootstrap_ci(np.asarray(y), score, metric, seed=seed)
+
+
+def _one_score(estimator: Any) -> list[str]:
+    return ["score"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +92,16 @@ class ModelSpec:
     greater_is_better: bool = True
     refit_params: dict[str, Any] = field(default_factory=dict)
     """Set on the final refit only (e.g. bagging), too costly to pay in every tuning trial."""
+    fit: Callable[[Any, pd.DataFrame, Targets], Any] = _fit
+    """Fit an estimator (or the baseline) on rows and targets; uplift passes the arm as ``treatment``."""
+    target_columns: Callable[[Targets], pd.DataFrame] = _label_columns
+    """Targets as columns to log beside the features (``__label__`` for one label)."""
+    stratify: Callable[[Targets], np.ndarray] = np.asarray
+    """One value per row that cross-validation folds are stratified on."""
+    interval: Callable[[Targets, np.ndarray, str, int], tuple[float, float]] = _binary_interval
+    """(targets, scores, metric, seed) → the metric's bootstrap confidence interval on the holdout."""
+    score_columns: Callable[[Any], list[str]] = _one_score
+    """A fitted estimator → names of the columns of ``score`` (one per arm for uplift)."""
 
     @property
     def experiment(self) -> str:
