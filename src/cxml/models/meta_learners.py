@@ -1,0 +1,400 @@
+"""Uplift (CATE) meta-learners on gradient-boosted trees: who is persuadable, and by which arm.
+
+Every learner has one shape: ``fit(X, y, *, treatment)`` where ``treatment`` names each row's arm (one of them
+``control``); ``effect(X, *, arm)`` is the effect of ``arm`` against control, a difference of probabilities for a
+0/1 outcome and of expected values otherwise; ``explain`` says which features drive it. With several arms each
+non-control arm is compared pairwise with the control rows only.
+
+Exposures come from randomised experiments, so the propensity of arm ``a`` is its observed share among the rows
+of ``a`` and control: a constant per arm, known by design, so no propensity model is fitted.
+
+scikit-learn's ``parametrize_with_checks`` does not apply (``fit`` needs ``treatment``); ``clone`` round-trips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
+
+from cxml.models.boosting import Algorithm, BoosterParams, predict_margin, train_booster, tree_contributions
+from cxml.models.encoding import TableEncoder
+
+Fitted = tuple[Any, int]
+"""A trained booster and the iteration count it serves."""
+
+BALANCE_TOLERANCE = 0.005
+"""ClassTransformation uses the plain class variable when the treated share is within this of 1/2 (bias ≤ 0.01)."""
+
+
+@dataclass(frozen=True)
+class EffectExplanation:
+    """Per-feature contributions to the effect of one arm: ``contributions.sum(axis=1) + base == effect``.
+
+    ``exact``: the values are exact TreeSHAP (X, DR, weighted ClassTransformation, any continuous outcome). For a
+    binary outcome, S, T and balanced ClassTransformation rescale each outcome model's log-odds SHAP values per row
+    to sum to its probability (same shares per feature) and subtract the two: additive, but an approximation of
+    SHAP on the probability-difference scale. ``base`` is per row because the S-learner's arm columns are not
+    features: their share of the effect goes to ``base``. For every other learner it is one constant.
+    """
+
+    contributions: pd.DataFrame
+    base: np.ndarray
+    effect: np.ndarray
+    exact: bool
+
+
+def _predict(model: Fitted, X: np.ndarray, binary: bool) -> np.ndarray:
+    margin = predict_margin(model[0], X, model[1])
+    return np.asarray(expit(margin)) if binary else margin
+
+
+def _contributions(model: Fitted, X: np.ndarray, binary: bool) -> tuple[np.ndarray, float]:
+    """TreeSHAP on the model's output scale: exact for margins, rescaled per row to sum to the probability."""
+    contrib = tree_contributions(model[0], X, model[1]).astype(np.float64)
+    phi, base = contrib[:, :-1], float(contrib[0, -1])
+    if not binary:
+        return phi, base
+    delta = phi.sum(axis=1)
+    base_p = float(expit(base))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(np.abs(delta) > 1e-12, (expit(base + delta) - base_p) / delta, 0.0)
+    return phi * scale[:, None], base_p
+
+
+class _MetaLearner(BaseEstimator):
+    """Shared contract: input checks, arms and propensities, the validation split, effect/explain plumbing."""
+
+    def __init__(
+        self,
+        algorithm: Algorithm = "lightgbm",
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        max_depth: int = 4,
+        num_leaves: int = 15,
+        min_child_weight: float = 1.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        early_stopping_rounds: int = 30,
+        validation_fraction: float = 0.2,
+        control: str = "control",
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ):
+        self.algorithm = algorithm
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.num_leaves = num_leaves
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.control = control
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, *, treatment: Any) -> Self:
+        frame = self._frame(X, reset=True)
+        y_arr = np.asarray(column_or_1d(y), dtype=np.float64)
+        arms = np.asarray(treatment, dtype=object).ravel().astype(str)
+        check_consistent_length(frame, y_arr, arms)
+        if not np.isfinite(y_arr).all():
+            raise ValueError(f"{type(self).__name__}: y contains NaN or infinity")
+        self.outcome_ = "binary" if np.isin(y_arr, (0.0, 1.0)).all() else "continuous"
+        names = sorted(set(arms.tolist()))
+        if self.control not in names:
+            raise ValueError(f"control arm {self.control!r} not found in treatment; arms seen: {names}")
+        self.arms_ = tuple(a for a in names if a != self.control)
+        if not self.arms_:
+            raise ValueError(f"treatment has only the control arm {self.control!r}; nothing to compare")
+        self.propensity_ = {a: float(np.mean(arms[np.isin(arms, (a, self.control))] == a)) for a in self.arms_}
+        self.encoder_ = TableEncoder().fit(frame)
+        self._fit_models(self.encoder_.transform(frame), y_arr, arms, self._validation_rows(arms, y_arr))
+        return self
+
+    def effect(self, X: Any, *, arm: str | None = None) -> np.ndarray:
+        """CATE of ``arm`` vs control per row; ``arm`` may be omitted only when a single arm was fitted."""
+        name = self._arm(arm)
+        return self._effect(self._matrix(X), name)
+
+    def effects(self, X: Any) -> pd.DataFrame:
+        """Every arm's effect vs control, one column per arm, indexed like ``X``."""
+        check_is_fitted(self)
+        frame = self._frame(X, reset=False)
+        matrix = self.encoder_.transform(frame)
+        return pd.DataFrame({a: self._effect(matrix, a) for a in self.arms_}, index=frame.index)
+
+    def explain(self, X: Any, *, arm: str | None = None) -> EffectExplanation:
+        """Why a customer is persuadable (or a sleeping dog): per-feature contributions to the effect of ``arm``."""
+        name = self._arm(arm)
+        frame = self._frame(X, reset=False)
+        matrix = self.encoder_.transform(frame)
+        phi, base, exact = self._explain(matrix, name)
+        names = list(self.encoder_.feature_names_in_)
+        return EffectExplanation(
+            contributions=pd.DataFrame(phi, columns=names, index=frame.index),
+            base=base,
+            effect=self._effect(matrix, name),
+            exact=exact,
+        )
+
+    def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def _explain(self, matrix: np.ndarray, arm: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        raise NotImplementedError
+
+    @property
+    def _binary(self) -> bool:
+        return bool(self.outcome_ == "binary")
+
+    def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
+        """Frames keep their dtypes (categoricals); arrays go through scikit-learn's validation."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            return X
+        arr = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=[np.float64, np.float32])
+        return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+    def _matrix(self, X: Any) -> np.ndarray:
+        return self.encoder_.transform(self._frame(X, reset=False))
+
+    def _arm(self, arm: str | None) -> str:
+        check_is_fitted(self)
+        if arm is None:
+            if len(self.arms_) == 1:
+                return self.arms_[0]
+            raise ValueError(f"several arms were fitted, name one with arm=...: {list(self.arms_)}")
+        if arm not in self.arms_:
+            raise ValueError(f"unknown arm {arm!r}; fitted arms are {list(self.arms_)} (control {self.control!r})")
+        return arm
+
+    def _validation_rows(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Early-stopping rows, stratified by arm (and outcome when binary) so every model gets its share."""
+        strata = pd.Series(t)
+        if self._binary:
+            by_outcome = strata + ":" + pd.Series(y.astype(int).astype(str))
+            strata = by_outcome if by_outcome.value_counts().min() >= 2 else strata
+        _, rows = train_test_split(
+            np.arange(len(t)), test_size=self.validation_fraction, random_state=self.random_state, stratify=strata
+        )
+        valid = np.zeros(len(t), dtype=bool)
+        valid[rows] = True
+        return valid
+
+    def _boost(
+        self, X: np.ndarray, y: np.ndarray, valid: np.ndarray, *, objective: str | None = None, seed: int = 0
+    ) -> Fitted:
+        """Train one booster on the non-validation rows, early-stopping on the validation rows."""
+        shared = BoosterParams.__dataclass_fields__.keys() - {"objective", "reg_alpha", "random_state"}
+        params = BoosterParams(
+            **{name: getattr(self, name) for name in shared},
+            objective=objective or ("binary" if self._binary else "regression"),
+            random_state=self.random_state + seed,
+        )
+        return train_booster(params, X[~valid], y[~valid], X[valid], y[valid])
+
+    def _fit_outcome_models(
+        self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray, seed: int = 0
+    ) -> dict[str, Fitted]:
+        """One outcome model per arm, control included (the T-learner and the first stage of X and DR)."""
+        return {
+            arm: self._boost(matrix[t == arm], y[t == arm], valid[t == arm], seed=seed)
+            for arm in (self.control, *self.arms_)
+        }
+
+
+class SLearner(_MetaLearner):
+    """One outcome model on the features plus one-hot arm columns; effect = f(x, arm) - f(x, control).
+
+    Lowest variance, but shrinks effects towards zero when the trees seldom split on the arm columns.
+    """
+
+    def _design(self, matrix: np.ndarray, arm: str | None) -> np.ndarray:
+        onehot = np.zeros((len(matrix), len(self.arms_)), dtype=matrix.dtype)
+        if arm is not None:
+            onehot[:, self.arms_.index(arm)] = 1
+        return np.hstack([matrix, onehot])
+
+    def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
+        onehot = (t[:, None] == np.asarray(self.arms_)[None, :]).astype(matrix.dtype)
+        self.model_ = self._boost(np.hstack([matrix, onehot]), y, valid)
+
+    def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
+        treated = _predict(self.model_, self._design(matrix, arm), self._binary)
+        return treated - _predict(self.model_, self._design(matrix, None), self._binary)
+
+    def _explain(self, matrix: np.ndarray, arm: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        phi_a, _ = _contributions(self.model_, self._design(matrix, arm), self._binary)
+        phi_0, _ = _contributions(self.model_, self._design(matrix, None), self._binary)
+        diff, p = phi_a - phi_0, matrix.shape[1]
+        return diff[:, :p], diff[:, p:].sum(axis=1), not self._binary  # same model: the base values cancel
+
+
+class TLearner(_MetaLearner):
+    """One outcome model per arm, control included; effect = mu_arm(x) - mu_control(x)."""
+
+    def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
+        self.models_ = self._fit_outcome_models(matrix, y, t, valid)
+
+    def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
+        treated = _predict(self.models_[arm], matrix, self._binary)
+        return treated - _predict(self.models_[self.control], matrix, self._binary)
+
+    def _explain(self, matrix: np.ndarray, arm: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        phi_a, base_a = _contributions(self.models_[arm], matrix, self._binary)
+        phi_0, base_0 = _contributions(self.models_[self.control], matrix, self._binary)
+        return phi_a - phi_0, np.full(len(matrix), base_a - base_0), not self._binary
+
+
+class XLearner(_MetaLearner):
+    """Künzel et al. (2019): T-learner outcome models, then regressions of the imputed effects.
+
+    D1 = Y - mu0(X) on the arm's rows gives tau1, D0 = mu_arm(X) - Y on control gives tau0, and
+    tau = g * tau0 + (1 - g) * tau1 with g the (constant) propensity, so the larger group's model weighs more.
+    """
+
+    def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
+        self.outcome_models_ = self._fit_outcome_models(matrix, y, t, valid)
+        control = t == self.control
+        mu_0 = _predict(self.outcome_models_[self.control], matrix, self._binary)
+        self.effect_models_: dict[str, tuple[Fitted, Fitted]] = {}
+        for k, arm in enumerate(self.arms_):
+            treated = t == arm
+            mu_a = _predict(self.outcome_models_[arm], matrix[control], self._binary)
+            d_1, d_0 = y[treated] - mu_0[treated], mu_a - y[control]
+            tau_1 = self._boost(matrix[treated], d_1, valid[treated], objective="regression", seed=k)
+            tau_0 = self._boost(matrix[control], d_0, valid[control], objective="regression", seed=k)
+            self.effect_models_[arm] = (tau_0, tau_1)
+
+    def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
+        g, (tau_0, tau_1) = self.propensity_[arm], self.effect_models_[arm]
+        return g * _predict(tau_0, matrix, False) + (1 - g) * _predict(tau_1, matrix, False)
+
+    def _explain(self, matrix: np.ndarray, arm: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        g, (tau_0, tau_1) = self.propensity_[arm], self.effect_models_[arm]
+        phi_0, base_0 = _contributions(tau_0, matrix, False)
+        phi_1, base_1 = _contributions(tau_1, matrix, False)  # SHAP is linear: the mix explains the mix exactly
+        return g * phi_0 + (1 - g) * phi_1, np.full(len(matrix), g * base_0 + (1 - g) * base_1), True
+
+
+class DRLearner(_MetaLearner):
+    """Kennedy's DR-learner: cross-fitted outcome models, a doubly robust pseudo-outcome, one final regression.
+
+    psi = mu_a - mu_0 + T (Y - mu_a) / e - (1 - T)(Y - mu_0) / (1 - e) on the rows of the arm and control, with
+    mu out-of-fold (``n_folds``) and e the arm's observed share clipped to [clip_propensity, 1 - clip_propensity].
+    """
+
+    def __init__(
+        self,
+        algorithm: Algorithm = "lightgbm",
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        max_depth: int = 4,
+        num_leaves: int = 15,
+        min_child_weight: float = 1.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        early_stopping_rounds: int = 30,
+        validation_fraction: float = 0.2,
+        control: str = "control",
+        n_jobs: int = 1,
+        random_state: int = 0,
+        n_folds: int = 2,
+        clip_propensity: float = 0.01,
+    ):
+        super().__init__(
+            algorithm=algorithm,
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            max_depth=max_depth,
+            num_leaves=num_leaves,
+            min_child_weight=min_child_weight,
+            subsample=subsample,
+            colsample_bytree=colsample_bytree,
+            reg_lambda=reg_lambda,
+            early_stopping_rounds=early_stopping_rounds,
+            validation_fraction=validation_fraction,
+            control=control,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+        self.n_folds = n_folds
+        self.clip_propensity = clip_propensity
+
+    def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
+        if self.n_folds < 2:
+            raise ValueError(f"DRLearner needs n_folds >= 2 for cross-fitting, got {self.n_folds}")
+        mu = {arm: np.empty(len(y)) for arm in (self.control, *self.arms_)}
+        folds = StratifiedKFold(self.n_folds, shuffle=True, random_state=self.random_state)
+        for k, (rest, fold) in enumerate(folds.split(matrix, t)):
+            models = self._fit_outcome_models(matrix[rest], y[rest], t[rest], valid[rest], seed=k)
+            for arm, model in models.items():
+                mu[arm][fold] = _predict(model, matrix[fold], self._binary)
+        self.effect_models_: dict[str, Fitted] = {}
+        for arm in self.arms_:
+            rows = np.isin(t, (arm, self.control))
+            e = float(np.clip(self.propensity_[arm], self.clip_propensity, 1 - self.clip_propensity))
+            treated = (t[rows] == arm).astype(np.float64)
+            mu_a, mu_0, y_r = mu[arm][rows], mu[self.control][rows], y[rows]
+            psi = mu_a - mu_0 + treated * (y_r - mu_a) / e - (1 - treated) * (y_r - mu_0) / (1 - e)
+            self.effect_models_[arm] = self._boost(matrix[rows], psi, valid[rows], objective="regression")
+
+    def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
+        return _predict(self.effect_models_[arm], matrix, False)
+
+    def _explain(self, matrix: np.ndarray, arm: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        phi, base = _contributions(self.effect_models_[arm], matrix, False)
+        return phi, np.full(len(matrix), base), True
+
+
+class ClassTransformation(_MetaLearner):
+    """Jaskowski & Jaroszewicz (2012): one model of Z, for a 0/1 outcome and a single arm vs control.
+
+    With equal shares (treated share within ``BALANCE_TOLERANCE`` of 1/2), Z = 1 when (T=1, Y=1) or (T=0, Y=0),
+    a classifier, and uplift = 2 P(Z=1|x) - 1. Otherwise the propensity-weighted generalisation: regress
+    Z = Y T / p + (1 - Y)(1 - T) / (1 - p), whose mean given x is 1 + uplift for any share p (at p = 1/2 it is
+    twice the class variable). ``balanced_`` records which was used.
+    """
+
+    def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
+        if not self._binary:
+            raise ValueError("ClassTransformation needs a 0/1 outcome; y is continuous (use S/T/X/DR learners)")
+        if len(self.arms_) != 1:
+            raise ValueError(
+                f"ClassTransformation compares a single arm with control; got arms {list(self.arms_)} "
+                "(fit one per arm on its rows and control's, or use a multi-arm learner)"
+            )
+        treated, p = t == self.arms_[0], self.propensity_[self.arms_[0]]
+        self.balanced_ = bool(abs(p - 0.5) <= BALANCE_TOLERANCE)
+        if self.balanced_:
+            z = (treated == (y == 1)).astype(np.float64)
+            self.model_ = self._boost(matrix, z, valid, objective="binary")
+        else:
+            z = np.where(treated, y / p, (1 - y) / (1 - p))
+            self.model_ = self._boost(matrix, z, valid, objective="regression")
+
+    def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
+        if self.balanced_:
+            return 2 * _predict(self.model_, matrix, True) - 1
+        return _predict(self.model_, matrix, False) - 1
+
+    def _explain(self, matrix: np.ndarray, arm: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        phi, base = _contributions(self.model_, matrix, self.balanced_)
+        if self.balanced_:
+            return 2 * phi, np.full(len(matrix), 2 * base - 1), False
+        return phi, np.full(len(matrix), base - 1), True
