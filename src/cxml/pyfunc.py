@@ -49,16 +49,23 @@ def score_frame(spec: Any, estimator: Any, X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(scores.reshape(len(X), -1), columns=spec.score_columns(estimator), index=X.index)
 
 
+def model_input(X: pd.DataFrame) -> pd.DataFrame:
+    """Rows as the logged signature expects them: integer counts (nullable or not) as doubles.
+
+    The signature declares counts as doubles so a missing count (NaN) passes enforcement; MLflow then refuses
+    int64 input for those columns ("can not safely convert"), so callers pass rows through this first.
+    """
+    ints = [c for c in X.columns if pd.api.types.is_integer_dtype(X[c])]
+    return X.astype(dict.fromkeys(ints, "float64")) if ints else X
+
+
 def log_estimator(estimator: Any, family: str, X_example: pd.DataFrame, tmp_dir: Path) -> Any:
     """Log the estimator under the active run as an MLflow pyfunc with signature and input example."""
     from cxml.models.spec import get_spec
 
     path = tmp_dir / ESTIMATOR_FILE
     joblib.dump(estimator, path)
-    example = X_example.head(5)
-    # integer counts become doubles in the signature: a missing count arrives as NaN and must not break enforcement
-    ints = [c for c in example.columns if pd.api.types.is_integer_dtype(example[c])]
-    example = example.astype(dict.fromkeys(ints, "float64"))
+    example = model_input(X_example.head(5))
     output = score_frame(get_spec(family), estimator, example)
     return mlflow.pyfunc.log_model(
         name="model",

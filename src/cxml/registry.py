@@ -82,8 +82,10 @@ def score_version(name: str, version: str, X: pd.DataFrame) -> np.ndarray:
 
     One score column gives a vector; several (one per arm) a matrix with the columns in the model's order.
     """
+    from cxml.pyfunc import model_input
+
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    scores = np.asarray(model.predict(X), dtype=float)
+    scores = np.asarray(model.predict(model_input(X)), dtype=float)
     return scores[:, 0] if scores.shape[1] == 1 else scores
 
 

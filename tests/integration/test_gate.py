@@ -14,6 +14,7 @@ from cxml.config import PipelineConfig, Workspace
 from cxml.datasets import table_dataset
 from cxml.models.churn import ChurnClassifier
 from cxml.models.spec import get_spec
+from cxml.pyfunc import model_input
 from cxml.training import train
 
 pytestmark = pytest.mark.integration
@@ -24,6 +25,7 @@ NAME = "cxml.churn.gate_test"
 def setup(tmp_path_factory):
     X, y = make_classification(2500, 10, n_informative=6, flip_y=0.05, random_state=3)
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(10)]).assign(churned=y)
+    frame["n_orders"] = np.random.default_rng(3).poisson(3, len(frame))  # an int64 count, as features have
     data, _ = table_dataset(frame, "churned", name="gate_test", source="generated")
     cfg = PipelineConfig.model_validate({"family": "churn", "tuning": {"n_trials": 3, "cv_folds": 2}})
     ws = Workspace(tmp_path_factory.mktemp("ws"))
@@ -76,7 +78,9 @@ def test_run_is_tracked_with_nested_trials_dataset_and_probabilities(setup):
     )
     assert len(children) == cfg.tuning.n_trials
     model = mlflow.pyfunc.load_model(f"models:/{result.model_name}/{result.model_version}")
-    scores = model.predict(data.X_holdout)["score"].to_numpy()
+    with pytest.raises(mlflow.exceptions.MlflowException, match="n_orders"):
+        model.predict(data.X_holdout)  # counts are declared doubles (a missing count is NaN): int64 is refused
+    scores = model.predict(model_input(data.X_holdout))["score"].to_numpy()
     assert np.all((scores > 0) & (scores < 1)) and len(np.unique(scores)) > 10  # probabilities, not labels
     assert model.metadata.signature is not None
     requirements = mlflow.pyfunc.get_model_dependencies(f"models:/{result.model_name}/{result.model_version}")
