@@ -123,7 +123,15 @@ def train(
     data: Annotated[Path | None, typer.Option("--data", help="Folder of contract tables.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Holdout cut-off [default: from the pipeline].")] = None,
     table: Annotated[Path | None, typer.Option("--table", help="Bring your own flat table (CSV/Parquet).")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="Target column of --table.")] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Target (outcome for uplift) column of --table.")
+    ] = None,
+    treatment: Annotated[
+        str | None, typer.Option("--treatment", help="uplift: the column naming each row's arm in --table.")
+    ] = None,
+    control: Annotated[
+        str | None, typer.Option("--control", help="uplift: the value of --treatment that marks the control group.")
+    ] = None,
     id_column: Annotated[str | None, typer.Option("--id", help="Identifier column of --table.")] = None,
     drop: Annotated[list[str] | None, typer.Option("--drop", help="Columns of --table to ignore.")] = None,
     pipeline: Annotated[Path | None, typer.Option(help="Pipeline YAML [default: pipelines/FAMILY.yaml].")] = None,
@@ -142,6 +150,8 @@ def train(
         as_of=as_of,
         table=table,
         target=target,
+        treatment=treatment,
+        control=control,
         id_column=id_column,
         drop=tuple(drop or ()),
         pipeline=pipeline,

@@ -21,6 +21,13 @@ class LabelConfig(_Strict):
     active_window_days: int = Field(180, gt=0, description="customers with a purchase in this window are scored")
 
 
+class UpliftConfig(_Strict):
+    campaign: str | None = Field(None, description="campaign to model [default: the latest whose window fits]")
+    outcome: Literal["purchase", "visit", "spend"] = Field("purchase", description="response after the send")
+    window_days: int = Field(14, gt=0, description="response window after each customer's send")
+    holdout_fraction: float = Field(0.3, gt=0, lt=1, description="exposures held out (stratified by arm)")
+
+
 class TuningConfig(_Strict):
     n_trials: int = Field(30, ge=1)
     timeout_s: float | None = Field(None, gt=0, description="stop starting new trials after this many seconds")
@@ -34,12 +41,16 @@ class GateConfig(_Strict):
     primary_metric: str = "pr_auc"
     min_gain_vs_baseline: float = Field(0.01, description="absolute gain on the primary metric required")
     min_gain_vs_champion: float = Field(0.0, description="absolute gain over the current champion required")
+    min_value: float | None = Field(
+        None, description="the primary metric must also beat this value (uplift: Qini 0 = random targeting)"
+    )
 
 
 class PipelineConfig(_Strict):
     family: str
     as_of: str | None = None
     label: LabelConfig = LabelConfig()
+    uplift: UpliftConfig = UpliftConfig()
     tuning: TuningConfig = TuningConfig()
     gate: GateConfig = GateConfig()
 

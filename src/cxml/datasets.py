@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from cxml.config import LabelConfig
+from cxml.config import LabelConfig, UpliftConfig
 from cxml.models.spec import Dataset
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def _coerce_numeric_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             continue
         out[col] = parsed.astype(float)
         if blank.any() or bad.any():
-            rows = list(np.flatnonzero(blank | bad)[:5])
+            rows = np.flatnonzero(blank | bad)[:5].tolist()
             notes.append(
                 f"{col}: {int(blank.sum())} blank and {int(bad.sum())} non-numeric values coerced "
                 f"to missing (first rows {rows})"
@@ -70,15 +70,20 @@ def prepare_table(
     if unlabeled.any():
         notes.append(
             f"{target}: {int(unlabeled.sum())} rows without a target dropped "
-            f"(first rows {list(np.flatnonzero(unlabeled)[:5])})"
+            f"(first rows {np.flatnonzero(unlabeled)[:5].tolist()})"
         )
     kept = frame.loc[~unlabeled]
     y = _binary_target(kept[target], target)
-    X = kept.drop(columns=[target, *drop, *([id_column] if id_column else [])])
-    if id_column:
-        X.index = kept[id_column].astype(str).to_numpy()
-    X, coerced = _coerce_numeric_text(X)
+    X, coerced = table_features(kept, [target, *drop], id_column)
     return X, y, notes + coerced
+
+
+def table_features(frame: pd.DataFrame, drop: Sequence[str], id_column: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The feature columns of a flat table (numbers in text coerced, with notes), indexed by ``id_column``."""
+    X = frame.drop(columns=[*drop, *([id_column] if id_column else [])])
+    if id_column:
+        X.index = frame[id_column].astype(str).to_numpy()
+    return _coerce_numeric_text(X)
 
 
 def table_dataset(
@@ -132,3 +137,79 @@ def churn_dataset(
         as_of.date(),
     )
     return Dataset("company", source, X_tr, y_tr, X_ho, y_ho, feature_set=FEATURE_SET, as_of=str(as_of.date()))
+
+
+def latest_campaign(tables: Mapping[str, pd.DataFrame], window_days: int) -> str:
+    """The most recent campaign whose response window ends before the last order."""
+    sent = tables["exposures"].groupby("campaign_id")["sent_at"].max()
+    fits = sent[sent + pd.Timedelta(days=window_days) <= tables["orders"]["ts"].max()]
+    if fits.empty:
+        raise ValueError(f"no campaign has a complete {window_days}-day response window in the data")
+    return str(fits.idxmax())
+
+
+def uplift_dataset(tables: Mapping[str, pd.DataFrame], cfg: UpliftConfig, *, source: str, seed: int = 0) -> Dataset:
+    """One randomised campaign: features as of the day of its first send, outcome and arm after each send.
+
+    Targets are a frame (``outcome``, ``arm``); the holdout is a seeded split stratified by arm and outcome.
+    """
+    from cxml.features.build import FEATURE_SET, build_features
+    from cxml.features.labels import campaign_outcomes
+    from cxml.models.uplift import CONTROL, strata
+
+    campaign = cfg.campaign or latest_campaign(tables, cfg.window_days)
+    targets = campaign_outcomes(tables, campaign, cfg.window_days, cfg.outcome)
+    if CONTROL not in set(targets["arm"]):
+        raise ValueError(f"campaign {campaign} has no {CONTROL!r} arm: {sorted(set(targets['arm']))}")
+    as_of = targets["sent_at"].min().normalize()
+    features = build_features(tables, as_of).reindex(targets.index)
+    y = targets[["outcome", "arm"]]
+    X_tr, X_ho, y_tr, y_ho = train_test_split(
+        features, y, test_size=cfg.holdout_fraction, random_state=seed, stratify=strata(y)
+    )
+    log.info(
+        "uplift dataset: campaign %s, %d exposures (features as of %s), arms %s",
+        campaign,
+        len(y),
+        as_of.date(),
+        dict(y["arm"].value_counts().sort_index()),
+    )
+    return Dataset(
+        f"company-{campaign}", source, X_tr, y_tr, X_ho, y_ho, feature_set=FEATURE_SET, as_of=str(as_of.date())
+    )
+
+
+def uplift_table_dataset(
+    frame: pd.DataFrame,
+    target: str,
+    treatment: str,
+    control: str,
+    *,
+    name: str,
+    source: str,
+    id_column: str | None = None,
+    drop: Sequence[str] = (),
+    holdout_fraction: float = 0.3,
+    seed: int = 0,
+) -> tuple[Dataset, list[str]]:
+    """A randomised experiment as a flat table: features, the arm column (``control`` is the control value) and
+    the outcome (binary, or an amount such as spend). Seeded split stratified by arm and response."""
+    from cxml.models.uplift import CONTROL, strata
+
+    missing = [c for c in (target, treatment, *drop, *([id_column] if id_column else [])) if c not in frame.columns]
+    if missing:
+        raise TableError(f"columns not in the table: {missing}; it has {list(frame.columns)}")
+    arms = frame[treatment].astype(str).str.strip()
+    if control not in set(arms):
+        raise TableError(f"--control {control!r} is not a value of {treatment!r}: {sorted(set(arms))[:10]}")
+    outcome = pd.to_numeric(frame[target], errors="coerce")
+    bad = outcome.isna()
+    if bad.any():
+        raise TableError(
+            f"target column {target!r} must be numeric (0/1 or an amount); {int(bad.sum())} rows are not "
+            f"(first rows {np.flatnonzero(bad)[:5].tolist()})"
+        )
+    X, notes = table_features(frame, [target, treatment, *drop], id_column)
+    y = pd.DataFrame({"outcome": outcome.to_numpy(float), "arm": arms.replace(control, CONTROL).to_numpy()}, X.index)
+    X_tr, X_ho, y_tr, y_ho = train_test_split(X, y, test_size=holdout_fraction, random_state=seed, stratify=strata(y))
+    return Dataset(name, source, X_tr, y_tr, X_ho, y_ho, feature_set=f"table:{name}"), notes

@@ -29,6 +29,8 @@ class TrainRequest:
     as_of: str | None = None
     table: Path | None = None
     target: str | None = None
+    treatment: str | None = None
+    control: str | None = None
     id_column: str | None = None
     drop: tuple[str, ...] = ()
     pipeline: Path | None = None
@@ -67,22 +69,14 @@ def read_valid_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
 def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> TrainResult:
     """Train a family on contract data (default) or on a flat table the user brings."""
     from cxml.data.sources import read_flat_table
-    from cxml.datasets import table_dataset
 
     spec = get_spec(req.family)
     if req.table is not None:
         if not req.target:
             raise ValueError("--table needs --target")
-        cfg = load_pipeline(req.family, req.pipeline, req.trials, cv_folds=5)
-        data, notes = table_dataset(
-            read_flat_table(req.table),
-            req.target,
-            name=_slug(req.table.stem),
-            source=str(req.table),
-            id_column=req.id_column,
-            drop=req.drop,
-            seed=cfg.tuning.seed,
-        )
+        uplift = req.family == "uplift"
+        cfg = load_pipeline(req.family, req.pipeline, req.trials, **({} if uplift else {"cv_folds": 5}))
+        data, notes = _table_dataset(req, cfg, read_flat_table(req.table))
         for note in notes:
             log.warning(note)
         return train(
@@ -92,28 +86,59 @@ def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> Tr
             ws,
             resume=req.resume,
             progress=progress,
-            cv_report_folds=5,
+            cv_report_folds=None if uplift else 5,
             model_name=f"{spec.registered_name}.{data.name}",
         )
     cfg = load_pipeline(req.family, req.pipeline, req.trials)
     data_dir = req.data or ws.data
     tables = read_valid_tables(data_dir)
-    as_of = req.as_of or cfg.as_of
-    if as_of is None:
-        raise ValueError("no --as-of and none in the pipeline YAML")
-    dataset = DATASET_BUILDERS[req.family](tables, as_of, cfg, str(data_dir))
+    dataset = DATASET_BUILDERS[req.family](tables, req.as_of or cfg.as_of, cfg, str(data_dir))
     result = train(spec, dataset, cfg, ws, resume=req.resume, progress=progress)
     write_snapshot(ws, tables)
     return result
 
 
-def _churn_dataset(tables: Mapping[str, pd.DataFrame], as_of: str, cfg: PipelineConfig, source: str) -> Any:
+def _table_dataset(req: TrainRequest, cfg: PipelineConfig, frame: pd.DataFrame) -> tuple[Any, list[str]]:
+    """A flat table as a Dataset: a binary target, or an experiment (``--treatment``/``--control``) for uplift."""
+    from cxml.datasets import table_dataset, uplift_table_dataset
+
+    assert req.table is not None and req.target is not None
+    name, source = _slug(req.table.stem), str(req.table)
+    if req.family != "uplift":
+        return table_dataset(
+            frame, req.target, name=name, source=source, id_column=req.id_column, drop=req.drop, seed=cfg.tuning.seed
+        )
+    if not (req.treatment and req.control):
+        raise ValueError("uplift on a table needs --treatment COL and --control VALUE")
+    return uplift_table_dataset(
+        frame,
+        req.target,
+        req.treatment,
+        req.control,
+        name=name,
+        source=source,
+        id_column=req.id_column,
+        drop=req.drop,
+        holdout_fraction=cfg.uplift.holdout_fraction,
+        seed=cfg.tuning.seed,
+    )
+
+
+def _churn_dataset(tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str) -> Any:
     from cxml.datasets import churn_dataset
 
+    if as_of is None:
+        raise ValueError("no --as-of and none in the pipeline YAML")
     return churn_dataset(tables, as_of, cfg.label, source=source)
 
 
-DATASET_BUILDERS: dict[str, Callable[..., Any]] = {"churn": _churn_dataset}
+def _uplift_dataset(tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str) -> Any:
+    from cxml.datasets import uplift_dataset
+
+    return uplift_dataset(tables, cfg.uplift, source=source, seed=cfg.tuning.seed)
+
+
+DATASET_BUILDERS: dict[str, Callable[..., Any]] = {"churn": _churn_dataset, "uplift": _uplift_dataset}
 
 
 def write_snapshot(ws: Workspace, tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:

@@ -1,6 +1,9 @@
-"""Churn labels, read only from the window after ``as_of`` (features read only before it)."""
+"""Labels, read only from the window after the cut-off (features read only before it): churn, campaign response."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
 
 import pandas as pd
 
@@ -45,3 +48,57 @@ def churn_labels(
     labels.index = labels.index.astype("str")
     labels.index.name = "customer_id"
     return labels
+
+
+Outcome = Literal["purchase", "visit", "spend"]
+
+
+def campaign_outcomes(
+    tables: Mapping[str, pd.DataFrame], campaign_id: str, window_days: int, outcome: Outcome
+) -> pd.DataFrame:
+    """Each exposed customer's arm and response in ``[sent_at, sent_at + window_days)`` after their own send.
+
+    ``purchase``: 1 with at least one kept order line in the window; ``visit``: 1 with a web/app visit (events
+    attributed through identity resolution when they carry only an identifier); ``spend``: kept line value in
+    the window. Returns ``outcome`` (float), ``arm`` (str) and ``sent_at``, indexed by ``customer_id`` (sorted).
+    Raises ``ValueError`` for an unknown campaign or a window that runs past the data.
+    """
+    exposures = tables["exposures"]
+    sent = exposures.loc[exposures["campaign_id"] == campaign_id, ["customer_id", "arm", "sent_at"]]
+    if sent.empty:
+        known = sorted(exposures["campaign_id"].unique())
+        raise ValueError(f"campaign {campaign_id!r} has no exposures; campaigns with exposures: {known}")
+    window = pd.Timedelta(days=window_days)
+    last = tables["orders"]["ts"].max()
+    if sent["sent_at"].max() + window > last:
+        raise ValueError(
+            f"campaign {campaign_id}: the {window_days}-day response window runs past the last order ({last})"
+        )
+    sent = sent.drop_duplicates("customer_id", keep="first").set_index("customer_id").sort_index()
+    if outcome == "visit":
+        activity = _resolved_visits(tables)
+        activity = activity.assign(value=1.0)
+    else:
+        orders = tables["orders"]
+        kept = orders.loc[~orders["returned"].astype(bool)]
+        value = kept["quantity"] * kept["unit_price"] - kept["discount"] if outcome == "spend" else 1.0
+        activity = kept[["customer_id", "ts"]].assign(value=value)
+    joined = activity.merge(sent[["sent_at"]], left_on="customer_id", right_index=True, how="inner")
+    inside = joined[(joined["ts"] >= joined["sent_at"]) & (joined["ts"] < joined["sent_at"] + window)]
+    per_customer = inside.groupby("customer_id")["value"].sum()
+    response = per_customer.reindex(sent.index, fill_value=0.0).astype(float)
+    if outcome != "spend":
+        response = (response > 0).astype(float)
+    frame = sent.assign(outcome=response, arm=sent["arm"].astype(str))[["outcome", "arm", "sent_at"]]
+    frame.index = frame.index.astype("str")
+    return frame
+
+
+def _resolved_visits(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Visit events with a customer id, from the event itself or from the identity graph."""
+    events = tables["events"]
+    visits = events.loc[events["event_type"] == "visit", ["identifier", "customer_id", "ts"]]
+    identities = tables["identities"].dropna(subset=["customer_id"]).drop_duplicates("identifier")
+    owner = visits["identifier"].map(identities.set_index("identifier")["customer_id"])
+    customer = visits["customer_id"].fillna(owner)
+    return pd.DataFrame({"customer_id": customer, "ts": visits["ts"]}).dropna(subset=["customer_id"])

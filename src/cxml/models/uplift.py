@@ -1,0 +1,167 @@
+"""Uplift: who responds to an offer *because of* the offer, per campaign arm (the ``ModelSpec`` of the family).
+
+Targets are a frame with the ``outcome`` after the send and the ``arm`` received (one of them ``control``, the
+data contract's name). The served score is one effect column per arm. The estimator is a meta-learner from
+:mod:`cxml.models.meta_learners`, chosen by Optuna together with its boosters' parameters on the Qini
+coefficient of validation folds. It must beat two naive rankings on the same holdout: random targeting
+(``gate.min_value``: a Qini above 0) and a response model, which targets whoever is most likely to respond when
+treated, whether or not the offer caused it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+
+from cxml.models.boosting import BoosterParams, predict_margin, train_booster
+from cxml.models.encoding import TableEncoder
+from cxml.models.meta_learners import DRLearner, SLearner, TLearner, XLearner
+
+CONTROL = "control"
+LEARNERS: dict[str, type] = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner}
+AT_K = (0.1, 0.3)
+
+
+class ResponseModel(BaseEstimator):
+    """The naive targeting rule to beat: per arm, P(respond | x, treated with the arm) from a boosted model.
+
+    It ranks the customers who would respond anyway first, which is what an uplift model must do better than.
+    """
+
+    def __init__(self, control: str = CONTROL, n_estimators: int = 300, random_state: int = 0):
+        self.control = control
+        self.n_estimators = n_estimators
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: Any, *, treatment: Any) -> Self:
+        y = np.asarray(y, dtype=float)
+        arms = np.asarray(treatment).astype(str)
+        self.outcome_ = "binary" if np.isin(y, (0.0, 1.0)).all() else "continuous"
+        self.arms_ = tuple(sorted(set(arms.tolist()) - {self.control}))
+        self.encoder_ = TableEncoder().fit(X)
+        matrix = self.encoder_.transform(X)
+        params = BoosterParams(
+            algorithm="lightgbm",
+            objective="binary" if self.outcome_ == "binary" else "regression",
+            n_estimators=self.n_estimators,
+            early_stopping_rounds=30,
+            random_state=self.random_state,
+        )
+        self.models_ = {}
+        for arm in self.arms_:
+            rows = np.flatnonzero(arms == arm)
+            tr, va = train_test_split(rows, test_size=0.2, random_state=self.random_state)
+            self.models_[arm] = train_booster(params, matrix[tr], y[tr], matrix[va], y[va])
+        return self
+
+    def effects(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The response score of every arm (a rank, not an effect), one column per arm."""
+        matrix = self.encoder_.transform(X)
+        return pd.DataFrame({a: predict_margin(b, matrix, n) for a, (b, n) in self.models_.items()}, index=X.index)
+
+
+def arm_metrics(y: pd.DataFrame, score: np.ndarray, arms: list[str]) -> dict[str, float]:
+    """Uplift metrics per arm (its rows against the control rows), and their mean over arms.
+
+    ``qini``, ``auuc``, ``uplift_at_10``, ``uplift_at_30`` are the unweighted means over arms of the per-arm values
+    (definitions in :mod:`cxml.evaluation.uplift_metrics`); ``qini:<arm>`` etc. are the per-arm values.
+    """
+    from cxml.evaluation.uplift_metrics import uplift_metrics
+
+    outcome, received = y["outcome"].to_numpy(float), y["arm"].to_numpy().astype(str)
+    per_arm = {}
+    for i, arm in enumerate(arms):
+        rows = np.isin(received, (arm, CONTROL))
+        per_arm[arm] = uplift_metrics(outcome[rows], score[rows, i], (received[rows] == arm).astype(int))
+    names = next(iter(per_arm.values())).keys()
+    out = {m: float(np.mean([v[m] for v in per_arm.values()])) for m in names}
+    out |= {f"{m}:{arm}": v[m] for arm, v in per_arm.items() for m in names}
+    return out
+
+
+def _arms(y: pd.DataFrame) -> list[str]:
+    return sorted(set(y["arm"].astype(str)) - {CONTROL})
+
+
+def _metrics(y: pd.DataFrame, score: np.ndarray) -> dict[str, float]:
+    return arm_metrics(y, np.asarray(score).reshape(len(y), -1), _arms(y))
+
+
+def _interval(y: pd.DataFrame, score: np.ndarray, metric: str, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap resampling customers within each arm (arm sizes fixed), 200 resamples."""
+    rng = np.random.default_rng(seed)
+    score = np.asarray(score).reshape(len(y), -1)
+    groups = [np.flatnonzero(y["arm"].to_numpy().astype(str) == a) for a in [CONTROL, *_arms(y)]]
+    values = []
+    for _ in range(200):
+        idx = np.sort(np.concatenate([rng.choice(g, g.size) for g in groups]))
+        values.append(_metrics(y.iloc[idx], score[idx])[metric])
+    lo, hi = np.nanquantile(values, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
+    algorithm = trial.suggest_categorical("algorithm", list(algorithms))
+    params: dict[str, Any] = {
+        "learner": trial.suggest_categorical("learner", list(LEARNERS)),
+        "algorithm": algorithm,
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, 6),
+        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+    }
+    if algorithm == "lightgbm":
+        params["num_leaves"] = trial.suggest_int("num_leaves", 4, 48, log=True)
+    return params
+
+
+def _build(params: dict[str, Any]) -> Any:
+    params = dict(params)
+    learner = LEARNERS[params.pop("learner", "x")]
+    return learner(n_estimators=1000, early_stopping_rounds=30, control=CONTROL).set_params(**params)
+
+
+def _fit(estimator: Any, X: pd.DataFrame, y: pd.DataFrame) -> Any:
+    return estimator.fit(X, y["outcome"].to_numpy(float), treatment=y["arm"].to_numpy().astype(str))
+
+
+def _target_columns(y: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"__label__": y["outcome"].to_numpy(), "__arm__": y["arm"].to_numpy()})
+
+
+def strata(y: pd.DataFrame) -> np.ndarray:
+    """Folds keep each arm's share and response rate."""
+    return (y["arm"].astype(str) + ":" + (y["outcome"] > 0).astype(str)).to_numpy()
+
+
+def _score(model: Any, X: pd.DataFrame) -> np.ndarray:
+    return model.effects(X).to_numpy(float)
+
+
+def _make_spec() -> Any:
+    from cxml.models.spec import ModelSpec
+
+    return ModelSpec(
+        family="uplift",
+        primary_metric="qini",
+        build=_build,
+        search_space=_search_space,
+        score=_score,
+        metrics=_metrics,
+        baseline=lambda X: ResponseModel(),
+        baseline_name="response model (P(respond | treated), per arm)",
+        fit=_fit,
+        target_columns=_target_columns,
+        stratify=strata,
+        interval=_interval,
+        score_columns=lambda model: list(model.arms_),
+    )
+
+
+SPEC = _make_spec()
