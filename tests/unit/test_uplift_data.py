@@ -83,7 +83,8 @@ def test_the_dataset_reads_features_from_before_the_first_send(company):
     cfg = UpliftConfig()
     data = uplift_dataset(company.tables, cfg, source="generated")
     campaign = latest_campaign(company.tables, cfg.window_days)
-    sent = company.tables["exposures"].query("campaign_id == @campaign")["sent_at"]
+    exposures = company.tables["exposures"]
+    sent = exposures.loc[exposures["campaign_id"] == campaign, "sent_at"]
     assert pd.Timestamp(data.as_of) <= sent.min()
     assert len(data.X_train) + len(data.X_holdout) == sent.size
     assert set(data.y_holdout["arm"]) == set(data.y_train["arm"]) >= {"control"}
