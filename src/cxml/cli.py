@@ -209,7 +209,7 @@ def explain(
     as_json: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
-    """Score one customer with the champion and print the top reasons in words."""
+    """Score one customer with the champion and print the top reasons in words (uplift: effect per arm and why)."""
     from cxml.jobs import explain_customer
 
     ws = _workspace(home)
@@ -217,12 +217,18 @@ def explain(
         result = explain_customer(ws, family, customer, top)
     except (KeyError, ValueError) as exc:
         raise _fail(str(exc).strip("'")) from None
-    typer.echo(
-        f"{result['model_name']} v{result['model_version']}  customer {customer}: "
-        f"score {result['score']:.3f} (snapshot as of {result['as_of']})"
+    scores = (
+        f"score {result['score']:.3f}"
+        if "score" in result
+        else "effects " + ", ".join(f"{arm} {v:+.3f}" for arm, v in result["effects"].items())
     )
+    typer.echo(f"{result['model_name']} v{result['model_version']}  customer {customer}: {scores}")
+    typer.echo(f"  (snapshot as of {result['as_of']}){result.get('headline', '')}")
     for reason in result["reasons"]:
         typer.echo(f"  - {reason['text']}")
+    if "recommended_arm" in result:
+        profits = ", ".join(f"{arm} {v:+.2f}" for arm, v in result["expected_profit"].items())
+        typer.echo(f"  recommended: {result['recommended_arm']} (expected incremental profit: {profits})")
     if as_json:
         typer.echo(json.dumps(result, default=str))
 

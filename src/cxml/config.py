@@ -26,6 +26,7 @@ class UpliftConfig(_Strict):
     outcome: Literal["purchase", "visit", "spend"] = Field("purchase", description="response after the send")
     window_days: int = Field(14, gt=0, description="response window after each customer's send")
     holdout_fraction: float = Field(0.3, gt=0, lt=1, description="exposures held out (stratified by arm)")
+    margin_per_response: float = Field(25.0, ge=0, description="value of one incremental response, for profit")
 
 
 class TuningConfig(_Strict):

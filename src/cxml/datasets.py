@@ -175,7 +175,19 @@ def uplift_dataset(tables: Mapping[str, pd.DataFrame], cfg: UpliftConfig, *, sou
         dict(y["arm"].value_counts().sort_index()),
     )
     return Dataset(
-        f"company-{campaign}", source, X_tr, y_tr, X_ho, y_ho, feature_set=FEATURE_SET, as_of=str(as_of.date())
+        f"company-{campaign}",
+        source,
+        X_tr,
+        y_tr,
+        X_ho,
+        y_ho,
+        feature_set=FEATURE_SET,
+        as_of=str(as_of.date()),
+        tags={
+            "cxml.campaign": campaign,
+            "cxml.outcome": f"{cfg.outcome} within {cfg.window_days} days",
+            "cxml.control_rate": str(float(y_tr.loc[y_tr["arm"] == CONTROL, "outcome"].mean())),
+        },
     )
 
 

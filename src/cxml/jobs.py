@@ -173,24 +173,53 @@ def champion_estimator(ws: Workspace, family: str) -> tuple[Any, str, str]:
 
 
 def explain_customer(ws: Workspace, family: str, customer_id: str, k: int = 3) -> dict[str, Any]:
-    """Champion score and top reasons for one customer of the latest snapshot."""
-    from cxml.explain.reasons import top_reasons
-
+    """Champion score(s) and top reasons for one customer of the latest snapshot (the family says how)."""
     snapshot, as_of = read_snapshot(ws)
     if customer_id not in snapshot.index:
         raise KeyError(f"customer {customer_id!r} is not in the snapshot as of {as_of}")
     estimator, name, version = champion_estimator(ws, family)
     row = snapshot.loc[[customer_id], list(estimator.feature_names_in_)]
-    explanation = estimator.explain(row)
-    reasons = top_reasons(explanation.proba.iloc[0], row.iloc[0], k=k)
-    return {
+    result = {
         "customer_id": customer_id,
         "model_name": name,
         "model_version": version,
         "as_of": as_of,
-        "score": float(explanation.probability[0]),
-        "reasons": [r.as_dict() for r in reasons],
+        **get_spec(family).explain_row(estimator, row, k),
     }
+    costs = contact_costs(ws, name, version) if "effects" in result else None
+    if costs is not None:
+        from cxml.decision.value import best_arm, incremental_profit
+
+        profit = incremental_profit(pd.DataFrame([result["effects"]], index=[customer_id]), costs)
+        result["expected_profit"] = {str(k): float(v) for k, v in profit.iloc[0].items()}
+        result["recommended_arm"] = str(best_arm(profit)["arm"].iloc[0])
+    return result
+
+
+def contact_costs(ws: Workspace, name: str, version: str) -> Any:
+    """The economics of the campaign a registered uplift model was trained on, or None when unknown.
+
+    Contact and incentive costs come from the ``campaigns`` table of the workspace's company, the control
+    response rate from the training run, the margin per response from ``pipelines/uplift.yaml``.
+    """
+    from cxml.decision.value import ContactCosts
+    from cxml.tracking import client
+
+    tags = client().get_run(str(client().get_model_version(name, version).run_id)).data.tags
+    campaign, rate = tags.get("cxml.campaign"), tags.get("cxml.control_rate")
+    path = ws.data / "campaigns.parquet"
+    if campaign is None or rate is None or not path.exists():
+        return None
+    campaigns = pd.read_parquet(path).set_index("campaign_id")
+    if campaign not in campaigns.index:
+        return None
+    row = campaigns.loc[campaign]
+    return ContactCosts(
+        margin=load_pipeline("uplift").uplift.margin_per_response,
+        cost_per_contact=float(row["cost_per_contact"]),
+        incentive_cost=float(row["incentive_cost"]),
+        control_rate=float(rate),
+    )
 
 
 SERVICE = "cxml.serving.service:CxmlService"

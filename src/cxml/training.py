@@ -147,6 +147,7 @@ def train(
                     "cxml.git_commit": tracking.git_commit(),
                     "cxml.feature_set": data.feature_set,
                     "cxml.dataset_digest": digest,
+                    **data.tags,
                 }
             )
             tracking.log_dataset(

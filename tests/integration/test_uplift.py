@@ -10,8 +10,10 @@ from scipy.special import expit
 
 from cxml import registry
 from cxml.config import PipelineConfig, UpliftConfig, Workspace
+from cxml.data.sources import write_table_atomic
 from cxml.data.synthetic import generate_company
 from cxml.datasets import uplift_dataset
+from cxml.jobs import explain_customer, write_snapshot
 from cxml.models.spec import get_spec
 from cxml.models.uplift import CONTROL, SPEC, ResponseModel
 from cxml.pyfunc import model_input
@@ -23,8 +25,12 @@ CAMPAIGN = "CMP05"
 
 
 @pytest.fixture(scope="module")
-def campaign():
-    company = generate_company(n_customers=20_000, seed=0)
+def company():
+    return generate_company(n_customers=20_000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def campaign(company):
     data = uplift_dataset(company.tables, UpliftConfig(campaign=CAMPAIGN), source="generated", seed=0)
     effects = company.truth["effects"]
     truth = effects[effects["campaign_id"] == CAMPAIGN].pivot(index="customer_id", columns="arm", values="true_effect")
@@ -32,7 +38,12 @@ def campaign():
 
 
 @pytest.fixture(scope="module")
-def trained(campaign, tmp_path_factory):
+def workspace(tmp_path_factory):
+    return Workspace(tmp_path_factory.mktemp("ws"))
+
+
+@pytest.fixture(scope="module")
+def trained(campaign, workspace):
     data, _ = campaign
     cfg = PipelineConfig.model_validate(
         {
@@ -41,7 +52,7 @@ def trained(campaign, tmp_path_factory):
             "gate": {"primary_metric": "qini", "min_gain_vs_baseline": 0.0, "min_value": 0.0},
         }
     )
-    return train(get_spec("uplift"), data, cfg, Workspace(tmp_path_factory.mktemp("ws")))
+    return train(get_spec("uplift"), data, cfg, workspace)
 
 
 def test_the_model_is_registered_and_gated_against_random_and_the_response_model(trained):
@@ -74,6 +85,21 @@ def test_estimated_effects_track_the_true_effects_better_than_a_response_model(t
         pehe_response = np.sqrt(np.mean((naive[arm] - truth[arm]) ** 2))
         assert pehe < 0.8 * pehe_response, (arm, pehe, pehe_response)
         assert np.corrcoef(effects[arm], truth[arm])[0, 1] > 0.15
+
+
+def test_explaining_a_customer_gives_effects_reasons_and_the_most_profitable_arm(trained, company, workspace):
+    if not trained.gate.passed:
+        pytest.skip(f"no champion to explain: {trained.gate.reason}")
+    write_snapshot(workspace, company.tables)
+    write_table_atomic(company.tables["campaigns"], workspace.data / "campaigns.parquet")
+    customer = str(company.tables["customers"]["customer_id"].iloc[7])
+    result = explain_customer(workspace, "uplift", customer, k=3)
+    assert set(result["effects"]) == {"letter", "voucher_15", "voucher_5"}
+    assert result["arm"] == max(result["effects"], key=lambda a: abs(result["effects"][a]))
+    assert len(result["reasons"]) == 3 and all(f"the {result['arm']} effect by" in r["text"] for r in result["reasons"])
+    best = max(result["expected_profit"], key=result["expected_profit"].get)
+    expected = best if result["expected_profit"][best] > 0 else "do_not_contact"
+    assert result["recommended_arm"] == expected
 
 
 def test_the_cli_trains_uplift_on_an_experiment_table(tmp_path):

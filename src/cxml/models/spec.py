@@ -41,6 +41,8 @@ class Dataset:
     y_holdout: Targets
     feature_set: str
     as_of: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    """Logged as run tags (e.g. ``cxml.campaign`` for uplift), so consumers of the model know its context."""
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -69,6 +71,14 @@ def _binary_interval(y: Targets, score: np.ndarray, metric: str, seed: int) -> t
     from cxml.evaluation.metrics import bootstrap_ci
 
     return bootstrap_ci(np.asarray(y), score, metric, seed=seed)
+
+
+def _explain_probability(estimator: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
+    from cxml.explain.reasons import top_reasons
+
+    explanation = estimator.explain(row)
+    reasons = top_reasons(explanation.proba.iloc[0], row.iloc[0], k=k)
+    return {"score": float(explanation.probability[0]), "reasons": [r.as_dict() for r in reasons]}
 
 
 def _one_score(estimator: Any) -> list[str]:
@@ -102,6 +112,8 @@ class ModelSpec:
     """(targets, scores, metric, seed) → the metric's bootstrap confidence interval on the holdout."""
     score_columns: Callable[[Any], list[str]] = _one_score
     """A fitted estimator → names of the columns of ``score`` (one per arm for uplift)."""
+    explain_row: Callable[[Any, pd.DataFrame, int], dict[str, Any]] = _explain_probability
+    """(fitted estimator, one row, k) → the score(s) and the top ``k`` reasons in words, as JSON-ready values."""
 
     @property
     def experiment(self) -> str:

@@ -144,6 +144,23 @@ def _score(model: Any, X: pd.DataFrame) -> np.ndarray:
     return model.effects(X).to_numpy(float)
 
 
+def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
+    """Effects of every arm for one customer, and why the strongest arm works (or backfires) for them."""
+    from cxml.explain.reasons import top_reasons
+
+    effects = model.effects(row).iloc[0]
+    arm = str(effects.abs().idxmax())
+    explanation = model.explain(row, arm=arm)
+    reasons = top_reasons(explanation.contributions.iloc[0], row.iloc[0], k=k, target=f"the {arm} effect")
+    kind = "persuadable" if effects[arm] > 0 else "a sleeping dog"
+    return {
+        "effects": {str(a): float(v) for a, v in effects.items()},
+        "arm": arm,
+        "headline": f"; {kind} for {arm} ({effects[arm]:+.3f}) because:",
+        "reasons": [r.as_dict() for r in reasons],
+    }
+
+
 def _make_spec() -> Any:
     from cxml.models.spec import ModelSpec
 
@@ -161,6 +178,7 @@ def _make_spec() -> Any:
         stratify=strata,
         interval=_interval,
         score_columns=lambda model: list(model.arms_),
+        explain_row=explain_row,
     )
 
 
