@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 SNAPSHOT_FILE = "customer360.parquet"
 MANIFEST_PATH = Path("models") / "served.json"
 SERVED_FAMILIES = ("churn",)
+"""Always served; uplift is served too once it has a champion."""
 
 
 @dataclass(frozen=True)
@@ -239,13 +241,41 @@ def example_customer(ws: Workspace) -> str:
 
 def export_for_serving(ws: Workspace, manifest_path: Path = MANIFEST_PATH) -> dict[str, str]:
     """Copy each champion (exact MLflow version) and the snapshot into the BentoML store; write the manifest."""
+    from cxml import registry, tracking
     from cxml.serving import store
 
     snapshot, as_of = read_snapshot(ws)
     tags = {family: store.export_champion(ws, family) for family in SERVED_FAMILIES}
+    tracking.configure(ws)
+    uplift_version = registry.alias_version("cxml.uplift", registry.CHAMPION)
+    if uplift_version is not None:
+        tags["uplift"] = store.export_champion(ws, "uplift", extra_metadata=uplift_serving_metadata(ws, uplift_version))
     tags["snapshot"] = store.export_snapshot(ws, snapshot, as_of)
     store.write_manifest(manifest_path, tags)
     return tags
+
+
+def uplift_serving_metadata(ws: Workspace, version: str) -> dict[str, Any]:
+    """What the uplift endpoint needs beside the model: its holdout effect bands, campaign and contact costs."""
+    import mlflow
+
+    from cxml.models.uplift import effect_bands
+    from cxml.tracking import client
+    from cxml.training import HOLDOUT_ARTIFACT
+
+    name = "cxml.uplift"
+    run = client().get_run(str(client().get_model_version(name, version).run_id))
+    holdout = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=HOLDOUT_ARTIFACT)
+    )
+    arms = [c.split(":", 1)[1] for c in holdout.columns if c.startswith("__score__:")]
+    costs = contact_costs(ws, name, version)
+    metadata: dict[str, Any] = {"effect_bands": effect_bands(holdout, arms)}  # BentoML metadata allows no None
+    if costs is not None:
+        metadata["contact_costs"] = dataclasses.asdict(costs)
+    if "cxml.campaign" in run.data.tags:
+        metadata["campaign"] = run.data.tags["cxml.campaign"]
+    return metadata
 
 
 def run_demo(

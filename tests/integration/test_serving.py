@@ -20,8 +20,8 @@ import pytest
 from sklearn.datasets import make_classification
 
 from cxml.config import PipelineConfig, Workspace
-from cxml.datasets import table_dataset
-from cxml.jobs import serve_command
+from cxml.datasets import table_dataset, uplift_table_dataset
+from cxml.jobs import serve_command, uplift_serving_metadata
 from cxml.models.spec import get_spec
 from cxml.pyfunc import load_estimator
 from cxml.serving import store
@@ -42,6 +42,7 @@ class Served:
     run_id: str
     tags: dict[str, str]
     manifest: Path
+    uplift: object
 
 
 def _free_port() -> int:
@@ -81,11 +82,37 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     result = train(get_spec("churn"), data, cfg, ws)
     assert result.gate.passed, result.gate.reason
     features = pd.concat([data.X_train, data.X_holdout])
-    tags = {"churn": store.export_champion(ws), "snapshot": store.export_snapshot(ws, features, AS_OF)}
+    uplift = _train_uplift(ws, frame.drop(columns="churn"))
+    tags = {
+        "churn": store.export_champion(ws),
+        "uplift": store.export_champion(ws, "uplift", extra_metadata=uplift_serving_metadata(ws, "1")),
+        "snapshot": store.export_snapshot(ws, features, AS_OF),
+    }
     manifest = ws.root / "served.json"
     store.write_manifest(manifest, tags)
     estimator = load_estimator(f"models:/{result.model_name}/{result.model_version}")
-    return Served(ws, features, estimator, result.model_version, result.run_id, tags, manifest)
+    return Served(ws, features, estimator, result.model_version, result.run_id, tags, manifest, uplift)
+
+
+def _train_uplift(ws: Workspace, frame: pd.DataFrame) -> object:
+    """An uplift champion on the same customers: a mail arm that works when f1 > 0 (the gate is opened wide)."""
+    rng = np.random.default_rng(0)
+    arm = rng.choice(["none", "mail"], len(frame))
+    respond = (rng.random(len(frame)) < 0.2 + 0.4 * (arm == "mail") * (frame["f1"] > 0)).astype(int)
+    experiment = frame.assign(arm=arm, respond=respond)
+    data, _ = uplift_table_dataset(
+        experiment, "respond", "arm", "none", name="generated", source="generated", id_column="customer_id"
+    )
+    cfg = PipelineConfig.model_validate(
+        {
+            "family": "uplift",
+            "tuning": {"n_trials": 1, "cv_folds": 2, "algorithms": ["lightgbm"]},
+            "gate": {"primary_metric": "qini", "min_gain_vs_baseline": -1.0},
+        }
+    )
+    result = train(get_spec("uplift"), data, cfg, ws)
+    assert result.gate.passed and result.model_version == "1", result.gate.reason
+    return load_estimator("models:/cxml.uplift/1")
 
 
 @pytest.fixture(scope="session")
@@ -222,7 +249,8 @@ def test_info_shows_the_exact_versions_served(served: Served, client: httpx.Clie
     r = client.get("/info")
     assert r.status_code == 200
     info = r.json()
-    (model,) = info["models"]
+    model, uplift = info["models"]
+    assert (uplift["family"], uplift["bento_tag"]) == ("uplift", served.tags["uplift"])
     assert model["bento_tag"] == served.tags["churn"]
     assert model["mlflow_model"] == "cxml.churn"
     assert model["mlflow_version"] == served.version
@@ -233,6 +261,28 @@ def test_info_shows_the_exact_versions_served(served: Served, client: httpx.Clie
         "n_customers": len(served.features),
     }
     assert info["ready"] is True
+
+
+def test_uplift_gives_each_arms_effect_with_its_holdout_band_and_reasons(served: Served, client: httpx.Client) -> None:
+    cid = served.features.index[3]
+    r = client.post("/uplift", json={"customer_id": cid, "top_k": 2})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    (effect,) = body["effects"]
+    expected = served.uplift.effect(served.features.loc[[cid]], arm="mail")[0]  # type: ignore[attr-defined]
+    assert effect["arm"] == "mail" and effect["effect"] == pytest.approx(expected, abs=1e-9)
+    assert 1 <= effect["decile"] <= 10 and effect["interval"][0] <= effect["observed_effect"] <= effect["interval"][1]
+    assert body["recommended_arm"] == ("mail" if expected > 0 else "do_not_contact")  # no costs known: effect sign
+    assert body["persuadable"] == (expected > 0) and 1 <= len(body["reasons"]) <= 2  # tiny effects are left out
+    assert "the mail effect by" in body["reasons"][0]["text"]
+    assert body["model_name"] == "cxml.uplift" and body["model_version"] == "1"
+
+
+def test_uplift_bad_requests_are_4xx_naming_the_field(client: httpx.Client) -> None:
+    r = client.post("/uplift", json={"customer_id": "nobody"})
+    assert r.status_code == 404 and "nobody" in r.json()["error"]
+    r = client.post("/uplift", json={"features": {"f0": "high"}})
+    assert 400 <= r.status_code < 500 and "f0" in r.text
 
 
 def test_bentofile_builds_a_bento_with_the_exact_models(served: Served, tmp_path: Path) -> None:

@@ -104,6 +104,44 @@ def _interval(y: pd.DataFrame, score: np.ndarray, metric: str, seed: int) -> tup
     return float(lo), float(hi)
 
 
+def effect_bands(holdout: pd.DataFrame, arms: list[str], n_bins: int = 10, z: float = 1.645) -> dict[str, Any]:
+    """What customers ranked like a given one actually showed on the holdout: per arm, the decile edges of the
+    predicted effect and each decile's observed uplift (treated − control rate) with a 90 % normal interval.
+
+    ``holdout`` is the logged holdout (``__label__``, ``__arm__``, ``__score__:<arm>``). Serving maps a
+    customer's predicted effect to its decile and reports that decile's interval beside the point estimate.
+    """
+    from cxml.evaluation.uplift_metrics import uplift_by_decile
+
+    received = holdout["__arm__"].astype(str).to_numpy()
+    out: dict[str, Any] = {}
+    for arm in arms:
+        rows = np.isin(received, (arm, CONTROL))
+        y = holdout["__label__"].to_numpy(float)[rows]
+        score = holdout[f"__score__:{arm}"].to_numpy(float)[rows]
+        t = (received[rows] == arm).astype(int)
+        table = uplift_by_decile(y, score, t, n_bins=n_bins)
+        se = np.sqrt(
+            table["rate_treated"] * (1 - table["rate_treated"]) / table["n_treated"].clip(lower=1)
+            + table["rate_control"] * (1 - table["rate_control"]) / table["n_control"].clip(lower=1)
+        )
+        edges = np.quantile(score, np.linspace(1, 0, n_bins + 1)[1:-1])  # descending: bin 1 = highest effects
+        out[arm] = {
+            "edges": [float(e) for e in edges],
+            "observed": [float(v) for v in table["observed_uplift"].fillna(0.0)],
+            "low": [float(v) for v in (table["observed_uplift"] - z * se).fillna(-1.0)],
+            "high": [float(v) for v in (table["observed_uplift"] + z * se).fillna(1.0)],
+        }
+    return out
+
+
+def band_of(bands: dict[str, Any], arm: str, effect: float) -> tuple[int, float, float, float]:
+    """(decile 1–10, observed uplift, low, high) of the holdout decile a predicted ``effect`` falls in."""
+    band = bands[arm]
+    decile = int(np.sum(effect < np.asarray(band["edges"])))
+    return decile + 1, band["observed"][decile], band["low"][decile], band["high"][decile]
+
+
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
     algorithm = trial.suggest_categorical("algorithm", list(algorithms))
     params: dict[str, Any] = {

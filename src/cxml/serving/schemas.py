@@ -84,6 +84,43 @@ class ChurnResponse(_Strict):
     reasons: list[Reason] = Field(default_factory=list, description="Top drivers of this score.")
 
 
+class UpliftRequest(ChurnRequest):
+    """One customer for the uplift champion: a ``customer_id`` or a full feature record, and how many reasons."""
+
+
+class ArmEffect(_Strict):
+    arm: str = Field(description="Campaign arm (treatment) compared with control.", examples=["voucher_15"])
+    effect: float = Field(
+        description="Estimated effect on the response probability (treated minus control) for this customer.",
+        examples=[0.084],
+    )
+    decile: int = Field(ge=1, description="Rank of this effect among the holdout's customers (1 = top 10 %).")
+    observed_effect: float = Field(description="Uplift observed on the holdout among customers of that decile.")
+    interval: tuple[float, float] = Field(
+        description="90 % interval of the observed uplift in that decile (how far the estimate can be trusted)."
+    )
+    expected_profit: float | None = Field(
+        None, description="Expected incremental profit of contacting with this arm (null when costs are unknown)."
+    )
+
+
+class UpliftResponse(_Strict):
+    customer_id: str | None = Field(description="The customer scored; null for a feature record.")
+    campaign: str | None = Field(description="Campaign the model was trained on.", examples=["CMP05"])
+    effects: list[ArmEffect] = Field(description="One entry per arm, in the model's order.")
+    recommended_arm: str = Field(
+        description="The arm with the highest expected profit, or `do_not_contact` when no arm is profitable "
+        "(or, without known costs, when no arm has a positive effect).",
+        examples=["voucher_15"],
+    )
+    explained_arm: str = Field(description="The arm the reasons are about (the strongest effect).")
+    persuadable: bool = Field(description="True when the explained arm's effect is positive (else a sleeping dog).")
+    model_name: str = Field(description="Registered MLflow model.", examples=["cxml.uplift"])
+    model_version: str = Field(description="Exact MLflow model version served.", examples=["2"])
+    snapshot_as_of: str | None = Field(description="Date of the snapshot the features came from (customer_id).")
+    reasons: list[Reason] = Field(default_factory=list, description="Why the explained arm works (or backfires).")
+
+
 class BatchChurnRequest(_Strict):
     items: list[ChurnRequest] = Field(
         min_length=1,

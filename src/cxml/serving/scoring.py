@@ -1,4 +1,5 @@
-"""What the churn endpoints do, without HTTP: check a request, find the features, score, explain.
+"""What the endpoints do, without HTTP: check a request, find the features, score, explain (churn here; the
+shared request handling is ``SnapshotScorer``, which the other families' scorers extend).
 
 Errors a client can fix are ``RequestError`` (with the HTTP status and the offending fields), so the service
 answers them with a 4xx naming the field and keeps 5xx for its own faults.
@@ -105,8 +106,8 @@ def check_record(
 
 
 @dataclass
-class ChurnScorer:
-    """The served churn champion and the snapshot it looks customers up in."""
+class SnapshotScorer:
+    """A served champion and the snapshot it looks customers up in: request checks and feature records."""
 
     estimator: Any
     model: ServedModel
@@ -164,14 +165,25 @@ class ChurnScorer:
             )
         return records
 
+    def _frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+        rows = [tuple(rec.get(n) for n in self.names) for rec in records]
+        return pd.DataFrame.from_records(rows, columns=self.names)
+
+    def _snapshot_as_of(self, req: ChurnRequest) -> str | None:
+        """The snapshot date when the features came from it (None for a feature record)."""
+        return self.snapshot.as_of if req.customer_id is not None and self.snapshot is not None else None
+
+
+class ChurnScorer(SnapshotScorer):
+    """The served churn champion: probabilities, and reasons when asked for."""
+
     def _response(self, req: ChurnRequest, probability: float, reasons: list[Reason]) -> ChurnResponse:
-        from_snapshot = req.customer_id is not None and self.snapshot is not None
         return ChurnResponse(
             customer_id=req.customer_id,
             probability=min(max(probability, 0.0), 1.0),
             model_name=self.model.mlflow_model,
             model_version=self.model.mlflow_version,
-            snapshot_as_of=self.snapshot.as_of if from_snapshot and self.snapshot is not None else None,
+            snapshot_as_of=self._snapshot_as_of(req),
             reasons=reasons,
         )
 
@@ -184,10 +196,6 @@ class ChurnScorer:
             found = top_reasons(contributions.iloc[i], frame.iloc[i], k=k) if k else []
             out.append([Reason.model_validate(r.as_dict()) for r in found])
         return out
-
-    def _frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-        rows = [tuple(rec.get(n) for n in self.names) for rec in records]
-        return pd.DataFrame.from_records(rows, columns=self.names)
 
     def score(self, req: ChurnRequest) -> ChurnResponse:
         """One customer: the probability on the fast single-row path, reasons only when asked for."""
@@ -205,11 +213,10 @@ class ChurnScorer:
         return [self._response(r, float(p), rs) for r, p, rs in zip(requests, proba, reasons, strict=True)]
 
 
-def load_churn_scorer(model: bentoml.Model, snapshot: bentoml.Model | None = None) -> ChurnScorer:
-    """A scorer for an exported champion (and snapshot) read from the BentoML store, single-threaded."""
-    estimator = load_estimator(model, nthread=1)
+def served_model(model: bentoml.Model, estimator: Any) -> ServedModel:
+    """What ``GET /info`` says about an exported champion: its exact tags, versions and features."""
     labels = model.info.labels
-    served = ServedModel(
+    return ServedModel(
         family=labels.get("family", "churn"),
         bento_tag=str(model.tag),
         mlflow_model=labels["mlflow_model"],
@@ -217,4 +224,9 @@ def load_churn_scorer(model: bentoml.Model, snapshot: bentoml.Model | None = Non
         mlflow_run_id=labels["mlflow_run_id"],
         features=[str(c) for c in estimator.encoder_.feature_names_in_],
     )
-    return ChurnScorer(estimator, served, load_snapshot(snapshot) if snapshot is not None else None)
+
+
+def load_churn_scorer(model: bentoml.Model, snapshot: bentoml.Model | None = None) -> ChurnScorer:
+    """A scorer for an exported champion (and snapshot) read from the BentoML store, single-threaded."""
+    estimator = load_estimator(model, nthread=1)
+    return ChurnScorer(estimator, served_model(model, estimator), load_snapshot(snapshot) if snapshot else None)

@@ -25,9 +25,12 @@ from cxml.serving.schemas import (
     ChurnRequest,
     ChurnResponse,
     ServiceInfo,
+    UpliftRequest,
+    UpliftResponse,
 )
 from cxml.serving.scoring import RequestError, load_churn_scorer
 from cxml.serving.store import read_manifest
+from cxml.serving.uplift_scoring import load_uplift_scorer
 
 SERVICE_NAME = "cxml"
 MANIFEST = read_manifest(Path(os.environ.get("CXML_MANIFEST", "models/served.json")), required=("churn",))
@@ -45,9 +48,11 @@ meta_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 class CxmlService:
     churn_model = bentoml.models.BentoModel(MANIFEST["churn"])
     snapshot_model = bentoml.models.BentoModel(MANIFEST["snapshot"]) if "snapshot" in MANIFEST else None
+    uplift_model = bentoml.models.BentoModel(MANIFEST["uplift"]) if "uplift" in MANIFEST else None
 
     def __init__(self) -> None:
         self.churn = load_churn_scorer(self.churn_model, self.snapshot_model)
+        self.uplift = load_uplift_scorer(self.uplift_model, self.snapshot_model) if self.uplift_model else None
 
     def __is_ready__(self) -> bool:
         return self.churn is not None
@@ -70,12 +75,24 @@ class CxmlService:
         except RequestError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)
 
+    @bentoml.api(route="/uplift", output_spec=UpliftResponse)
+    def uplift_one(self, request: UpliftRequest, /) -> UpliftResponse | JSONResponse:
+        """Effect of each campaign arm for one customer, with the holdout interval, the most profitable arm
+        (or do_not_contact) and why the strongest arm works for them."""
+        if self.uplift is None:
+            body = {"error": "no uplift model is served: train one (`cxml train uplift`) and export again"}
+            return JSONResponse(body, status_code=503)
+        try:
+            return self.uplift.score(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
     @meta_app.get("/info", response_model=ServiceInfo)
     def info(self) -> ServiceInfo:
         """The models served, with their exact BentoML tags and MLflow versions, and the snapshot date."""
         return ServiceInfo(
             service=SERVICE_NAME,
             ready=self.__is_ready__(),
-            models=[self.churn.model],
+            models=[self.churn.model, *([self.uplift.model] if self.uplift else [])],
             snapshot=self.churn.snapshot_info(),
         )

@@ -62,10 +62,16 @@ def _run_metrics(client: Any, run_id: str) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if k.startswith(("holdout_", "baseline_"))}
 
 
-def export_champion(ws: Workspace, family: str = "churn", model_name: str | None = None) -> str:
+def export_champion(
+    ws: Workspace,
+    family: str = "churn",
+    model_name: str | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+) -> str:
     """Copy the MLflow ``champion`` of ``cxml.<family>`` (or ``model_name``) into the BentoML store.
 
-    Returns the exact tag. Exporting the same version again returns the existing tag without copying.
+    ``extra_metadata`` travels with the model (uplift: effect bands, campaign costs). Returns the exact tag.
+    Exporting the same version again returns the existing tag without copying.
     """
     import bentoml
     from mlflow.exceptions import MlflowException
@@ -101,6 +107,7 @@ def export_champion(ws: Workspace, family: str = "churn", model_name: str | None
         "metrics": _run_metrics(client, run_id),
         "tracking_uri": ws.tracking_uri,
         "mlflow_tags": dict(mv.tags),
+        **(extra_metadata or {}),
     }
     with bentoml.models.create(tag, labels=labels, metadata=metadata, _model_store=store) as model:
         joblib.dump(estimator, model.path_of(ESTIMATOR_FILE))
