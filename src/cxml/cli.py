@@ -304,9 +304,12 @@ def _print_try_it(host: str, port: int, ws: Workspace) -> None:
     from cxml.jobs import example_customer
 
     customer = example_customer(ws)
-    payload = json.dumps({"customer_id": customer, "top_k": 3})
-    url = f"http://{host}:{port}/churn"
-    typer.echo(f"\nTry it:\n  curl -s -X POST {url} -H 'Content-Type: application/json' -d {shlex.quote(payload)}\n")
+    payload = shlex.quote(json.dumps({"customer_id": customer, "top_k": 3}))
+    typer.echo("\nTry it:")
+    for route in ("churn", "uplift"):
+        url = f"http://{host}:{port}/{route}"
+        typer.echo(f"  curl -s -X POST {url} -H 'Content-Type: application/json' -d {payload}")
+    typer.echo(f"  curl -s http://{host}:{port}/info\n")
     typer.echo(
         f"MLflow UI:\n  mlflow ui --backend-store-uri {ws.tracking_uri} --port 5000  "
         "# then open http://127.0.0.1:5000\n"

@@ -281,32 +281,38 @@ def uplift_serving_metadata(ws: Workspace, version: str) -> dict[str, Any]:
 def run_demo(
     ws: Workspace, *, customers: int, seed: int, trials: int | None, echo: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Generate → validate → features → tune/train/gate → explain → model card → export. Serving is the CLI's."""
+    """Generate → validate → churn and uplift (tune/train/gate) → explain → model card → export; the CLI serves."""
     from cxml.data.synthetic import write_company
     from cxml.explain.card import write_card, write_index
 
     params = {"customers": customers, "seed": seed}
     marker = ws.data / "params.json"
     if not marker.exists() or json.loads(marker.read_text()) != params:
-        echo(f"1/6 generating a company of {customers:,} customers (seed {seed}) in {ws.data}")
+        echo(f"1/7 generating a company of {customers:,} customers (seed {seed}) in {ws.data}")
         write_company(ws.data, customers, seed=seed, progress=True)
         marker.write_text(json.dumps(params))
-    echo("2/6 validating the tables against the data contract")
+    echo("2/7 validating the tables against the data contract")
     tables = read_valid_tables(ws.data)
-    echo("3/6 tuning, training and gating the churn model (Optuna × MLflow)")
+    echo("3/7 tuning, training and gating the churn model (Optuna × MLflow)")
     result = run_train(TrainRequest(family="churn", data=ws.data, trials=trials), ws, progress=True)
     echo(f"    {result.model_name} v{result.model_version}: {result.gate.reason}")
-    echo("4/6 explaining three customers")
+    echo("4/7 tuning, training and gating the uplift model of the latest campaign")
+    uplift = run_train(TrainRequest(family="uplift", data=ws.data, trials=trials), ws, progress=True)
+    echo(f"    {uplift.model_name} v{uplift.model_version}: {uplift.gate.reason}")
+    echo("5/7 explaining three customers")
     snapshot, _ = read_snapshot(ws)
     for customer in snapshot.index[:3]:
         explained = explain_customer(ws, "churn", str(customer))
         reasons = "; ".join(r["text"] for r in explained["reasons"])
         echo(f"    {customer}: risk {explained['score']:.2f} — {reasons}")
-    echo("5/6 writing the champion's model card")
+        if uplift.gate.passed:
+            offer = explain_customer(ws, "uplift", str(customer))
+            echo(f"      best offer: {offer.get('recommended_arm', offer['arm'])} ({offer['headline'].strip('; :')})")
+    echo("6/7 writing the churn champion's model card")
     card_path, card = write_card(result.model_name, None, ws.reports)
     write_index(ws.reports)
     echo(f"    grade {card.grade.letter}: {card.grade.reason}\n    open {card_path}")
-    echo("6/6 exporting the champion and the feature snapshot for serving")
+    echo("7/7 exporting the champions and the feature snapshot for serving")
     manifest = export_for_serving(ws)
     return {
         "tables": {k: len(v) for k, v in tables.items()},
@@ -315,6 +321,7 @@ def run_demo(
         "metrics": result.metrics,
         "baseline_metrics": result.baseline_metrics,
         "gate": result.gate.reason,
+        "uplift": {"version": uplift.model_version, "metrics": uplift.metrics, "gate": uplift.gate.reason},
         "grade": card.grade.letter,
         "model_card": str(card_path),
         "served": manifest,

@@ -24,7 +24,7 @@ def demo(tmp_path_factory):
 
 def test_demo_reports_each_step_and_a_gated_champion(demo):
     _, proc = demo
-    for step in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6", "built the Bento", "demo ready"):
+    for step in ("1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7", "built the Bento", "demo ready"):
         assert step in proc.stdout
     summary = json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
     assert summary["metrics"]["pr_auc"] > summary["baseline_metrics"]["pr_auc"]
@@ -47,6 +47,16 @@ def test_demo_champion_is_in_mlflow_with_its_trials(demo):
     assert registry.alias_version("cxml.churn", "champion") == "1"
     runs = mlflow.search_runs(experiment_names=["cxml/churn"])
     assert len(runs) == 1 + 4  # the parent and one nested run per trial
+
+
+def test_demo_tunes_and_gates_uplift_and_serves_it_only_as_a_champion(demo):
+    home, proc = demo
+    summary = json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
+    tracking.configure(Workspace(home))
+    assert len(mlflow.search_runs(experiment_names=["cxml/uplift"])) == 1 + 4
+    champion = registry.alias_version("cxml.uplift", "champion")
+    assert (champion is not None) == summary["uplift"]["gate"].startswith("promoted")
+    assert ("uplift" in summary["served"]) == (champion is not None)
 
 
 def test_explain_prints_reasons_in_words(demo):
