@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ from cxml.config import PipelineConfig, UpliftConfig, Workspace
 from cxml.data.sources import write_table_atomic
 from cxml.data.synthetic import generate_company
 from cxml.datasets import uplift_dataset
+from cxml.explain.card import write_card
 from cxml.jobs import explain_customer, write_snapshot
 from cxml.models.spec import get_spec
 from cxml.models.uplift import CONTROL, SPEC, ResponseModel
@@ -123,3 +126,38 @@ def test_the_cli_names_what_an_uplift_table_lacks(tmp_path):
     pd.DataFrame({"x": [1, 2], "group": ["a", "b"], "visit": [0, 1]}).to_csv(table, index=False)
     proc, _ = run_cli("train", "uplift", "--table", str(table), "--target", "visit", home=tmp_path / "home")
     assert proc.returncode == 2 and "--treatment COL and --control VALUE" in proc.stderr
+
+
+UPLIFT_HEADINGS = (
+    "Data",
+    "Metrics",
+    "Grade",
+    "Qini curves",
+    "Uplift by decile",
+    "Global drivers of the effect (SHAP)",
+    "Example customers",
+    "Performance per segment",
+    "Gate decision",
+)
+
+
+def test_the_uplift_model_card_shows_qini_deciles_drivers_and_persuadables(trained, tmp_path):
+    from PIL import Image
+
+    from tests.integration.test_report import png_images
+
+    path, card = write_card("cxml.uplift", trained.model_version, tmp_path, log_to_run=False)
+    html = path.read_text()
+    for heading in UPLIFT_HEADINGS:
+        assert f"<h2>{heading}</h2>" in html
+    assert card.metrics["qini"][0] == pytest.approx(trained.metrics["qini"])
+    assert card.metrics["qini"][1] <= card.metrics["qini"][0] <= card.metrics["qini"][2]
+    labels = [e.label.split(" (")[0] for e in card.examples]
+    assert labels == ["most persuadable", "typical", "strongest sleeping dog"]
+    assert card.examples[0].score > card.examples[2].score
+    assert {"predicted", "observed", "gap", "flagged"} <= set(card.segments.columns)
+    images = png_images(html)
+    assert len(images) == 4  # Qini, deciles, SHAP bar, SHAP beeswarm
+    for raw in images:
+        pixels = np.asarray(Image.open(io.BytesIO(raw)).convert("L"))
+        assert (pixels < 200).mean() > 0.005 and len(np.unique(pixels)) > 20

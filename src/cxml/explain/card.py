@@ -162,10 +162,10 @@ def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
     holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_ARTIFACT))
     estimator = load_estimator(f"models:/{name}/{version}")
     X = holdout[list(estimator.feature_names_in_)]
-    y = holdout["__label__"].to_numpy(dtype=int)
-    score, base = holdout["__score__"].to_numpy(float), holdout["__baseline_score__"].to_numpy(float)
-
-    metrics, baseline = bootstrap_all(y, score, seed=seed), bootstrap_all(y, base, seed=seed)
+    if family == "uplift":
+        metrics, baseline, figures, examples, segments = _uplift_parts(estimator, X, holdout, seed)
+    else:
+        metrics, baseline, figures, examples, segments = _probability_parts(estimator, X, holdout, seed)
     champion = {k.removeprefix("champion_"): v for k, v in logged.items() if k.startswith("champion_")}
     m = spec.primary_metric
     model_grade = grade(
@@ -177,16 +177,6 @@ def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
         champion=champion.get(m),
         higher_is_better=m not in LOWER_IS_BETTER,
     )
-    sample = X.sample(min(SHAP_ROWS, len(X)), random_state=seed) if len(X) > SHAP_ROWS else X
-    shap_proba = estimator.explain(sample).proba
-    figures = {
-        "roc": plots.roc_plot(y, score, base),
-        "pr": plots.pr_plot(y, score, base),
-        "reliability": plots.reliability_plot(y, score),
-        "shap_bar": plots.shap_bar_plot(shap_proba),
-        "shap_beeswarm": plots.shap_beeswarm_plot(shap_proba, sample, seed=seed),
-    }
-    examples = _examples(estimator, X, y, score)
     gate_passed = tags.get("gate.passed")
     aliases = sorted(getattr(mv, "aliases", []) or [])
     return CardData(
@@ -206,10 +196,48 @@ def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
         validation_status=mv.tags.get("validation_status", "?"),
         figures=figures,
         examples=examples,
-        segments=segment_table(X, y, score),
+        segments=segments,
         baseline_name=spec.baseline_name,
         tags={k: v for k, v in tags.items() if k.startswith("cxml.")},
     )
+
+
+Parts = tuple[dict[str, tuple[float, float, float]], dict[str, tuple[float, float, float]], dict, list, pd.DataFrame]
+"""metrics, baseline metrics (value, ci_low, ci_high), figures, examples, per-segment table."""
+
+
+def _probability_parts(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame, seed: int) -> Parts:
+    """Churn-like cards: ROC, PR, reliability, SHAP of the probability, risk examples, AUC per segment."""
+    y = holdout["__label__"].to_numpy(dtype=int)
+    score, base = holdout["__score__"].to_numpy(float), holdout["__baseline_score__"].to_numpy(float)
+    sample = X.sample(min(SHAP_ROWS, len(X)), random_state=seed) if len(X) > SHAP_ROWS else X
+    shap_proba = estimator.explain(sample).proba
+    figures = {
+        "roc": plots.roc_plot(y, score, base),
+        "pr": plots.pr_plot(y, score, base),
+        "reliability": plots.reliability_plot(y, score),
+        "shap_bar": plots.shap_bar_plot(shap_proba),
+        "shap_beeswarm": plots.shap_beeswarm_plot(shap_proba, sample, seed=seed),
+    }
+    metrics, baseline = bootstrap_all(y, score, seed=seed), bootstrap_all(y, base, seed=seed)
+    return metrics, baseline, figures, _examples(estimator, X, y, score), segment_table(X, y, score)
+
+
+def _uplift_parts(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame, seed: int) -> Parts:
+    """Uplift cards: Qini and decile plots, SHAP of the effect, persuadable examples, uplift per segment."""
+    from cxml.explain import uplift_card
+
+    y, arms = uplift_card.targets(holdout)
+    score = holdout[[f"__score__:{a}" for a in arms]].to_numpy(float)
+    base = holdout[[f"__baseline_score__:{a}" for a in arms]].to_numpy(float)
+    metrics = uplift_card.bootstrap_metrics(y, score, arms, seed=seed)
+    baseline = uplift_card.bootstrap_metrics(y, base, arms, seed=seed)
+    examples = [
+        Example(e["customer_id"], f"{e['label']} ({e['arm']})", e["effect"], int(e["outcome"] > 0), e["reasons"])
+        for e in uplift_card.examples(estimator, X, holdout)
+    ]
+    figures = uplift_card.figures(holdout, X, estimator, sample=SHAP_ROWS, seed=seed)
+    return metrics, baseline, figures, examples, uplift_card.segment_table(X, holdout)
 
 
 def _examples(estimator: Any, X: pd.DataFrame, y: np.ndarray, score: np.ndarray) -> list[Example]:

@@ -28,6 +28,7 @@ border-radius:12px;color:#fff;margin-right:16px;vertical-align:middle}
 .passed{color:#2e8b57;font-weight:600}.refused{color:#c0392b;font-weight:600}
 .flag{background:#fdecea}.muted{color:#6b7385;font-size:90%}
 .figs{display:flex;flex-wrap:wrap;gap:16px}.figs img{max-width:520px;width:100%;border:1px solid #e6e9ef}
+.figs img.wide{max-width:100%}
 .customer{border-left:4px solid #1f6fb2;padding:4px 12px;margin:12px 0}
 """
 
@@ -94,8 +95,9 @@ def _grade_section(card: CardData) -> str:
     )
 
 
-def _figure(uri: str, alt: str) -> str:
-    return f"<img src='{uri}' alt='{escape(alt)}'>"
+def _figure(uri: str, alt: str, css: str = "") -> str:
+    cls = f" class='{css}'" if css else ""
+    return f"<img src='{uri}'{cls} alt='{escape(alt)}'>"
 
 
 def _figures_sections(card: CardData) -> str:
@@ -116,16 +118,68 @@ def _figures_sections(card: CardData) -> str:
     )
 
 
+def _uplift_figures_sections(card: CardData) -> str:
+    f = card.figures
+    return (
+        "<section><h2>Qini curves</h2><div class='figs'>"
+        + _figure(f["qini"], "Qini curves per arm", "wide")
+        + "</div><p class='muted'>Incremental responses per customer of the holdout when the top share is targeted "
+        "by the model, by the baseline, and at random (dotted). The Qini coefficient is the area between a curve "
+        "and the random line.</p></section>"
+        "<section><h2>Uplift by decile</h2><div class='figs'>"
+        + _figure(f["deciles"], "observed uplift by decile per arm", "wide")
+        + "</div><p class='muted'>Observed treated − control response rate per decile of the predicted effect "
+        "(bars) and the mean prediction (line): a useful model descends from left to right.</p></section>"
+        "<section><h2>Global drivers of the effect (SHAP)</h2><div class='figs'>"
+        + _figure(f["shap_bar"], "mean absolute SHAP of the effect per feature")
+        + _figure(f["shap_beeswarm"], "SHAP beeswarm of the effect")
+        + f"</div><p class='muted'>Tree SHAP contributions to the estimated effect of {escape(f['shap_arm'])} "
+        "(the arm with the largest mean effect), on up to 1,000 holdout customers.</p></section>"
+    )
+
+
 def _examples_section(card: CardData) -> str:
     parts = []
     for ex in card.examples:
         reasons = "".join(f"<li>{escape(r.text)}</li>" for r in ex.reasons) or "<li>no notable reason</li>"
-        outcome = "churned" if ex.actual else "stayed"
+        if card.family == "uplift":
+            what = f"effect {ex.score:+.3f} (responded: {'yes' if ex.actual else 'no'})"
+        else:
+            what = f"risk {ex.score:.2f} (actually {'churned' if ex.actual else 'stayed'})"
         parts.append(
             f"<div class='customer'><b>{escape(ex.label)}</b>: customer {escape(ex.customer_id)}, "
-            f"risk {ex.score:.2f} (actually {outcome})<ul>{reasons}</ul></div>"
+            f"{what}<ul>{reasons}</ul></div>"
         )
     return "<section><h2>Example customers</h2>" + "".join(parts) + "</section>"
+
+
+def _uplift_segments_section(card: CardData) -> str:
+    from cxml.explain.uplift_card import GAP_THRESHOLD as UPLIFT_GAP
+
+    seg = card.segments
+    if seg.empty:
+        return "<section><h2>Performance per segment</h2><p>No segment columns in this feature set.</p></section>"
+    rows = [
+        [
+            f"<td>{escape(str(r.dimension))}</td>",
+            f"<td>{escape(str(r.segment))}</td>",
+            f"<td class='num'>{r.rows:,}</td>",
+            f"<td class='num'>{_num(r.predicted, '+.3f')}</td>",
+            f"<td class='num'>{_num(r.observed, '+.3f')}</td>",
+            f"<td class='num'>{_num(r.gap, '+.3f')}</td>",
+            f"<td>{'⚠ gap' if r.flagged else ''}</td>",
+        ]
+        for r in seg.itertuples(index=False)
+    ]
+    classes = ["flag" if f else "" for f in seg["flagged"]]
+    note = (
+        f"<p>{int(seg['flagged'].sum())} segment(s) flagged: the mean predicted effect differs from the uplift "
+        f"observed in the segment (treated − control) by more than {UPLIFT_GAP}.</p>"
+        "<p class='muted'>Observed uplift in small segments is noisy; segments under 30 customers are never "
+        "flagged.</p>"
+    )
+    header = ["dimension", "segment", "customers", "predicted effect", "observed uplift", "gap", ""]
+    return "<section><h2>Performance per segment</h2>" + note + _table(header, rows, classes) + "</section>"
 
 
 def _segments_section(card: CardData) -> str:
@@ -180,9 +234,9 @@ def render_card(card: CardData) -> str:
         + _data_section(card)
         + _metrics_section(card)
         + _grade_section(card)
-        + _figures_sections(card)
+        + (_uplift_figures_sections(card) if card.family == "uplift" else _figures_sections(card))
         + _examples_section(card)
-        + _segments_section(card)
+        + (_uplift_segments_section(card) if card.family == "uplift" else _segments_section(card))
         + _gate_section(card)
     )
     return _page(f"{card.model_name} v{card.version}", body)

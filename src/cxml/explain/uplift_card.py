@@ -1,0 +1,123 @@
+"""The uplift parts of a model card: metrics with intervals, Qini and decile plots, SHAP of the effect,
+persuadable and sleeping-dog examples, and observed vs predicted uplift per segment (pure: frames in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cxml.evaluation import plots, uplift_plots
+from cxml.evaluation.segments import MIN_ROWS, segment_columns
+from cxml.explain.reasons import Reason
+from cxml.models.uplift import CONTROL, arm_metrics, explain_row
+
+HEADLINE = ("qini", "qini_norm", "auuc", "uplift_at_10", "uplift_at_30")
+GAP_THRESHOLD = 0.05
+"""A segment is flagged when its mean predicted effect and its observed uplift differ by more than this."""
+
+
+def targets(holdout: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The logged holdout's targets (``outcome``, ``arm``) and the arms, in the model's column order."""
+    arms = [c.split(":", 1)[1] for c in holdout.columns if c.startswith("__score__:")]
+    y = pd.DataFrame({"outcome": holdout["__label__"].to_numpy(float), "arm": holdout["__arm__"].astype(str)})
+    return y.set_axis(holdout.index), arms
+
+
+def _scores(holdout: pd.DataFrame, arms: list[str], prefix: str) -> np.ndarray:
+    return holdout[[f"__{prefix}__:{a}" for a in arms]].to_numpy(float)
+
+
+def bootstrap_metrics(
+    y: pd.DataFrame, score: np.ndarray, arms: list[str], *, n_boot: int = 200, seed: int = 0
+) -> dict[str, tuple[float, float, float]]:
+    """Each headline metric (mean over arms) with its 95 % bootstrap interval, resampling within arms."""
+    point = arm_metrics(y, score, arms)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y["arm"].to_numpy() == a) for a in [CONTROL, *arms]]
+    draws: dict[str, list[float]] = {m: [] for m in HEADLINE}
+    for _ in range(n_boot):
+        idx = np.sort(np.concatenate([rng.choice(g, g.size) for g in groups]))
+        values = arm_metrics(y.iloc[idx], score[idx], arms)
+        for m in HEADLINE:
+            draws[m].append(values[m])
+    out = {}
+    for m in HEADLINE:
+        lo, hi = np.nanquantile(draws[m], [0.025, 0.975])
+        out[m] = (float(point[m]), float(lo), float(hi))
+    return out
+
+
+def figures(holdout: pd.DataFrame, X: pd.DataFrame, estimator: Any, *, sample: int = 1000, seed: int = 0) -> dict:
+    """Qini curves, uplift by decile, and SHAP of the effect of the arm with the largest mean effect."""
+    y, arms = targets(holdout)
+    score, base = _scores(holdout, arms, "score"), _scores(holdout, arms, "baseline_score")
+    received = y["arm"].to_numpy()
+    panels = []
+    for i, arm in enumerate(arms):
+        rows = np.isin(received, (arm, CONTROL))
+        t = (received[rows] == arm).astype(int)
+        panels.append((arm, y["outcome"].to_numpy()[rows], score[rows, i], base[rows, i], t))
+    top = arms[int(np.argmax(score.mean(axis=0)))]
+    rows_x = X.sample(min(sample, len(X)), random_state=seed)
+    contributions = estimator.explain(rows_x, arm=top).contributions
+    return {
+        "qini": uplift_plots.qini_plot(panels),
+        "deciles": uplift_plots.decile_plot(panels),
+        "shap_bar": plots.shap_bar_plot(contributions),
+        "shap_beeswarm": plots.shap_beeswarm_plot(contributions, rows_x, seed=seed),
+        "shap_arm": top,
+    }
+
+
+def examples(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame) -> list[dict[str, Any]]:
+    """The most persuadable customer, a typical one and the strongest sleeping dog, each with reasons."""
+    y, arms = targets(holdout)
+    best = _scores(holdout, arms, "score").max(axis=1)
+    order = np.argsort(best, kind="stable")
+    picks = [(order[-1], "most persuadable"), (order[len(order) // 2], "typical"), (order[0], "strongest sleeping dog")]
+    out = []
+    for i, label in picks:
+        row = X.iloc[[int(i)]]
+        explained = explain_row(estimator, row, 3)
+        out.append(
+            {
+                "customer_id": str(X.index[i]),
+                "label": label,
+                "arm": explained["arm"],
+                "effect": explained["effects"][explained["arm"]],
+                "received": str(y["arm"].iloc[i]),
+                "outcome": float(y["outcome"].iloc[i]),
+                "reasons": [Reason(**r) for r in explained["reasons"]],
+            }
+        )
+    return out
+
+
+def segment_table(X: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: rows, mean predicted effect (over arms), observed uplift (any arm vs control), the gap."""
+    y, arms = targets(holdout)
+    predicted = _scores(holdout, arms, "score").mean(axis=1)
+    treated = (y["arm"] != CONTROL).to_numpy()
+    outcome = y["outcome"].to_numpy()
+    rows = []
+    for dimension, labels in segment_columns(X).items():
+        values = labels.to_numpy()
+        for level in sorted(pd.unique(values), key=str):
+            mask = values == level
+            t, c = mask & treated, mask & ~treated
+            observed = outcome[t].mean() - outcome[c].mean() if t.any() and c.any() else float("nan")
+            gap = float(predicted[mask].mean() - observed)
+            rows.append(
+                {
+                    "dimension": dimension,
+                    "segment": str(level),
+                    "rows": int(mask.sum()),
+                    "predicted": float(predicted[mask].mean()),
+                    "observed": float(observed),
+                    "gap": gap,
+                    "flagged": bool(mask.sum() >= MIN_ROWS and np.isfinite(gap) and abs(gap) > GAP_THRESHOLD),
+                }
+            )
+    return pd.DataFrame(rows, columns=["dimension", "segment", "rows", "predicted", "observed", "gap", "flagged"])
