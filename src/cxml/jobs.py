@@ -307,7 +307,12 @@ def run_demo(
         echo(f"    {customer}: risk {explained['score']:.2f} — {reasons}")
         if uplift.gate.passed:
             offer = explain_customer(ws, "uplift", str(customer))
-            echo(f"      best offer: {offer.get('recommended_arm', offer['arm'])} ({offer['headline'].strip('; :')})")
+            arm, profit = offer["arm"], offer.get("expected_profit", {})
+            worth = f", expected profit {profit[arm]:+.2f}" if arm in profit else ""
+            echo(
+                f"      strongest arm {arm}: effect {offer['effects'][arm]:+.3f}{worth}"
+                f" → recommended: {offer.get('recommended_arm', '?')}"
+            )
     echo("6/7 writing the churn champion's model card")
     card_path, card = write_card(result.model_name, None, ws.reports)
     write_index(ws.reports)
