@@ -122,6 +122,30 @@ def train_booster(
     return lgb_booster, int(lgb_booster.best_iteration or lgb_booster.num_trees())
 
 
+def suggest_booster(
+    trial: Any,
+    algorithms: tuple[str, ...],
+    *,
+    max_depth: tuple[int, int] = (2, 7),
+    min_child_weight: tuple[float, float] = (0.5, 50.0),
+    num_leaves: tuple[int, int] = (4, 64),
+) -> dict[str, Any]:
+    """The booster part of every family's Optuna search space (ranges per family, log scales where it matters)."""
+    algorithm = trial.suggest_categorical("algorithm", list(algorithms))
+    params: dict[str, Any] = {
+        "algorithm": algorithm,
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+        "max_depth": trial.suggest_int("max_depth", *max_depth),
+        "min_child_weight": trial.suggest_float("min_child_weight", *min_child_weight, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+    }
+    if algorithm == "lightgbm":
+        params["num_leaves"] = trial.suggest_int("num_leaves", *num_leaves, log=True)
+    return params
+
+
 def predict_margin(booster: Any, X: np.ndarray, n_iter: int) -> np.ndarray:
     """Raw margin (log-odds for binary) from the first ``n_iter`` trees."""
     if isinstance(booster, xgb.Booster):

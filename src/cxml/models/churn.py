@@ -24,6 +24,7 @@ from cxml.models.boosting import (
     BoosterParams,
     IterationCallback,
     predict_margin,
+    suggest_booster,
     train_booster,
     tree_contributions,
 )
@@ -218,19 +219,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
-    algorithm = trial.suggest_categorical("algorithm", list(algorithms))
-    params: dict[str, Any] = {
-        "algorithm": algorithm,
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-        "max_depth": trial.suggest_int("max_depth", 2, 7),
-        "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 50.0, log=True),
-        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
-    }
-    if algorithm == "lightgbm":
-        params["num_leaves"] = trial.suggest_int("num_leaves", 4, 64, log=True)
-    return params
+    return suggest_booster(trial, algorithms)
 
 
 def _build(params: dict[str, Any]) -> ChurnClassifier:

@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 
-from cxml.models.boosting import BoosterParams, predict_margin, train_booster
+from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster, train_booster
 from cxml.models.encoding import TableEncoder
 from cxml.models.meta_learners import DRLearner, SLearner, TLearner, XLearner
 
@@ -143,20 +143,10 @@ def band_of(bands: dict[str, Any], arm: str, effect: float) -> tuple[int, float,
 
 
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
-    algorithm = trial.suggest_categorical("algorithm", list(algorithms))
-    params: dict[str, Any] = {
-        "learner": trial.suggest_categorical("learner", list(LEARNERS)),
-        "algorithm": algorithm,
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-        "max_depth": trial.suggest_int("max_depth", 2, 6),
-        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
-        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
-    }
-    if algorithm == "lightgbm":
-        params["num_leaves"] = trial.suggest_int("num_leaves", 4, 48, log=True)
-    return params
+    """The meta-learner, then shallower and more regularised boosters than churn's: effects are small signals."""
+    learner = trial.suggest_categorical("learner", list(LEARNERS))
+    boosters = suggest_booster(trial, algorithms, max_depth=(2, 6), min_child_weight=(1.0, 100.0), num_leaves=(4, 48))
+    return {"learner": learner, **boosters}
 
 
 def _build(params: dict[str, Any]) -> Any:
