@@ -114,7 +114,7 @@ def test_the_cli_trains_uplift_on_an_experiment_table(tmp_path):
     table = tmp_path / "experiment.csv"
     pd.DataFrame({"x": x, "noise": rng.normal(size=n), "group": group, "visit": visit.astype(int)}).to_csv(table)
     args = ["--table", str(table), "--treatment", "group", "--control", "none", "--target", "visit"]
-    proc, result = run_cli("train", "uplift", *args, "--trials", "2", "--json", home=tmp_path / "home")
+    proc, result = run_cli("train", "uplift", *args, "--trials", "4", "--json", home=tmp_path / "home")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert result["model_name"] == "cxml.uplift.experiment"
     assert result["metrics"]["qini"] > result["baseline_metrics"]["qini"]
