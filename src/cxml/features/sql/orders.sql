@@ -2,6 +2,8 @@
 -- purchase timing and price paid vs list. Reads only order lines with ts < $as_of.
 -- A "purchase" is an order with at least one line that was not returned; counts, spend, recency and rhythm
 -- use purchases, mixes use every order in the last 365 days. Line value = quantity * unit_price - discount.
+-- Values are summed as DECIMAL: a parallel sum of doubles changes in its last bits from run to run, and so
+-- would the features, the dataset digest and the name of the study that `--resume` looks for.
 WITH lines AS (
     SELECT
         o.customer_id,
@@ -10,9 +12,11 @@ WITH lines AS (
         o.channel,
         o.campaign_id,
         NOT o.returned AS kept,
-        CASE WHEN o.returned THEN 0.0 ELSE o.quantity * o.unit_price - o.discount END AS kept_value,
+        CAST(CASE WHEN o.returned THEN 0.0 ELSE o.quantity * o.unit_price - o.discount END AS DECIMAL(18, 6))
+            AS kept_value,
         NOT o.returned AND o.discount > 0 AS discounted,
-        CASE WHEN NOT o.returned AND p.list_price > 0 THEN o.unit_price / p.list_price END AS price_ratio
+        CAST(CASE WHEN NOT o.returned AND p.list_price > 0 THEN o.unit_price / p.list_price END AS DECIMAL(18, 6))
+            AS price_ratio
     FROM orders AS o
     LEFT JOIN products AS p ON o.product_id = p.product_id
     WHERE o.ts < $as_of
