@@ -12,10 +12,10 @@ WITH lines AS (
         o.channel,
         o.campaign_id,
         NOT o.returned AS kept,
-        CAST(CASE WHEN o.returned THEN 0.0 ELSE o.quantity * o.unit_price - o.discount END AS DECIMAL(18, 6))
+        CAST(CASE WHEN o.returned THEN 0.0 ELSE o.quantity * o.unit_price - o.discount END AS DECIMAL(18, 9))
             AS kept_value,
         NOT o.returned AND o.discount > 0 AS discounted,
-        CAST(CASE WHEN NOT o.returned AND p.list_price > 0 THEN o.unit_price / p.list_price END AS DECIMAL(18, 6))
+        CAST(CASE WHEN NOT o.returned AND p.list_price > 0 THEN o.unit_price / p.list_price END AS DECIMAL(18, 9))
             AS price_ratio
     FROM orders AS o
     LEFT JOIN products AS p ON o.product_id = p.product_id

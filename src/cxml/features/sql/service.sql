@@ -9,8 +9,8 @@ WITH recent AS (
         CASE WHEN ts >= $as_of - INTERVAL '365' DAY THEN 1 ELSE 0 END AS in_365d,
         CASE WHEN resolved THEN 0 ELSE 1 END AS unresolved,
         -- DECIMAL: averages that do not depend on the order the threads add them up (see orders.sql)
-        CAST(CASE WHEN isnan(survey_score) THEN NULL ELSE survey_score END AS DECIMAL(18, 6)) AS survey_score,
-        CAST(CASE WHEN isnan(sentiment) THEN NULL ELSE sentiment END AS DECIMAL(18, 6)) AS sentiment
+        CAST(CASE WHEN isnan(survey_score) THEN NULL ELSE survey_score END AS DECIMAL(18, 9)) AS survey_score,
+        CAST(CASE WHEN isnan(sentiment) THEN NULL ELSE sentiment END AS DECIMAL(18, 9)) AS sentiment
     FROM service_contacts
     WHERE ts < $as_of
 )
