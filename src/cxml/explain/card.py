@@ -226,12 +226,13 @@ def _probability_parts(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame, s
 def _uplift_parts(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame, seed: int) -> Parts:
     """Uplift cards: Qini and decile plots, SHAP of the effect, persuadable examples, uplift per segment."""
     from cxml.explain import uplift_card
+    from cxml.models.uplift import bootstrap_intervals
 
     y, arms = uplift_card.targets(holdout)
     score = holdout[[f"__score__:{a}" for a in arms]].to_numpy(float)
     base = holdout[[f"__baseline_score__:{a}" for a in arms]].to_numpy(float)
-    metrics = uplift_card.bootstrap_metrics(y, score, arms, seed=seed)
-    baseline = uplift_card.bootstrap_metrics(y, base, arms, seed=seed)
+    metrics = bootstrap_intervals(y, score, uplift_card.HEADLINE, seed=seed)
+    baseline = bootstrap_intervals(y, base, uplift_card.HEADLINE, seed=seed)
     examples = [
         Example(e["customer_id"], f"{e['label']} ({e['arm']})", e["effect"], int(e["outcome"] > 0), e["reasons"])
         for e in uplift_card.examples(estimator, X, holdout)

@@ -11,7 +11,7 @@ import pandas as pd
 from cxml.evaluation import plots, uplift_plots
 from cxml.evaluation.segments import MIN_ROWS, segment_columns
 from cxml.explain.reasons import Reason
-from cxml.models.uplift import CONTROL, arm_metrics, explain_row
+from cxml.models.uplift import CONTROL, explain_row
 
 HEADLINE = ("qini", "qini_norm", "auuc", "uplift_at_10", "uplift_at_30")
 GAP_THRESHOLD = 0.05
@@ -27,26 +27,6 @@ def targets(holdout: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 def _scores(holdout: pd.DataFrame, arms: list[str], prefix: str) -> np.ndarray:
     return holdout[[f"__{prefix}__:{a}" for a in arms]].to_numpy(float)
-
-
-def bootstrap_metrics(
-    y: pd.DataFrame, score: np.ndarray, arms: list[str], *, n_boot: int = 200, seed: int = 0
-) -> dict[str, tuple[float, float, float]]:
-    """Each headline metric (mean over arms) with its 95 % bootstrap interval, resampling within arms."""
-    point = arm_metrics(y, score, arms)
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y["arm"].to_numpy() == a) for a in [CONTROL, *arms]]
-    draws: dict[str, list[float]] = {m: [] for m in HEADLINE}
-    for _ in range(n_boot):
-        idx = np.sort(np.concatenate([rng.choice(g, g.size) for g in groups]))
-        values = arm_metrics(y.iloc[idx], score[idx], arms)
-        for m in HEADLINE:
-            draws[m].append(values[m])
-    out = {}
-    for m in HEADLINE:
-        lo, hi = np.nanquantile(draws[m], [0.025, 0.975])
-        out[m] = (float(point[m]), float(lo), float(hi))
-    return out
 
 
 def figures(holdout: pd.DataFrame, X: pd.DataFrame, estimator: Any, *, sample: int = 1000, seed: int = 0) -> dict:

@@ -91,17 +91,31 @@ def _metrics(y: pd.DataFrame, score: np.ndarray) -> dict[str, float]:
     return arm_metrics(y, np.asarray(score).reshape(len(y), -1), _arms(y))
 
 
-def _interval(y: pd.DataFrame, score: np.ndarray, metric: str, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap resampling customers within each arm (arm sizes fixed), 200 resamples."""
-    rng = np.random.default_rng(seed)
+def bootstrap_intervals(
+    y: pd.DataFrame, score: np.ndarray, metrics: tuple[str, ...], *, n_boot: int = 200, seed: int = 0
+) -> dict[str, tuple[float, float, float]]:
+    """``metrics`` of :func:`arm_metrics` as (value, low, high): 95 % percentile bootstrap, resampling customers
+    within each arm so the arm sizes stay fixed."""
     score = np.asarray(score).reshape(len(y), -1)
+    point = _metrics(y, score)
+    rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(y["arm"].to_numpy().astype(str) == a) for a in [CONTROL, *_arms(y)]]
-    values = []
-    for _ in range(200):
+    draws: dict[str, list[float]] = {m: [] for m in metrics}
+    for _ in range(n_boot):
         idx = np.sort(np.concatenate([rng.choice(g, g.size) for g in groups]))
-        values.append(_metrics(y.iloc[idx], score[idx])[metric])
-    lo, hi = np.nanquantile(values, [0.025, 0.975])
-    return float(lo), float(hi)
+        values = _metrics(y.iloc[idx], score[idx])
+        for m in metrics:
+            draws[m].append(values[m])
+    out = {}
+    for m in metrics:
+        lo, hi = np.nanquantile(draws[m], [0.025, 0.975])
+        out[m] = (float(point[m]), float(lo), float(hi))
+    return out
+
+
+def _interval(y: pd.DataFrame, score: np.ndarray, metric: str, seed: int) -> tuple[float, float]:
+    _, lo, hi = bootstrap_intervals(y, score, (metric,), seed=seed)[metric]
+    return lo, hi
 
 
 def effect_bands(holdout: pd.DataFrame, arms: list[str], n_bins: int = 10, z: float = 1.645) -> dict[str, Any]:
