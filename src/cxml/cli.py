@@ -119,7 +119,7 @@ def features(
 
 @app.command()
 def train(
-    family: Annotated[str, typer.Argument(help="Model family, e.g. churn.")],
+    family: Annotated[str, typer.Argument(help="Model family: churn or uplift.")],
     data: Annotated[Path | None, typer.Option("--data", help="Folder of contract tables.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Holdout cut-off [default: from the pipeline].")] = None,
     table: Annotated[Path | None, typer.Option("--table", help="Bring your own flat table (CSV/Parquet).")] = None,
@@ -175,7 +175,7 @@ def train(
 
 @app.command()
 def promote(
-    family: Annotated[str, typer.Argument(help="Model family, e.g. churn.")],
+    family: Annotated[str, typer.Argument(help="Model family: churn or uplift.")],
     version: Annotated[str | None, typer.Option(help="Version to make champion (must have passed the gate).")] = None,
     rollback: Annotated[bool, typer.Option("--rollback", help="Restore the previous champion.")] = False,
     name: Annotated[str | None, typer.Option(help="Registered model [default: cxml.FAMILY].")] = None,
@@ -203,7 +203,7 @@ def promote(
 
 @app.command()
 def explain(
-    family: Annotated[str, typer.Argument(help="Model family, e.g. churn.")],
+    family: Annotated[str, typer.Argument(help="Model family: churn or uplift.")],
     customer: Annotated[str, typer.Option("--customer", help="Customer id in the latest feature snapshot.")],
     top: Annotated[int, typer.Option(help="Number of reasons.")] = 3,
     as_json: JsonOption = False,
@@ -235,7 +235,9 @@ def explain(
 
 @app.command()
 def report(
-    family: Annotated[str | None, typer.Argument(help="Model family, e.g. churn (omit with --index alone).")] = None,
+    family: Annotated[
+        str | None, typer.Argument(help="Model family: churn or uplift (omit with --index alone).")
+    ] = None,
     version: Annotated[
         str | None, typer.Option(help="Version to report [default: the champion, else the latest].")
     ] = None,
