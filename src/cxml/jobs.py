@@ -190,11 +190,9 @@ def explain_customer(ws: Workspace, family: str, customer_id: str, k: int = 3) -
     }
     costs = contact_costs(ws, name, version) if "effects" in result else None
     if costs is not None:
-        from cxml.decision.value import best_arm, incremental_profit
+        from cxml.decision.value import recommend
 
-        profit = incremental_profit(pd.DataFrame([result["effects"]], index=[customer_id]), costs)
-        result["expected_profit"] = {str(k): float(v) for k, v in profit.iloc[0].items()}
-        result["recommended_arm"] = str(best_arm(profit)["arm"].iloc[0])
+        result["expected_profit"], result["recommended_arm"] = recommend(result["effects"], costs)
     return result
 
 

@@ -58,3 +58,15 @@ def best_arm(profit: pd.DataFrame) -> pd.DataFrame:
         {"arm": np.where(contact, arms, NO_CONTACT), "expected_profit": np.where(contact, top, 0.0)},
         index=profit.index,
     )
+
+
+def recommend(effects: dict[str, float], costs: ContactCosts | None) -> tuple[dict[str, float] | None, str]:
+    """One customer's expected profit per arm (None without known costs) and the recommended arm.
+
+    With costs, the most profitable arm or ``do_not_contact``; without, the arm with the largest positive effect.
+    """
+    if costs is None:
+        top = max(effects, key=lambda arm: effects[arm])
+        return None, top if effects[top] > 0 else NO_CONTACT
+    profit = incremental_profit(pd.DataFrame([effects]), costs)
+    return {str(k): float(v) for k, v in profit.iloc[0].items()}, str(best_arm(profit)["arm"].iloc[0])

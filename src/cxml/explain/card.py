@@ -229,8 +229,8 @@ def _uplift_parts(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame, seed: 
     from cxml.models.uplift import bootstrap_intervals
 
     y, arms = uplift_card.targets(holdout)
-    score = holdout[[f"__score__:{a}" for a in arms]].to_numpy(float)
-    base = holdout[[f"__baseline_score__:{a}" for a in arms]].to_numpy(float)
+    score = uplift_card.arm_scores(holdout, arms, "score")
+    base = uplift_card.arm_scores(holdout, arms, "baseline_score")
     metrics = bootstrap_intervals(y, score, uplift_card.HEADLINE, seed=seed)
     baseline = bootstrap_intervals(y, base, uplift_card.HEADLINE, seed=seed)
     examples = [

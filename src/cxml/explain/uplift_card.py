@@ -25,14 +25,14 @@ def targets(holdout: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return y.set_axis(holdout.index), arms
 
 
-def _scores(holdout: pd.DataFrame, arms: list[str], prefix: str) -> np.ndarray:
+def arm_scores(holdout: pd.DataFrame, arms: list[str], prefix: str) -> np.ndarray:
     return holdout[[f"__{prefix}__:{a}" for a in arms]].to_numpy(float)
 
 
 def figures(holdout: pd.DataFrame, X: pd.DataFrame, estimator: Any, *, sample: int = 1000, seed: int = 0) -> dict:
     """Qini curves, uplift by decile, and SHAP of the effect of the arm with the largest mean effect."""
     y, arms = targets(holdout)
-    score, base = _scores(holdout, arms, "score"), _scores(holdout, arms, "baseline_score")
+    score, base = arm_scores(holdout, arms, "score"), arm_scores(holdout, arms, "baseline_score")
     received = y["arm"].to_numpy()
     panels = []
     for i, arm in enumerate(arms):
@@ -54,7 +54,7 @@ def figures(holdout: pd.DataFrame, X: pd.DataFrame, estimator: Any, *, sample: i
 def examples(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame) -> list[dict[str, Any]]:
     """The most persuadable customer, a typical one and the strongest sleeping dog, each with reasons."""
     y, arms = targets(holdout)
-    best = _scores(holdout, arms, "score").max(axis=1)
+    best = arm_scores(holdout, arms, "score").max(axis=1)
     order = np.argsort(best, kind="stable")
     picks = [(order[-1], "most persuadable"), (order[len(order) // 2], "typical"), (order[0], "strongest sleeping dog")]
     out = []
@@ -78,7 +78,7 @@ def examples(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame) -> list[dic
 def segment_table(X: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:
     """Per segment: rows, mean predicted effect (over arms), observed uplift (any arm vs control), the gap."""
     y, arms = targets(holdout)
-    predicted = _scores(holdout, arms, "score").mean(axis=1)
+    predicted = arm_scores(holdout, arms, "score").mean(axis=1)
     treated = (y["arm"] != CONTROL).to_numpy()
     outcome = y["outcome"].to_numpy()
     rows = []

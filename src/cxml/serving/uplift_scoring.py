@@ -6,9 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from cxml.decision.value import NO_CONTACT, ContactCosts, best_arm, incremental_profit
+from cxml.decision.value import ContactCosts, recommend
 from cxml.models.uplift import band_of
 from cxml.models.uplift import explain_row as explain_uplift
 from cxml.serving.schemas import ArmEffect, Reason, UpliftRequest, UpliftResponse
@@ -31,8 +29,7 @@ class UpliftScorer(SnapshotScorer):
         record = self._records([req], batch=False)[0]
         row = self._frame([record])
         explained = explain_uplift(self.estimator, row, req.top_k)
-        effects = pd.DataFrame([explained["effects"]])
-        profit = incremental_profit(effects, self.costs).iloc[0] if self.costs is not None else None
+        profit, recommended = recommend(explained["effects"], self.costs)
         arms = []
         for arm, effect in explained["effects"].items():
             decile, observed, low, high = band_of(self.bands, arm, effect) if arm in self.bands else (1, 0, -1, 1)
@@ -46,11 +43,6 @@ class UpliftScorer(SnapshotScorer):
                     expected_profit=None if profit is None else float(profit[arm]),
                 )
             )
-        if profit is not None:
-            recommended = str(best_arm(profit.to_frame().T)["arm"].iloc[0])
-        else:
-            top = max(explained["effects"], key=explained["effects"].get)
-            recommended = top if explained["effects"][top] > 0 else NO_CONTACT
         return UpliftResponse(
             customer_id=req.customer_id,
             campaign=self.campaign,
