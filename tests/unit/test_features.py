@@ -372,3 +372,37 @@ def test_features_are_bit_identical_across_runs_so_the_dataset_digest_is_stable(
     tables = generate_company(n_customers=20_000, seed=0).tables  # ~420 k order lines: several DuckDB threads
     digests = {frame_digest(build_features(tables, "2025-10-01", threads=2)) for _ in range(8)}
     assert len(digests) == 1
+
+
+def test_category_breadth_counts_past_the_bit_mask_and_channels_ignore_case(tables: dict[str, pd.DataFrame]) -> None:
+    """Breadth is a 63-bit mask per order plus a second count beyond it: 70 categories must all be counted."""
+    n = 70
+    products = pd.DataFrame(
+        {
+            "product_id": _str([f"Q{i:02d}" for i in range(n)]),
+            "category": _str([f"cat{i:02d}" for i in range(n)]),
+            "list_price": np.full(n, 10.0),
+            "unit_cost": np.full(n, 5.0),
+        }
+    )
+    # C1 buys every category (one order per product, two lines each of which one is returned) in upper case "WEB".
+    orders = pd.DataFrame(
+        {
+            "order_id": _str([f"X{i:02d}" for i in range(n) for _ in range(2)]),
+            "line_no": np.tile(np.array([0, 1], dtype="int64"), n),
+            "customer_id": _str(["C1"] * (2 * n)),
+            "ts": _ts(["2025-05-20 10:00"] * (2 * n)),
+            "product_id": _str([f"Q{i:02d}" for i in range(n) for _ in range(2)]),
+            "quantity": np.ones(2 * n, dtype="int64"),
+            "unit_price": np.full(2 * n, 10.0),
+            "discount": np.zeros(2 * n),
+            "channel": _str(["WEB"] * (2 * n)),
+            "campaign_id": _str([None] * (2 * n)),
+            "returned": np.tile(np.array([False, True]), n),
+        }
+    )
+    out = build_features({**tables, "products": products, "orders": orders}, AS_OF).loc["C1"]
+    assert out["category_breadth"] == n
+    assert out["orders_365d"] == n
+    assert out["channel_share_web"] == 1.0
+    assert out["return_share"] == pytest.approx(0.5)
