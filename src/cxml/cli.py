@@ -11,11 +11,12 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cxml.config import Workspace
+from cxml.models.spec import FAMILIES as _FAMILIES
 
 app = typer.Typer(
     help="cxml: customer decisions you can act on, each one explained. Run `cxml COMMAND --help` for details.",
@@ -117,31 +118,54 @@ def features(
     )
 
 
+def _column(help_text: str, flag: str) -> Any:
+    return typer.Option(flag, help=help_text, rich_help_panel="Bring your own data")
+
+
+FAMILIES = ", ".join(_FAMILIES)
+
+
 @app.command()
 def train(
-    family: Annotated[str, typer.Argument(help="Model family: churn or uplift.")],
+    family: Annotated[str, typer.Argument(help=f"Model family: {FAMILIES}.")],
     data: Annotated[Path | None, typer.Option("--data", help="Folder of contract tables.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Holdout cut-off [default: from the pipeline].")] = None,
-    table: Annotated[Path | None, typer.Option("--table", help="Bring your own flat table (CSV/Parquet).")] = None,
-    target: Annotated[
-        str | None, typer.Option("--target", help="Target (outcome for uplift) column of --table.")
+    table: Annotated[
+        Path | None, _column("A flat table (CSV/Parquet): customers, or a demand panel for price.", "--table")
     ] = None,
-    treatment: Annotated[
-        str | None, typer.Option("--treatment", help="uplift: the column naming each row's arm in --table.")
+    transactions: Annotated[
+        Path | None, _column("A transaction log (CSV/Parquet) for cross_sell and clv.", "--transactions")
     ] = None,
-    control: Annotated[
-        str | None, typer.Option("--control", help="uplift: the value of --treatment that marks the control group.")
+    target: Annotated[str | None, _column("churn/uplift: the target (outcome) column.", "--target")] = None,
+    treatment: Annotated[str | None, _column("uplift: the column naming each row's arm.", "--treatment")] = None,
+    control: Annotated[str | None, _column("uplift: the value of --treatment marking control.", "--control")] = None,
+    id_column: Annotated[str | None, _column("Identifier column of --table.", "--id")] = None,
+    drop: Annotated[list[str] | None, _column("Columns of --table to ignore (repeatable).", "--drop")] = None,
+    duration: Annotated[str | None, _column("survival: time observed (tenure) column.", "--duration")] = None,
+    event: Annotated[str | None, _column("survival: 1/yes when the customer left, else censored.", "--event")] = None,
+    customer: Annotated[str | None, _column("cross_sell/clv: customer column of --transactions.", "--customer")] = None,
+    item: Annotated[str | None, _column("cross_sell: item (product) column.", "--item")] = None,
+    time_column: Annotated[str | None, _column("cross_sell/clv/price: time column.", "--time")] = None,
+    value_column: Annotated[str | None, _column("clv: value (amount) column of each transaction.", "--value")] = None,
+    calibration_end: Annotated[
+        str | None, _column("clv: last day of the calibration period (then the holdout).", "--calibration-end")
     ] = None,
-    id_column: Annotated[str | None, typer.Option("--id", help="Identifier column of --table.")] = None,
-    drop: Annotated[list[str] | None, typer.Option("--drop", help="Columns of --table to ignore.")] = None,
+    quantity: Annotated[str | None, _column("price: units column (or cross_sell quantity).", "--quantity")] = None,
+    log_quantity: Annotated[
+        str | None, _column("price: log-units column instead of --quantity.", "--log-quantity")
+    ] = None,
+    price: Annotated[str | None, _column("price: price column.", "--price")] = None,
+    group: Annotated[list[str] | None, _column("price: heterogeneity columns (repeatable).", "--group")] = None,
+    controls: Annotated[list[str] | None, _column("price: control columns (repeatable).", "--controls")] = None,
     pipeline: Annotated[Path | None, typer.Option(help="Pipeline YAML [default: pipelines/FAMILY.yaml].")] = None,
     trials: Annotated[int | None, typer.Option(help="Override the number of Optuna trials.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted study and its run.")] = False,
     as_json: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
-    """Tune, train, evaluate on a holdout, register and gate a model (on contract data or your own table)."""
-    from cxml.jobs import TrainRequest, run_train
+    """Tune, train, evaluate on a holdout, register and gate a model (on contract data or your own file)."""
+    from cxml.config import TrainRequest
+    from cxml.jobs import run_train
 
     ws = _workspace(home)
     request = TrainRequest(
@@ -149,11 +173,24 @@ def train(
         data=data,
         as_of=as_of,
         table=table,
+        transactions=transactions,
         target=target,
         treatment=treatment,
         control=control,
         id_column=id_column,
         drop=tuple(drop or ()),
+        duration=duration,
+        event=event,
+        customer=customer,
+        item=item,
+        time=time_column,
+        value=value_column,
+        calibration_end=calibration_end,
+        quantity=quantity,
+        log_quantity=log_quantity,
+        price=price,
+        group=tuple(group or ()),
+        controls=tuple(controls or ()),
         pipeline=pipeline,
         trials=trials,
         resume=resume,
@@ -166,8 +203,8 @@ def train(
     for key in m:
         if key in b:
             typer.echo(f"  {key:>12}: {m[key]:.4f}   baseline {b[key]:.4f}")
-    for key, value in result.cv_metrics.items():
-        typer.echo(f"  {'cv_' + key:>12}: {value:.4f}")
+    for key, cv_score in result.cv_metrics.items():
+        typer.echo(f"  {'cv_' + key:>12}: {cv_score:.4f}")
     typer.echo(f"{result.model_name} version {result.model_version}: {result.gate.reason}")
     if as_json:
         typer.echo(result.to_json())
@@ -175,7 +212,7 @@ def train(
 
 @app.command()
 def promote(
-    family: Annotated[str, typer.Argument(help="Model family: churn or uplift.")],
+    family: Annotated[str, typer.Argument(help=f"Model family: {FAMILIES}.")],
     version: Annotated[str | None, typer.Option(help="Version to make champion (must have passed the gate).")] = None,
     rollback: Annotated[bool, typer.Option("--rollback", help="Restore the previous champion.")] = False,
     name: Annotated[str | None, typer.Option(help="Registered model [default: cxml.FAMILY].")] = None,
@@ -203,7 +240,7 @@ def promote(
 
 @app.command()
 def explain(
-    family: Annotated[str, typer.Argument(help="Model family: churn or uplift.")],
+    family: Annotated[str, typer.Argument(help=f"Model family: {FAMILIES}.")],
     customer: Annotated[str, typer.Option("--customer", help="Customer id in the latest feature snapshot.")],
     top: Annotated[int, typer.Option(help="Number of reasons.")] = 3,
     as_json: JsonOption = False,
@@ -235,9 +272,7 @@ def explain(
 
 @app.command()
 def report(
-    family: Annotated[
-        str | None, typer.Argument(help="Model family: churn or uplift (omit with --index alone).")
-    ] = None,
+    family: Annotated[str | None, typer.Argument(help=f"Model family: {FAMILIES} (omit with --index alone).")] = None,
     version: Annotated[
         str | None, typer.Option(help="Version to report [default: the champion, else the latest].")
     ] = None,

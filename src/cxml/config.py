@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,11 +55,52 @@ class PipelineConfig(_Strict):
     uplift: UpliftConfig = UpliftConfig()
     tuning: TuningConfig = TuningConfig()
     gate: GateConfig = GateConfig()
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="family-specific settings, validated by the family module"
+    )
 
     @classmethod
     def from_yaml(cls, path: Path) -> PipelineConfig:
         with open(path) as fh:
             return cls.model_validate(yaml.safe_load(fh) or {})
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What ``cxml train`` was asked: the family, contract data or a file the user brings, and its columns."""
+
+    family: str
+    data: Path | None = None
+    as_of: str | None = None
+    table: Path | None = None
+    """A flat table (one row per customer, or a demand panel for price)."""
+    transactions: Path | None = None
+    """A transaction log (one row per purchase line), for cross-sell and lifetime value."""
+    target: str | None = None
+    treatment: str | None = None
+    control: str | None = None
+    id_column: str | None = None
+    drop: tuple[str, ...] = ()
+    duration: str | None = None
+    event: str | None = None
+    customer: str | None = None
+    item: str | None = None
+    time: str | None = None
+    value: str | None = None
+    calibration_end: str | None = None
+    quantity: str | None = None
+    log_quantity: str | None = None
+    price: str | None = None
+    group: tuple[str, ...] = ()
+    controls: tuple[str, ...] = ()
+    pipeline: Path | None = None
+    trials: int | None = None
+    resume: bool = False
+
+    @property
+    def user_file(self) -> Path | None:
+        """The file the user brought (table or transactions), or None for the contract tables."""
+        return self.table or self.transactions
 
 
 def default_pipeline(family: str) -> Path:

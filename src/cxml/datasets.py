@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from cxml.config import LabelConfig, UpliftConfig
+from cxml.config import LabelConfig, PipelineConfig, TrainRequest, UpliftConfig
 from cxml.models.spec import Dataset
 
 log = logging.getLogger(__name__)
@@ -225,3 +226,66 @@ def uplift_table_dataset(
     y = pd.DataFrame({"outcome": outcome.to_numpy(float), "arm": arms.replace(control, CONTROL).to_numpy()}, X.index)
     X_tr, X_ho, y_tr, y_ho = train_test_split(X, y, test_size=holdout_fraction, random_state=seed, stratify=strata(y))
     return Dataset(name, source, X_tr, y_tr, X_ho, y_ho, feature_set=f"table:{name}"), notes
+
+
+def file_name(path: Path) -> str:
+    """A registry-safe name for a file the user brings (models register as ``cxml.<family>.<name>``)."""
+    return re.sub(r"[^a-z0-9]+", "_", path.stem.lower()).strip("_")
+
+
+def _required(req: TrainRequest, *options: str) -> None:
+    missing = [f"--{o.replace('_', '-')}" for o in options if not getattr(req, o)]
+    if missing:
+        source = "--table" if req.table is not None else "--transactions"
+        raise ValueError(f"{req.family} on {source} needs {' and '.join(missing)}")
+
+
+def churn_request_dataset(req: TrainRequest, cfg: PipelineConfig) -> tuple[Dataset, list[str]]:
+    """``cxml train churn --table FILE --target COL``: a stratified split of the user's flat table."""
+    from cxml.data.sources import read_flat_table
+
+    _required(req, "table", "target")
+    assert req.table is not None and req.target is not None
+    return table_dataset(
+        read_flat_table(req.table),
+        req.target,
+        name=file_name(req.table),
+        source=str(req.table),
+        id_column=req.id_column,
+        drop=req.drop,
+        seed=cfg.tuning.seed,
+    )
+
+
+def churn_contract_dataset(
+    tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str
+) -> Dataset:
+    if as_of is None:
+        raise ValueError("no --as-of and none in the pipeline YAML")
+    return churn_dataset(tables, as_of, cfg.label, source=source)
+
+
+def uplift_request_dataset(req: TrainRequest, cfg: PipelineConfig) -> tuple[Dataset, list[str]]:
+    """``cxml train uplift --table FILE --target COL --treatment COL --control VALUE``: an experiment's table."""
+    from cxml.data.sources import read_flat_table
+
+    _required(req, "table", "target", "treatment", "control")
+    assert req.table is not None and req.target and req.treatment and req.control
+    return uplift_table_dataset(
+        read_flat_table(req.table),
+        req.target,
+        req.treatment,
+        req.control,
+        name=file_name(req.table),
+        source=str(req.table),
+        id_column=req.id_column,
+        drop=req.drop,
+        holdout_fraction=cfg.uplift.holdout_fraction,
+        seed=cfg.tuning.seed,
+    )
+
+
+def uplift_contract_dataset(
+    tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str
+) -> Dataset:
+    return uplift_dataset(tables, cfg.uplift, source=source, seed=cfg.tuning.seed)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from cxml.config import PipelineConfig, Workspace, default_pipeline
+from cxml.config import PipelineConfig, TrainRequest, Workspace, default_pipeline
 from cxml.models.spec import get_spec
 from cxml.training import TrainResult, train
 
@@ -22,22 +20,6 @@ SNAPSHOT_FILE = "customer360.parquet"
 MANIFEST_PATH = Path("models") / "served.json"
 SERVED_FAMILIES = ("churn",)
 """Always served; uplift is served too once it has a champion."""
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    family: str
-    data: Path | None = None
-    as_of: str | None = None
-    table: Path | None = None
-    target: str | None = None
-    treatment: str | None = None
-    control: str | None = None
-    id_column: str | None = None
-    drop: tuple[str, ...] = ()
-    pipeline: Path | None = None
-    trials: int | None = None
-    resume: bool = False
 
 
 def load_pipeline(family: str, path: Path | None = None, trials: int | None = None, **tuning: Any) -> PipelineConfig:
@@ -50,10 +32,6 @@ def load_pipeline(family: str, path: Path | None = None, trials: int | None = No
     if overrides:
         cfg = cfg.model_copy(update={"tuning": cfg.tuning.model_copy(update=overrides)})
     return cfg
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def read_valid_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
@@ -69,16 +47,14 @@ def read_valid_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> TrainResult:
-    """Train a family on contract data (default) or on a flat table the user brings."""
-    from cxml.data.sources import read_flat_table
-
+    """Train a family on contract data (default) or on a file the user brings (``--table``/``--transactions``)."""
     spec = get_spec(req.family)
-    if req.table is not None:
-        if not req.target:
-            raise ValueError("--table needs --target")
-        uplift = req.family == "uplift"
-        cfg = load_pipeline(req.family, req.pipeline, req.trials, **({} if uplift else {"cv_folds": 5}))
-        data, notes = _table_dataset(req, cfg, read_flat_table(req.table))
+    if req.user_file is not None:
+        if spec.table_dataset is None:
+            raise ValueError(f"{req.family} trains on the contract tables only (--data), not on --table/--transactions")
+        cv_folds = {"cv_folds": spec.table_cv_folds} if spec.table_cv_folds else {}
+        cfg = load_pipeline(req.family, req.pipeline, req.trials, **cv_folds)
+        data, notes = spec.table_dataset(req, cfg)
         for note in notes:
             log.warning(note)
         return train(
@@ -88,59 +64,18 @@ def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> Tr
             ws,
             resume=req.resume,
             progress=progress,
-            cv_report_folds=None if uplift else 5,
+            cv_report_folds=spec.table_cv_folds,
             model_name=f"{spec.registered_name}.{data.name}",
         )
+    if spec.contract_dataset is None:
+        raise ValueError(f"{req.family} trains on a file you bring: pass --table or --transactions")
     cfg = load_pipeline(req.family, req.pipeline, req.trials)
     data_dir = req.data or ws.data
     tables = read_valid_tables(data_dir)
-    dataset = DATASET_BUILDERS[req.family](tables, req.as_of or cfg.as_of, cfg, str(data_dir))
+    dataset = spec.contract_dataset(tables, req.as_of or cfg.as_of, cfg, str(data_dir))
     result = train(spec, dataset, cfg, ws, resume=req.resume, progress=progress)
     write_snapshot(ws, tables)
     return result
-
-
-def _table_dataset(req: TrainRequest, cfg: PipelineConfig, frame: pd.DataFrame) -> tuple[Any, list[str]]:
-    """A flat table as a Dataset: a binary target, or an experiment (``--treatment``/``--control``) for uplift."""
-    from cxml.datasets import table_dataset, uplift_table_dataset
-
-    assert req.table is not None and req.target is not None
-    name, source = _slug(req.table.stem), str(req.table)
-    if req.family != "uplift":
-        return table_dataset(
-            frame, req.target, name=name, source=source, id_column=req.id_column, drop=req.drop, seed=cfg.tuning.seed
-        )
-    if not (req.treatment and req.control):
-        raise ValueError("uplift on a table needs --treatment COL and --control VALUE")
-    return uplift_table_dataset(
-        frame,
-        req.target,
-        req.treatment,
-        req.control,
-        name=name,
-        source=source,
-        id_column=req.id_column,
-        drop=req.drop,
-        holdout_fraction=cfg.uplift.holdout_fraction,
-        seed=cfg.tuning.seed,
-    )
-
-
-def _churn_dataset(tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str) -> Any:
-    from cxml.datasets import churn_dataset
-
-    if as_of is None:
-        raise ValueError("no --as-of and none in the pipeline YAML")
-    return churn_dataset(tables, as_of, cfg.label, source=source)
-
-
-def _uplift_dataset(tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str) -> Any:
-    from cxml.datasets import uplift_dataset
-
-    return uplift_dataset(tables, cfg.uplift, source=source, seed=cfg.tuning.seed)
-
-
-DATASET_BUILDERS: dict[str, Callable[..., Any]] = {"churn": _churn_dataset, "uplift": _uplift_dataset}
 
 
 def write_snapshot(ws: Workspace, tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:

@@ -242,6 +242,18 @@ def _metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
     return binary_metrics(y, score)
 
 
+def _contract_dataset(*args: Any) -> Any:
+    from cxml.datasets import churn_contract_dataset
+
+    return churn_contract_dataset(*args)
+
+
+def _table_dataset(*args: Any) -> Any:
+    from cxml.datasets import churn_request_dataset
+
+    return churn_request_dataset(*args)
+
+
 def _make_spec() -> Any:
     from cxml.models.spec import ModelSpec
 
@@ -255,6 +267,8 @@ def _make_spec() -> Any:
         baseline=_baseline,
         baseline_name="recency rule (churn rate by recency decile)",
         refit_params={"n_bags": 5},
+        contract_dataset=_contract_dataset,
+        table_dataset=_table_dataset,
     )
 
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import optuna
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from cxml.config import PipelineConfig, TrainRequest
+
+FAMILIES = ("churn", "uplift", "survival", "clv", "cross_sell", "price")
+"""The model families: each a module ``cxml.models.<family>`` with a ``SPEC``."""
 
 Targets: TypeAlias = np.ndarray | pd.DataFrame
 """A label per row (churn), or several target columns per row (uplift: the outcome and the arm received)."""
@@ -114,6 +122,12 @@ class ModelSpec:
     """A fitted estimator → names of the columns of ``score`` (one per arm for uplift)."""
     explain_row: Callable[[Any, pd.DataFrame, int], dict[str, Any]] = _explain_probability
     """(fitted estimator, one row, k) → the score(s) and the top ``k`` reasons in words, as JSON-ready values."""
+    contract_dataset: Callable[[Mapping[str, pd.DataFrame], str | None, PipelineConfig, str], Dataset] | None = None
+    """(contract tables, as_of, pipeline config, source) → the Dataset on the company's own data."""
+    table_dataset: Callable[[TrainRequest, PipelineConfig], tuple[Dataset, list[str]]] | None = None
+    """(``cxml train`` request, pipeline config) → the Dataset on a file the user brings, and notes to log."""
+    table_cv_folds: int | None = 5
+    """Folds of the extra cross-validation reported on a user's file (None: skip it)."""
 
     @property
     def experiment(self) -> str:

@@ -203,6 +203,18 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     }
 
 
+def _contract_dataset(*args: Any) -> Any:
+    from cxml.datasets import uplift_contract_dataset
+
+    return uplift_contract_dataset(*args)
+
+
+def _table_dataset(*args: Any) -> Any:
+    from cxml.datasets import uplift_request_dataset
+
+    return uplift_request_dataset(*args)
+
+
 def _make_spec() -> Any:
     from cxml.models.spec import ModelSpec
 
@@ -221,6 +233,9 @@ def _make_spec() -> Any:
         interval=_interval,
         score_columns=lambda model: list(model.arms_),
         explain_row=explain_row,
+        contract_dataset=_contract_dataset,
+        table_dataset=_table_dataset,
+        table_cv_folds=None,
     )
 
 
