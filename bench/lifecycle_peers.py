@@ -1,0 +1,213 @@
+"""cxml's BTYD and survival models against lifetimes and lifelines on the public sets, side by side.
+
+What it measures
+
+1. CDNOW 1/10 sample (``../shared/data/cdnow/CDNOW_sample.txt``): calibration to 1997-09-30, holdout to
+   1998-06-30, time in weeks, purchases grouped by day. BG/NBD and Pareto/NBD fitted by cxml
+   (``cxml.models.btyd``) and by lifetimes 0.11 (``BetaGeoFitter``, ``ParetoNBDFitter``, defaults), each on its own
+   RFM summary (``rfm_summary`` / ``calibration_and_holdout_data``). Reported: parameters, log-likelihood, the
+   summed conditional expected holdout purchases against the actual count, and the fit wall time.
+2. Telco (``../shared/data/telco_churn``; duration ``tenure``, event ``Churn`` = Yes, ``customerID`` and
+   ``TotalCharges`` dropped): the same 5 stratified folds (seed 0) for every model. cxml ``SurvivalBooster``
+   (Cox and AFT, defaults) against lifelines ``CoxPHFitter(penalizer=0.01)`` on one-hot features. Reported: mean
+   out-of-fold Harrell's C, once with cxml's ``concordance_index`` and once with lifelines' (a cross-check of
+   the two implementations on identical scores), and the wall time of the 5 fits.
+
+lifetimes needs setuptools < 81 and lifelines needs pandas < 3, so the peers run in their own virtualenv, in a
+child process of this script (``--peer``), and exchange data through a temporary directory:
+
+    .venv/bin/python -m uv venv /tmp/peers-lifecycle --python 3.11
+    .venv/bin/python -m uv pip install --python /tmp/peers-lifecycle/bin/python \\
+        "pandas<3" "setuptools<81" lifetimes lifelines "numpy<2.3" scipy
+    .venv/bin/python bench/lifecycle_peers.py --peer-python /tmp/peers-lifecycle/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+CDNOW = DATA / "cdnow" / "CDNOW_sample.txt"
+TELCO = DATA / "telco_churn" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+CAL_END, OBS_END, HOLDOUT_WEEKS = "1997-09-30", "1998-06-30", 39.0
+
+
+def read_cdnow() -> pd.DataFrame:
+    return pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master_id", "id", "date", "cds", "value"], dtype=str)
+
+
+def read_telco() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    table = pd.read_csv(TELCO)
+    X = table.drop(columns=["customerID", "TotalCharges", "tenure", "Churn"])
+    return X, table["tenure"].to_numpy(dtype=float), (table["Churn"] == "Yes").to_numpy()
+
+
+def ours(folds: np.ndarray) -> dict[str, Any]:
+    from cxml.models.btyd import BetaGeoNBD, ParetoNBD, rfm_summary
+    from cxml.models.survival_boost import SurvivalBooster
+
+    rfm = rfm_summary(
+        read_cdnow(),
+        customer="id",
+        time="date",
+        calibration_end=CAL_END,
+        observation_end=OBS_END,
+        freq_multiplier=7,
+        time_format="%Y%m%d",
+    )
+    out: dict[str, Any] = {"actual_holdout": float(rfm["frequency_holdout"].sum()), "btyd": {}, "survival": {}}
+    for name, model_class in (("BG/NBD", BetaGeoNBD), ("Pareto/NBD", ParetoNBD)):
+        start = time.perf_counter()
+        model = model_class().fit(rfm)
+        seconds = time.perf_counter() - start
+        predicted = model.expected_purchases(HOLDOUT_WEEKS, rfm["frequency"], rfm["recency"], rfm["T"]).sum()
+        out["btyd"][name] = {
+            "params": model.params_.round(4).to_dict(),
+            "log_lik": model.log_likelihood_,
+            "holdout": float(predicted),
+            "seconds": seconds,
+        }
+    X, d, e = read_telco()
+    for name, params in (("cxml cox", {"objective": "cox"}), ("cxml aft", {"objective": "aft"})):
+        risk, start = np.empty(len(X)), time.perf_counter()
+        for k in range(folds.max() + 1):
+            train, test = folds != k, folds == k
+            model = SurvivalBooster(**params).fit(X[train], d[train], e[train])
+            risk[test] = model.predict_risk(X[test])
+        out["survival"][name] = {"risk": risk, "seconds": time.perf_counter() - start}
+    return out
+
+
+def mean_c(d: np.ndarray, e: np.ndarray, folds: np.ndarray, risk: np.ndarray) -> float:
+    """Mean over folds of cxml's Harrell's C on the fold's out-of-fold risk."""
+    from cxml.evaluation.survival_metrics import concordance_index
+
+    return float(np.mean([concordance_index(d[folds == k], e[folds == k], risk[folds == k]) for k in set(folds)]))
+
+
+def log_likelihood_at(name: str, params: dict[str, float]) -> float:
+    """cxml's log-likelihood of the CDNOW RFM at another library's parameters (libraries scale theirs differently)."""
+    from cxml.models.btyd import BetaGeoNBD, ParetoNBD, rfm_summary
+
+    rfm = rfm_summary(
+        read_cdnow(), customer="id", time="date", calibration_end=CAL_END, freq_multiplier=7, time_format="%Y%m%d"
+    )
+    model = BetaGeoNBD() if name == "BG/NBD" else ParetoNBD()
+    model.params_ = pd.Series(params)[list(model._names)]
+    return float(model.score(rfm) * len(rfm))
+
+
+def peer(workdir: Path) -> None:
+    """Runs under the peers' virtualenv: lifetimes and lifelines only (no cxml, no scikit-learn)."""
+    from lifelines import CoxPHFitter
+    from lifelines.utils import concordance_index
+    from lifetimes import BetaGeoFitter, ParetoNBDFitter
+    from lifetimes.utils import calibration_and_holdout_data
+
+    tx = read_cdnow()
+    tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")
+    data = calibration_and_holdout_data(
+        tx, "id", "date", calibration_period_end=CAL_END, observation_period_end=OBS_END, freq="D", freq_multiplier=7
+    )
+    result: dict[str, Any] = {"btyd": {}, "actual_holdout": float(data["frequency_holdout"].sum())}
+    args = (data["frequency_cal"], data["recency_cal"], data["T_cal"])
+    for name, fitter in (("BG/NBD", BetaGeoFitter()), ("Pareto/NBD", ParetoNBDFitter())):
+        start = time.perf_counter()
+        fitter.fit(*args)
+        seconds = time.perf_counter() - start
+        predicted = fitter.conditional_expected_number_of_purchases_up_to_time(HOLDOUT_WEEKS, *args).sum()
+        result["btyd"][name] = {
+            "params": {k: float(v) for k, v in fitter.params_.items()},
+            "holdout": float(predicted),
+            "seconds": seconds,
+        }
+    X, d, e = read_telco()
+    folds = np.load(workdir / "folds.npy")
+    design = pd.get_dummies(X, drop_first=True, dtype=float)
+    risk, c_own, start = np.empty(len(X)), [], time.perf_counter()
+    for k in range(folds.max() + 1):
+        train, test = folds != k, folds == k
+        frame = design[train].assign(duration=d[train], event=e[train].astype(int))
+        cph = CoxPHFitter(penalizer=0.01).fit(frame, duration_col="duration", event_col="event")
+        risk[test] = cph.predict_log_partial_hazard(design[test]).to_numpy()
+        c_own.append(concordance_index(d[test], -risk[test], e[test]))
+    seconds = time.perf_counter() - start
+    np.save(workdir / "lifelines_risk.npy", risk)
+    c_ours: dict[str, float] = {}
+    for name in ("cxml cox", "cxml aft"):
+        r = np.load(workdir / f"{name.replace(' ', '_')}.npy")
+        c_ours[name] = float(
+            np.mean([concordance_index(d[folds == k], -r[folds == k], e[folds == k]) for k in range(folds.max() + 1)])
+        )
+    result["lifelines"] = {"c_lifelines": float(np.mean(c_own)), "seconds": seconds, "c_of_cxml": c_ours}
+    (workdir / "peer.json").write_text(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--peer-python", default="/tmp/peers-lifecycle/bin/python")
+    parser.add_argument("--peer", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer:
+        peer(args.peer)
+        return
+    from sklearn.model_selection import StratifiedKFold
+
+    X, d, e = read_telco()
+    folds = np.empty(len(X), dtype=int)
+    for k, (_, test) in enumerate(StratifiedKFold(5, shuffle=True, random_state=0).split(X, e)):
+        folds[test] = k
+    mine = ours(folds)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        np.save(work / "folds.npy", folds)
+        for name in ("cxml cox", "cxml aft"):
+            np.save(work / f"{name.replace(' ', '_')}.npy", mine["survival"][name]["risk"])
+        subprocess.run([args.peer_python, __file__, "--peer", str(work)], check=True)
+        theirs = json.loads((work / "peer.json").read_text())
+        lifelines_risk = np.load(work / "lifelines_risk.npy")
+    for name, res in theirs["btyd"].items():
+        res["log_lik"] = log_likelihood_at(name, res["params"])
+        res["params"] = {k: round(v, 4) for k, v in res["params"].items()}
+
+    print(
+        f"\nCDNOW 1/10 sample, holdout weeks 40-78: actual repeat purchases {mine['actual_holdout']:.0f} (cxml), "
+        f"{theirs['actual_holdout']:.0f} (lifetimes)\n"
+    )
+    print("| model | library | parameters | log-likelihood | predicted holdout | vs actual | fit s |")
+    print("|---|---|---|---|---|---|---|")
+    for name in ("BG/NBD", "Pareto/NBD"):
+        for library, res in (("cxml", mine["btyd"][name]), ("lifetimes", theirs["btyd"][name])):
+            params = ", ".join(f"{k} {v}" for k, v in res["params"].items())
+            gap = res["holdout"] / mine["actual_holdout"] - 1
+            print(
+                f"| {name} | {library} | {params} | {res['log_lik']:.2f} | {res['holdout']:.1f} | {gap:+.1%} "
+                f"| {res['seconds']:.2f} |"
+            )
+    print("\nTelco tenure, 5 stratified folds (seed 0): mean out-of-fold Harrell's C\n")
+    print("| model | C (cxml concordance_index) | C (lifelines concordance_index) | 5 fits s |")
+    print("|---|---|---|---|")
+    for name in ("cxml cox", "cxml aft"):
+        c = mean_c(d, e, folds, mine["survival"][name]["risk"])
+        lif = theirs["lifelines"]["c_of_cxml"][name]
+        print(f"| {name} | {c:.6f} | {lif:.6f} | {mine['survival'][name]['seconds']:.1f} |")
+    c_lifelines = mean_c(d, e, folds, lifelines_risk)
+    print(
+        f"| lifelines CoxPH (penalizer 0.01) | {c_lifelines:.6f} | {theirs['lifelines']['c_lifelines']:.6f} "
+        f"| {theirs['lifelines']['seconds']:.1f} |"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
