@@ -123,6 +123,7 @@ def _column(help_text: str, flag: str) -> Any:
 
 
 FAMILIES = ", ".join(_FAMILIES)
+SEGMENTS = "cxml.segments"
 
 
 @app.command()
@@ -298,6 +299,93 @@ def report(
         typer.echo(f"{card.model_name} v{card.version}: grade {card.grade.letter} → {path}")
     if index:
         typer.echo(f"index → {write_index(out_dir)}")
+
+
+@app.command()
+def segments(
+    as_of: Annotated[str, typer.Option("--as-of", help="Date the customers are segmented at.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Folder of contract tables.")] = None,
+    compare_to: Annotated[
+        str | None, typer.Option("--compare-to", help="Earlier date: print the lifecycle-stage migration from it.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the CSV/Parquet results.")] = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Behavioural segments (described in words), lifecycle stage and value × engagement for every customer.
+
+    Tracked in MLflow (cxml/segments); the segmenter is registered as cxml.segments and becomes champion only
+    when stable across seeds (mean adjusted Rand index >= 0.8) with no segment under 3 % of customers.
+    """
+    from cxml.jobs import read_valid_tables
+    from cxml.lifecycle_jobs import run_segments
+
+    ws = _workspace(home)
+    data_dir = data or ws.data
+    try:
+        result = run_segments(
+            ws, read_valid_tables(data_dir), as_of, compare_to=compare_to, out_dir=out, source=str(data_dir)
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    for row in result.segments.itertuples():
+        typer.echo(f"  {row.Index}. {row.name} ({row.share:.0%}): {'; '.join(row.traits)}")
+    typer.echo(f"  stages: {result.summary()['stages']}")
+    if result.migration is not None:
+        typer.echo(f"  lifecycle migration {compare_to} (rows) -> {as_of} (columns):\n{result.migration.to_string()}")
+    typer.echo(f"{SEGMENTS} version {result.model_version}: {result.gate.reason}; results in {result.out_dir}")
+    if as_json:
+        typer.echo(json.dumps(result.summary(), default=str))
+
+
+@app.command()
+def lookalike(
+    as_of: Annotated[str, typer.Option("--as-of", help="Date of the features customers are compared on.")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file for the scored list (written atomically).")],
+    seed_file: Annotated[
+        Path | None, typer.Option("--seed-file", help="CSV/Parquet with a customer_id column (or one id per line).")
+    ] = None,
+    churners: Annotated[
+        bool, typer.Option("--churners", help="Seed with last quarter's churners (active before, silent since).")
+    ] = False,
+    level: Annotated[
+        float, typer.Option(help="Expansion level: the share of customers selected (0.1 = top 10 %).")
+    ] = 0.1,
+    data: Annotated[Path | None, typer.Option("--data", help="Folder of contract tables.")] = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Score every customer by likeness to a seed set; write the ranked list and the top LEVEL share selected."""
+    from cxml.jobs import read_valid_tables
+    from cxml.lifecycle_jobs import churner_seed, read_seed_ids, run_lookalike
+
+    if (seed_file is None) == (not churners):
+        raise _fail("pass exactly one of --seed-file FILE or --churners", 2)
+    if not 0 < level <= 1:
+        raise _fail(f"--level must lie in (0, 1], got {level}", 2)
+    ws = _workspace(home)
+    try:
+        tables = read_valid_tables(data or ws.data)
+        seed = churner_seed(tables, as_of) if churners else read_seed_ids(seed_file)  # type: ignore[arg-type]
+        result = run_lookalike(
+            ws,
+            tables,
+            as_of,
+            seed,
+            out,
+            level=level,
+            seed_name="churners" if churners else seed_file.stem,  # type: ignore[union-attr]
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    typer.echo(
+        f"{result['n_seed']} seed customers; {result['method']} chosen by held-out recall {result['recall']} "
+        f"(random {result['random']}); {result['n_selected']:,} of {result['n_scored']:,} selected -> {result['path']}"
+    )
+    for reason in result["alike_because"]:
+        typer.echo(f"  alike because: {reason}")
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
 
 
 @app.command()

@@ -1,0 +1,230 @@
+"""Jobs for the customer lifecycle: behavioural segments with stages and value × engagement, and lookalikes.
+
+Both are tracked in MLflow (experiments ``cxml/segments`` and ``cxml/lookalike``). The segmenter is registered
+as ``cxml.segments`` and becomes champion only through its gate: assignments stable across seeds (mean adjusted
+Rand index ≥ ``min_ari``) and no segment smaller than ``min_share`` of the customers.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from cxml import registry, tracking
+from cxml.config import Workspace
+from cxml.pyfunc import pip_requirements
+
+log = logging.getLogger(__name__)
+SEGMENTS_MODEL = "cxml.segments"
+
+
+@dataclass(frozen=True)
+class SegmentsResult:
+    run_id: str
+    model_version: str
+    gate: registry.GateDecision
+    k: int
+    mean_ari: float
+    min_share: float
+    segments: pd.DataFrame
+    """One row per segment: size, share, name and traits in words."""
+    assignments: pd.DataFrame
+    """One row per customer: segment, name, lifecycle stage, value × engagement cell."""
+    migration: pd.DataFrame | None
+    """Stage counts from ``compare_to`` (rows) to ``as_of`` (columns), when asked."""
+    out_dir: Path
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "model_name": SEGMENTS_MODEL,
+            "model_version": self.model_version,
+            "gate": {"decision": "promoted" if self.gate.passed else "refused", "reason": self.gate.reason},
+            "k": self.k,
+            "mean_ari": self.mean_ari,
+            "min_share": self.min_share,
+            "stages": self.assignments["stage"].value_counts().to_dict(),
+            "out_dir": str(self.out_dir),
+        }
+
+
+def segment_gate(mean_ari: float, min_share: float, *, min_ari: float, min_size: float) -> registry.GateDecision:
+    """Promote a segmentation only when it is stable across seeds and has no tiny segment."""
+    problems = []
+    if mean_ari < min_ari:
+        problems.append(f"mean ARI across seeds {mean_ari:.3f} < {min_ari}")
+    if min_share < min_size:
+        problems.append(f"smallest segment {min_share:.1%} < {min_size:.0%}")
+    if problems:
+        return registry.GateDecision(False, "refused: " + "; ".join(problems), "mean_ari", mean_ari, min_ari, None)
+    reason = f"promoted: mean ARI {mean_ari:.3f}, smallest segment {min_share:.1%}"
+    return registry.GateDecision(True, reason, "mean_ari", mean_ari, min_ari, None)
+
+
+def run_segments(
+    ws: Workspace,
+    tables: dict[str, pd.DataFrame],
+    as_of: str,
+    *,
+    compare_to: str | None = None,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    min_ari: float = 0.8,
+    min_size: float = 0.03,
+    out_dir: Path | None = None,
+    source: str = "",
+) -> SegmentsResult:
+    """Segment the customers at ``as_of``, attach stage and value × engagement, log, register and gate."""
+    from cxml.features.build import FEATURE_SET, build_features
+    from cxml.models.lifecycle_stage import migration_matrix, stage_at
+    from cxml.models.segmentation import BehaviouralSegmenter, grid_summary, value_engagement_grid
+
+    features = build_features(tables, as_of)
+    segmenter = BehaviouralSegmenter(random_state=seeds[0]).fit(features)
+    stability = segmenter.stability(features, seeds)
+    segments = segmenter.describe()
+    stages = stage_at(tables, as_of)
+    grid = value_engagement_grid(features)
+    assignments = segmenter.segment(features).join(grid).join(stages[["stage", "reason"]])
+    migration = None
+    if compare_to is not None:
+        migration = migration_matrix(stage_at(tables, compare_to), stages).counts
+    min_share = float(segments["share"].min())
+    decision = segment_gate(stability.mean_ari, min_share, min_ari=min_ari, min_size=min_size)
+    out = out_dir or ws.reports / "segments"
+    out.mkdir(parents=True, exist_ok=True)
+    tracking.configure(ws)
+    experiment_id = tracking.ensure_experiment("cxml/segments", ws)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"segments-{as_of}") as run:
+        mlflow.log_params(
+            {
+                "as_of": as_of,
+                "compare_to": compare_to or "",
+                "source": source,
+                "feature_set": FEATURE_SET,
+                "features": ",".join(segmenter.scaler_.features_),
+                "algorithm": segmenter.algorithm,
+                "k": segmenter.n_clusters_,
+                "n_customers": len(features),
+                "seeds": ",".join(map(str, seeds)),
+            }
+        )
+        mlflow.log_metrics(
+            {"mean_ari": stability.mean_ari, "min_ari": stability.min_ari, "min_segment_share": min_share}
+        )
+        files = {
+            "segments.csv": segments,
+            "value_engagement.csv": grid_summary(grid, features),
+            "stages.csv": assignments["stage"].value_counts().rename("customers").to_frame(),
+            **({"migration.csv": migration} if migration is not None else {}),
+        }
+        for name, frame in files.items():
+            frame.to_csv(out / name)
+        assignments.to_parquet(out / "assignments.parquet")
+        mlflow.log_artifacts(str(out), artifact_path="segments")
+        info = mlflow.sklearn.log_model(
+            segmenter,
+            name="model",
+            input_example=features.head(3),
+            serialization_format="cloudpickle",  # skops refuses the cxml classes; the model is ours to load
+            pip_requirements=pip_requirements(),
+        )
+        version = registry.register(SEGMENTS_MODEL, info.model_uri, run.info.run_id, {"feature_set": FEATURE_SET})
+        registry.apply_decision(SEGMENTS_MODEL, version, decision)
+        mlflow.set_tags({"gate.passed": str(decision.passed), "gate.reason": decision.reason})
+    log.info("%s v%s: %s", SEGMENTS_MODEL, version, decision.reason)
+    return SegmentsResult(
+        run.info.run_id,
+        version,
+        decision,
+        int(segmenter.n_clusters_),
+        stability.mean_ari,
+        min_share,
+        segments,
+        assignments,
+        migration,
+        out,
+    )
+
+
+def churner_seed(tables: dict[str, pd.DataFrame], as_of: str, days: int = 90) -> pd.Index:
+    """Customers active before the last ``days`` who made no purchase in them: last quarter's churners."""
+    from cxml.features.labels import churn_labels
+
+    start = pd.Timestamp(as_of) - pd.Timedelta(days=days)
+    labels = churn_labels(tables["orders"], tables["customers"], start, days, 180)
+    return labels.index[labels.to_numpy() == 1]
+
+
+def read_seed_ids(path: Path) -> pd.Index:
+    """Seed customer ids from a file: a ``customer_id`` column (CSV/Parquet), or one id per line."""
+    from cxml.data.sources import read_flat_table
+
+    if path.suffix.lower() in {".csv", ".parquet", ".pq"}:
+        frame = read_flat_table(path)
+        if "customer_id" not in frame.columns:
+            raise ValueError(f"{path} has no customer_id column; it has {list(frame.columns)[:10]}")
+        ids = frame["customer_id"].dropna().astype(str)
+    else:
+        ids = pd.Series([line.strip() for line in path.read_text().splitlines() if line.strip()])
+    if ids.empty:
+        raise ValueError(f"{path} holds no customer ids")
+    return pd.Index(ids.unique())
+
+
+def run_lookalike(
+    ws: Workspace,
+    tables: dict[str, pd.DataFrame],
+    as_of: str,
+    seed_ids: pd.Index,
+    out: Path,
+    *,
+    level: float = 0.1,
+    seed_name: str = "seed",
+) -> dict[str, Any]:
+    """Score every customer outside the seed by likeness, write the scored list, log recall at each level."""
+    from cxml.features.build import build_features
+    from cxml.models.lookalike import LookalikeScorer, evaluate_lookalike, scored_list, write_scored_list
+
+    features = build_features(tables, as_of)
+    unknown = pd.Index(seed_ids).difference(features.index)
+    if len(unknown) == len(pd.Index(seed_ids)):
+        raise ValueError(f"no seed customer is known at {as_of} (first ids: {list(unknown[:5])})")
+    if len(unknown):
+        log.warning("%d seed ids unknown at %s dropped (first: %s)", len(unknown), as_of, list(unknown[:5]))
+    seed = pd.Index(seed_ids).intersection(features.index)
+    evaluation = evaluate_lookalike(features, seed, levels=(0.05, 0.1, 0.2))
+    best = evaluation.groupby("method")["recall"].mean().idxmax()
+    model = LookalikeScorer(method=best).fit(features, seed_ids=seed)
+    scored = scored_list(model, level)
+    path = write_scored_list(scored, out)
+    reasons = model.reasons()
+    tracking.configure(ws)
+    experiment_id = tracking.ensure_experiment("cxml/lookalike", ws)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"lookalike-{seed_name}-{as_of}") as run:
+        mlflow.log_params({"as_of": as_of, "seed": seed_name, "n_seed": len(seed), "level": level, "method": best})
+        mlflow.log_metrics(
+            {f"recall_{r.method}_at_{round(r.level * 100)}pct": r.recall for r in evaluation.itertuples()}
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            evaluation.to_csv(Path(tmp) / "evaluation.csv", index=False)
+            reasons.to_csv(Path(tmp) / "reasons.csv", index=False)
+            mlflow.log_artifacts(tmp, artifact_path="lookalike")
+    return {
+        "run_id": run.info.run_id,
+        "path": str(path),
+        "method": best,
+        "n_seed": len(seed),
+        "n_scored": len(scored),
+        "n_selected": int(scored["selected"].sum()),
+        "recall": {
+            f"{r.method}@{r.level:.0%}": round(r.recall, 4) for r in evaluation.itertuples() if r.method == best
+        },
+        "random": {f"@{r.level:.0%}": round(r.random, 4) for r in evaluation.itertuples() if r.method == best},
+        "alike_because": reasons["text"].tolist(),
+    }

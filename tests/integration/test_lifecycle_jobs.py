@@ -1,0 +1,96 @@
+"""`cxml segments` and `cxml lookalike` as a user runs them: a real MLflow store, files written, gate applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from cxml.config import Workspace
+from cxml.data.synthetic import write_company
+from cxml.lifecycle_jobs import SEGMENTS_MODEL, segment_gate
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+AS_OF, EARLIER = "2025-12-01", "2025-09-01"
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("lifecycle") / "company"
+    write_company(out, n_customers=2500, seed=7)
+    return out
+
+
+def test_segments_are_described_staged_tracked_and_gated(company: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    proc, payload = run_cli(
+        "segments", "--data", str(company), "--as-of", AS_OF, "--compare-to", EARLIER, "--json", home=home
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert payload is not None and payload["model_name"] == SEGMENTS_MODEL
+    assert payload["gate"]["decision"] == "promoted" and payload["mean_ari"] >= 0.8 and payload["min_share"] >= 0.03
+    assert "lifecycle migration" in proc.stdout and "customers (" in proc.stdout
+
+    out = Path(payload["out_dir"])
+    assignments = pd.read_parquet(out / "assignments.parquet")
+    assert {"segment", "stage", "cell", "reason"} <= set(assignments.columns)
+    assert assignments["segment"].nunique() == payload["k"]
+    assert set(assignments["stage"].astype(str)) <= {"new", "active", "won back", "at risk", "sleeping", "churned"}
+    migration = pd.read_csv(out / "migration.csv", index_col=0)
+    assert migration.to_numpy().sum() == len(assignments)  # everyone at as_of came from some row
+
+    ws = Workspace(home)
+    mlflow.set_tracking_uri(ws.tracking_uri)
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias(SEGMENTS_MODEL, "champion")
+    assert str(champion.version) == payload["model_version"]
+    model = mlflow.pyfunc.load_model(f"models:/{SEGMENTS_MODEL}@champion")
+    from cxml.data.sources import read_tables
+    from cxml.features.build import build_features
+
+    features = build_features(read_tables(company), AS_OF).head(50)
+    assert (model.predict(features) == assignments.loc[features.index, "segment"].to_numpy()).all()
+
+
+def test_segment_gate_refuses_unstable_or_tiny_segments() -> None:
+    assert segment_gate(0.95, 0.05, min_ari=0.8, min_size=0.03).passed
+    unstable = segment_gate(0.6, 0.05, min_ari=0.8, min_size=0.03)
+    assert not unstable.passed and "ARI" in unstable.reason
+    tiny = segment_gate(0.95, 0.01, min_ari=0.8, min_size=0.03)
+    assert not tiny.passed and "smallest segment" in tiny.reason
+
+
+def test_lookalike_writes_a_ranked_list_and_beats_random(company: Path, tmp_path: Path) -> None:
+    home, out = tmp_path / "home", tmp_path / "lookalike" / "churners.parquet"
+    proc, payload = run_cli(
+        "lookalike", "--data", str(company), "--as-of", AS_OF, "--churners", "--level", "0.2",
+        "--out", str(out), "--json", home=home,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert payload is not None and payload["n_seed"] > 50
+    scored = pd.read_parquet(out)
+    assert scored["rank"].is_monotonic_increasing and scored["similarity"].is_monotonic_decreasing
+    assert scored["selected"].sum() == payload["n_selected"] == pytest.approx(0.2 * len(scored), abs=1)
+    recall = payload["recall"][f"{payload['method']}@20%"]
+    assert recall >= 2 * payload["random"]["@20%"]
+    assert len(payload["alike_because"]) == 5
+    assert not list(out.parent.glob(".*.tmp"))  # no half-written file left
+
+
+def test_lookalike_needs_exactly_one_seed_and_names_unknown_ids(company: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    proc, _ = run_cli(
+        "lookalike", "--data", str(company), "--as-of", AS_OF, "--out", str(tmp_path / "x.parquet"), home=home
+    )
+    assert proc.returncode == 2 and "exactly one of --seed-file" in proc.stderr + proc.stdout
+    seeds = tmp_path / "seed.txt"
+    seeds.write_text("nobody-1\nnobody-2\n")
+    proc, _ = run_cli(
+        "lookalike", "--data", str(company), "--as-of", AS_OF, "--seed-file", str(seeds),
+        "--out", str(tmp_path / "x.parquet"), home=home,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "nobody-1" in proc.stderr + proc.stdout
+    assert not (tmp_path / "x.parquet").exists()
