@@ -431,7 +431,7 @@ def _print_try_it(host: str, port: int, ws: Workspace) -> None:
     customer = example_customer(ws)
     payload = shlex.quote(json.dumps({"customer_id": customer, "top_k": 3}))
     typer.echo("\nTry it:")
-    for route in ("churn", "uplift"):
+    for route in ("churn", "uplift", "next_best_action"):
         url = f"http://{host}:{port}/{route}"
         typer.echo(f"  curl -s -X POST {url} -H 'Content-Type: application/json' -d {payload}")
     typer.echo(f"  curl -s http://{host}:{port}/info\n")

@@ -17,6 +17,8 @@ from cxml.training import TrainResult, train
 
 log = logging.getLogger(__name__)
 SNAPSHOT_FILE = "customer360.parquet"
+CONTACTS_FILE = "contacts.parquet"
+POLICY_PATH = Path("pipelines") / "policy.yaml"
 MANIFEST_PATH = Path("models") / "served.json"
 SERVED_FAMILIES = ("churn",)
 """Always served; uplift is served too once it has a champion."""
@@ -81,12 +83,26 @@ def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> Tr
 def write_snapshot(ws: Workspace, tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
     """Features of every customer as of the day after the last order: what serving and explain look up."""
     from cxml.data.sources import write_table_atomic
+    from cxml.decision.nba import NbaConfig
+    from cxml.decision.policy import contact_states
     from cxml.features.build import build_features
 
     as_of = tables["orders"]["ts"].max().normalize() + pd.Timedelta(days=1)
     write_table_atomic(build_features(tables, as_of).reset_index(), ws.snapshots / SNAPSHOT_FILE)
+    states = contact_states(tables, as_of, NbaConfig.from_yaml(POLICY_PATH).policy)
+    states = states.assign(contacts=states["contacts"].map(list)).rename_axis("customer_id").reset_index()
+    write_table_atomic(states, ws.snapshots / CONTACTS_FILE)
     (ws.snapshots / "snapshot.json").write_text(json.dumps({"as_of": str(as_of.date())}))
     return as_of
+
+
+def read_contacts(ws: Workspace) -> pd.DataFrame | None:
+    """The contact states written beside the snapshot (None for a workspace written before they existed)."""
+    path = ws.snapshots / CONTACTS_FILE
+    if not path.exists():
+        return None
+    frame = pd.read_parquet(path).set_index("customer_id")
+    return frame.assign(contacts=frame["contacts"].map(lambda v: tuple(pd.Timestamp(t) for t in v)))
 
 
 def read_snapshot(ws: Workspace) -> tuple[pd.DataFrame, str]:
@@ -183,7 +199,7 @@ def export_for_serving(ws: Workspace, manifest_path: Path = MANIFEST_PATH) -> di
     uplift_version = registry.alias_version("cxml.uplift", registry.CHAMPION)
     if uplift_version is not None:
         tags["uplift"] = store.export_champion(ws, "uplift", extra_metadata=uplift_serving_metadata(ws, uplift_version))
-    tags["snapshot"] = store.export_snapshot(ws, snapshot, as_of)
+    tags["snapshot"] = store.export_snapshot(ws, snapshot, as_of, read_contacts(ws))
     store.write_manifest(manifest_path, tags)
     return tags
 

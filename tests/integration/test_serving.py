@@ -86,12 +86,28 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     tags = {
         "churn": store.export_champion(ws),
         "uplift": store.export_champion(ws, "uplift", extra_metadata=uplift_serving_metadata(ws, "1")),
-        "snapshot": store.export_snapshot(ws, features, AS_OF),
+        "snapshot": store.export_snapshot(ws, features, AS_OF, _contacts(features.index)),
     }
     manifest = ws.root / "served.json"
     store.write_manifest(manifest, tags)
     estimator = load_estimator(f"models:/{result.model_name}/{result.model_version}")
     return Served(ws, features, estimator, result.model_version, result.run_id, tags, manifest, uplift)
+
+
+NO_CONSENT, CAPPED, NEGATIVE = "C00000", "C00001", "C00002"
+
+
+def _contacts(ids: pd.Index) -> pd.DataFrame:
+    """Consent and contact history: C00000 has no marketing consent, C00001 was contacted two days before the
+    snapshot (7-day cap 1), C00002 answered negatively ten days before it; everyone else may be contacted."""
+    as_of = pd.Timestamp(AS_OF)
+    frame = pd.DataFrame(
+        {"consent_marketing": True, "contacts": [() for _ in ids], "last_negative_at": pd.NaT}, index=ids.astype(str)
+    )
+    frame.loc[NO_CONSENT, "consent_marketing"] = False
+    frame.at[CAPPED, "contacts"] = (as_of - pd.Timedelta(days=2),)
+    frame.loc[NEGATIVE, "last_negative_at"] = as_of - pd.Timedelta(days=10)
+    return frame
 
 
 def _train_uplift(ws: Workspace, frame: pd.DataFrame) -> object:
@@ -309,3 +325,62 @@ def test_bentofile_builds_a_bento_with_the_exact_models(served: Served, tmp_path
     assert (
         served.ws.bentoml_home / "bentos" / name / version / "src" / "src" / "cxml" / "serving" / "service.py"
     ).exists()
+
+
+def _nba(client: httpx.Client, customer_id: str) -> dict:
+    r = client.post("/next_best_action", json={"customer_id": customer_id, "top_k": 5})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _not_held_out(served: Served) -> list[str]:
+    from cxml.decision.nba import NbaConfig
+    from cxml.decision.policy import in_holdout
+
+    policy = NbaConfig.from_yaml(REPO / "pipelines" / "policy.yaml").policy
+    return [c for c in served.features.index if not in_holdout(c, policy.holdout_share, policy.holdout_salt)]
+
+
+def test_next_best_action_values_every_candidate_and_picks_the_best(served: Served, client: httpx.Client) -> None:
+    customer = next(c for c in _not_held_out(served) if c not in {NO_CONSENT, CAPPED, NEGATIVE})
+    body = _nba(client, customer)
+    names = {body["action"]["name"], *(a["name"] for a in body["runners_up"])}
+    assert {"retention_offer", "service_check_in", "campaign:mail"} <= names | {"do_nothing"}
+    allowed = [body["action"], *body["runners_up"]]
+    best = max(allowed, key=lambda a: a["expected_value"])
+    if best["expected_value"] > 0:
+        assert body["action"] == best
+    else:
+        assert body["action"]["name"] == "do_nothing"
+    churn = client.post("/churn", json={"customer_id": customer, "top_k": 0}).json()
+    assert body["churn_probability"] == pytest.approx(churn["probability"])
+    assert body["models"] == {"cxml.churn": served.version, "cxml.uplift": "1"}
+    assert body["snapshot_as_of"] == AS_OF and not body["blocked"] and not body["holdout"]
+
+
+def test_next_best_action_respects_consent_caps_and_cooldown(served: Served, client: httpx.Client) -> None:
+    for customer, rule in [(NO_CONSENT, "no marketing consent"), (CAPPED, "contact cap"), (NEGATIVE, "cooldown")]:
+        if customer not in _not_held_out(served):
+            continue
+        body = _nba(client, customer)
+        assert body["action"]["kind"] != "marketing"
+        assert body["blocked"] and all(reason.startswith(rule) for reason in body["blocked"].values())
+        assert "retention_offer" in body["blocked"] and "campaign:mail" in body["blocked"]
+        assert all(a["kind"] != "marketing" for a in body["runners_up"])
+
+
+def test_next_best_action_holds_out_a_persistent_share(served: Served, client: httpx.Client) -> None:
+    held = sorted(set(served.features.index) - set(_not_held_out(served)))
+    assert 0 < len(held) < 0.15 * len(served.features)  # 5 % of 300 customers, give or take
+    for customer in held[:3]:
+        first, second = _nba(client, customer), _nba(client, customer)
+        assert first["holdout"] and first["action"]["name"] == "do_nothing" and second["holdout"]
+
+
+def test_next_best_action_bad_requests_are_4xx(client: httpx.Client) -> None:
+    unknown = client.post("/next_best_action", json={"customer_id": "nobody"})
+    assert unknown.status_code == 404 and "nobody" in unknown.text
+    missing = client.post("/next_best_action", json={"top_k": 2})
+    assert missing.status_code in (400, 422) and "customer_id" in missing.text
+    extra = client.post("/next_best_action", json={"customer_id": "C00003", "features": {}})
+    assert extra.status_code in (400, 422) and "features" in extra.text

@@ -40,6 +40,10 @@ class ActionEconomics(BaseModel):
     check_in_save_rate: float = Field(0.05, ge=0, le=1)
     suggestion_lift: float = Field(0.1, ge=0, le=1, description="assumed share of a propensity a suggestion adds")
     suggestion_cost: float = Field(0.05, ge=0)
+    response_value: float = Field(
+        25.0, ge=0, description="value of one campaign response when the campaign's economics are unknown"
+    )
+    contact_cost: float = Field(0.1, ge=0, description="cost of one campaign contact when unknown")
 
 
 class NbaConfig(BaseModel):

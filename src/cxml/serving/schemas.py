@@ -121,6 +121,44 @@ class UpliftResponse(_Strict):
     reasons: list[Reason] = Field(default_factory=list, description="Why the explained arm works (or backfires).")
 
 
+class NextBestActionRequest(_Strict):
+    """One customer of the served snapshot; the decision is taken as of the snapshot date."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"example": {"customer_id": "C000123", "top_k": 3}}
+    )
+
+    customer_id: str = Field(
+        min_length=1,
+        max_length=128,
+        description="A customer in the served feature snapshot (consent and contact history come from it).",
+        examples=["C000123"],
+    )
+    top_k: Annotated[StrictInt, Field(ge=0, le=10)] = Field(3, description="Runners-up to return.")
+
+
+class ActionValue(_Strict):
+    name: str = Field(description="Action: `campaign:arm`, `retention_offer`, `service_check_in`, `do_nothing`.")
+    kind: str = Field(description="`marketing`, `service` or `none`.", examples=["marketing"])
+    expected_value: float = Field(description="Expected incremental value (effect × value − costs).")
+    effect: float = Field(description="Incremental response probability the value rests on.")
+    cost: float = Field(description="Contact and incentive cost charged.")
+    reason: str = Field(description="How the value was computed, in words (assumptions named).")
+
+
+class NextBestActionResponse(_Strict):
+    customer_id: str = Field(description="The customer decided for.")
+    action: ActionValue = Field(description="The chosen action (`do_nothing` when nothing allowed is worth it).")
+    runners_up: list[ActionValue] = Field(description="The next best allowed actions, best first.")
+    blocked: dict[str, str] = Field(description="Actions the contact policy ruled out, with the rule.")
+    holdout: bool = Field(description="True for the persistent measurement holdout (always `do_nothing`).")
+    reasons: list[str] = Field(description="Why this action, in words.")
+    churn_probability: float = Field(ge=0.0, le=1.0, description="The churn champion's probability.")
+    customer_value: float = Field(description="Value at stake used for retention actions (spend over 365 days).")
+    models: dict[str, str] = Field(description="Served model → exact MLflow version used.")
+    snapshot_as_of: str = Field(description="Date of the snapshot: features, consent and contact history.")
+
+
 class BatchChurnRequest(_Strict):
     items: list[ChurnRequest] = Field(
         min_length=1,

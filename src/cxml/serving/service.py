@@ -19,21 +19,26 @@ import bentoml
 from fastapi import FastAPI
 from starlette.responses import JSONResponse
 
+from cxml.decision.nba import NbaConfig
+from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
 from cxml.serving.schemas import (
     BatchChurnRequest,
     BatchChurnResponse,
     ChurnRequest,
     ChurnResponse,
+    NextBestActionRequest,
+    NextBestActionResponse,
     ServiceInfo,
     UpliftRequest,
     UpliftResponse,
 )
 from cxml.serving.scoring import RequestError, load_churn_scorer
-from cxml.serving.store import read_manifest
+from cxml.serving.store import load_contacts, load_values, read_manifest
 from cxml.serving.uplift_scoring import load_uplift_scorer
 
 SERVICE_NAME = "cxml"
 MANIFEST = read_manifest(Path(os.environ.get("CXML_MANIFEST", "models/served.json")), required=("churn",))
+NBA_CONFIG = NbaConfig.from_yaml(Path(os.environ.get("CXML_POLICY", "pipelines/policy.yaml")))
 
 # GET routes live on a small FastAPI app mounted beside the BentoML APIs (BentoML APIs are POST only).
 meta_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -53,6 +58,17 @@ class CxmlService:
     def __init__(self) -> None:
         self.churn = load_churn_scorer(self.churn_model, self.snapshot_model)
         self.uplift = load_uplift_scorer(self.uplift_model, self.snapshot_model) if self.uplift_model else None
+        self.nba = (
+            NextBestActionScorer(
+                self.churn,
+                self.uplift,
+                load_contacts(self.snapshot_model),
+                load_values(self.snapshot_model, VALUE_FEATURE),
+                NBA_CONFIG,
+            )
+            if self.snapshot_model is not None
+            else None
+        )
 
     def __is_ready__(self) -> bool:
         return self.churn is not None
@@ -84,6 +100,19 @@ class CxmlService:
             return JSONResponse(body, status_code=503)
         try:
             return self.uplift.score(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+    @bentoml.api(route="/next_best_action", output_spec=NextBestActionResponse)
+    def next_best_action(self, request: NextBestActionRequest, /) -> NextBestActionResponse | JSONResponse:
+        """The best action for one customer (a campaign arm, a retention offer, a service check-in or nothing),
+        its expected incremental value, the runners-up and the reasons; never marketing without consent, within
+        the contact caps and cooldown, and `do_nothing` for the persistent measurement holdout."""
+        if self.nba is None:
+            body = {"error": "next best action needs a feature snapshot: export one (`cxml build`) and restart"}
+            return JSONResponse(body, status_code=503)
+        try:
+            return self.nba.decide(request)
         except RequestError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)
 

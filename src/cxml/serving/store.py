@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ESTIMATOR_FILE = "estimator.joblib"
 SNAPSHOT_FILE = "snapshot.parquet"
+CONTACTS_FILE = "contacts.parquet"
 SNAPSHOT_NAME = "cxml-snapshot"
 ID_NAME = "customer_id"
 
@@ -115,8 +116,9 @@ def export_champion(
     return tag
 
 
-def export_snapshot(ws: Workspace, features: pd.DataFrame, as_of: str) -> str:
-    """Save the features (one row per customer, index = customer id) as ``cxml-snapshot:<as_of>-<digest>``."""
+def export_snapshot(ws: Workspace, features: pd.DataFrame, as_of: str, contacts: pd.DataFrame | None = None) -> str:
+    """Save the features (one row per customer, index = customer id) as ``cxml-snapshot:<as_of>-<digest>``,
+    with each customer's consent and contact history (``cxml.decision.policy.contact_states``) when given."""
     import bentoml
 
     from cxml.tracking import frame_digest
@@ -127,7 +129,8 @@ def export_snapshot(ws: Workspace, features: pd.DataFrame, as_of: str) -> str:
     frame = features.copy()
     frame.index = frame.index.astype(str).rename(ID_NAME)
     frame.columns = [str(c) for c in frame.columns]
-    version = f"{pd.Timestamp(as_of).date()}-{frame_digest(frame)[:8]}"
+    parts = [frame] if contacts is None else [frame, contacts.astype(str)]
+    version = f"{pd.Timestamp(as_of).date()}-{frame_digest(*parts)[:8]}"
     tag = f"{SNAPSHOT_NAME}:{version}"
     store = model_store(ws)
     if (found := _existing(store, tag)) is not None:
@@ -135,6 +138,9 @@ def export_snapshot(ws: Workspace, features: pd.DataFrame, as_of: str) -> str:
     labels = {"as_of": str(pd.Timestamp(as_of).date()), "n_customers": str(len(frame))}
     with bentoml.models.create(tag, labels=labels, metadata={"columns": list(frame.columns)}, _model_store=store) as m:
         frame.to_parquet(m.path_of(SNAPSHOT_FILE))
+        if contacts is not None:
+            stored = contacts.assign(contacts=contacts["contacts"].map(list))
+            stored.rename_axis(ID_NAME).to_parquet(m.path_of(CONTACTS_FILE))
     log.info("exported the feature snapshot as of %s (%d customers) as %s", as_of, len(frame), tag)
     return tag
 
@@ -243,6 +249,27 @@ def load_estimator(model: bentoml.Model, *, nthread: int = 1) -> Any:
         if hasattr(booster, "set_param"):
             booster.set_param({"nthread": nthread})
     return estimator
+
+
+def load_contacts(model: bentoml.Model) -> pd.DataFrame:
+    """The contact states exported with a snapshot (empty when there are none: nobody may get marketing)."""
+    path = Path(model.path_of(CONTACTS_FILE))
+    if not path.exists():
+        return pd.DataFrame(columns=["consent_marketing", "contacts", "last_negative_at"])
+    frame = pd.read_parquet(path)
+    frame["contacts"] = frame["contacts"].map(lambda v: tuple(pd.Timestamp(t) for t in v))
+    frame.index = frame.index.astype(str)
+    return frame
+
+
+def load_values(model: bentoml.Model, column: str) -> pd.Series:
+    """One snapshot column by customer id (empty when the snapshot does not have it)."""
+    frame = pd.read_parquet(model.path_of(SNAPSHOT_FILE))
+    if column not in frame.columns:
+        return pd.Series(dtype="float64")
+    values = frame[column].astype("float64")
+    values.index = values.index.astype(str)
+    return values
 
 
 def load_snapshot(model: bentoml.Model) -> FeatureSnapshot:
