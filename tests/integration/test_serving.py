@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -131,36 +132,33 @@ def _train_uplift(ws: Workspace, frame: pd.DataFrame) -> object:
     return load_estimator("models:/cxml.uplift/1")
 
 
-@pytest.fixture(scope="session")
-def client(served: Served) -> Iterator[httpx.Client]:
+@contextlib.contextmanager
+def _server(served: Served, **env: str) -> Iterator[httpx.Client]:
+    """``bentoml serve`` of the exported champions on a free loopback port, ready; stopped afterwards."""
     port = _free_port()
-    log = open(served.ws.root / "server.log", "wb")  # noqa: SIM115 (closed in teardown)
-    cmd = serve_command("127.0.0.1", port)
+    log_path = served.ws.root / f"server-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 (closed in the finally)
     proc = subprocess.Popen(
-        cmd,
+        serve_command("127.0.0.1", port),
         cwd=REPO,
-        env=_env(served.ws, served.manifest),
+        env={**_env(served.ws, served.manifest), **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=10) as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             deadline = time.monotonic() + 45
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"bentoml serve exited with {proc.returncode}: "
-                        f"{(served.ws.root / 'server.log').read_text()[-3000:]}"
-                    )
+                    raise RuntimeError(f"bentoml serve exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
                 try:
                     if http.get("/readyz").status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"server not ready: {(served.ws.root / 'server.log').read_text()[-3000:]}")
+                    raise TimeoutError(f"server not ready: {log_path.read_text()[-3000:]}")
                 time.sleep(0.3)
             yield http
     finally:
@@ -172,6 +170,12 @@ def client(served: Served) -> Iterator[httpx.Client]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def client(served: Served) -> Iterator[httpx.Client]:
+    with _server(served) as http:
+        yield http
 
 
 def test_exports_are_pinned_to_the_champion(served: Served) -> None:
@@ -384,3 +388,19 @@ def test_next_best_action_bad_requests_are_4xx(client: httpx.Client) -> None:
     assert missing.status_code in (400, 422) and "customer_id" in missing.text
     extra = client.post("/next_best_action", json={"customer_id": "C00003", "features": {}})
     assert extra.status_code in (400, 422) and "features" in extra.text
+
+
+def test_api_key_and_body_limit_in_the_real_server(served: Served) -> None:
+    with _server(served, CXML_API_KEY="k-123", CXML_MAX_BODY_BYTES="2000") as http:
+        body = {"customer_id": "C00003", "top_k": 0}
+        missing = http.post("/churn", json=body)
+        assert missing.status_code == 401 and "API key" in missing.text
+        assert http.post("/churn", json=body, headers={"X-API-Key": "k-124"}).status_code == 401
+        assert http.get("/info").status_code == 401
+        ok = http.post("/churn", json=body, headers={"X-API-Key": "k-123"})
+        assert ok.status_code == 200 and 0 <= ok.json()["probability"] <= 1
+        big = {"items": [{"customer_id": f"C{i:05d}", "top_k": 0} for i in range(200)]}
+        too_large = http.post("/churn_batch", json=big, headers={"Authorization": "Bearer k-123"})
+        assert too_large.status_code == 413 and "bytes" in too_large.text
+        assert http.get("/readyz").status_code == 200  # probes need no key
+        assert http.post("/churn", json=body, headers={"X-API-Key": "k-123"}).status_code == 200

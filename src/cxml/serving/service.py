@@ -2,7 +2,9 @@
 
 Serve with ``bentoml serve cxml.serving.service:CxmlService`` (``PYTHONPATH=src``, ``BENTOML_HOME`` pointing
 at the store the models were exported to). The exact model tags come from the manifest at ``$CXML_MANIFEST``
-(default ``models/served.json``), read once at import; ``$CXML_WORKERS`` sets the worker processes.
+(default ``models/served.json``), read once at import; ``$CXML_WORKERS`` sets the worker processes,
+``$CXML_API_KEY`` (optional) the key every request must carry, ``$CXML_MAX_BODY_BYTES`` the request size limit
+and ``$CXML_POLICY`` the next-best-action policy YAML (default ``pipelines/policy.yaml``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from cxml.serving.schemas import (
     UpliftResponse,
 )
 from cxml.serving.scoring import RequestError, load_churn_scorer
+from cxml.serving.security import DEFAULT_MAX_BODY, ApiKeyMiddleware, BodyLimitMiddleware
 from cxml.serving.store import load_contacts, load_values, read_manifest
 from cxml.serving.uplift_scoring import load_uplift_scorer
 
@@ -125,3 +128,10 @@ class CxmlService:
             models=[self.churn.model, *([self.uplift.model] if self.uplift else [])],
             snapshot=self.churn.snapshot_info(),
         )
+
+
+# The decorator turned the class into a BentoML Service, which mypy does not see (hence the ignores).
+MAX_BODY_BYTES = int(os.environ.get("CXML_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
+CxmlService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)  # type: ignore[attr-defined]
+if os.environ.get("CXML_API_KEY"):
+    CxmlService.add_asgi_middleware(ApiKeyMiddleware, key=os.environ["CXML_API_KEY"])  # type: ignore[attr-defined]
