@@ -233,8 +233,11 @@ def file_name(path: Path) -> str:
     return re.sub(r"[^a-z0-9]+", "_", path.stem.lower()).strip("_")
 
 
+_METAVARS = {"table": "FILE", "transactions": "FILE", "control": "VALUE", "calibration_end": "DATE"}
+
+
 def _required(req: TrainRequest, *options: str) -> None:
-    missing = [f"--{o.replace('_', '-')}" for o in options if not getattr(req, o)]
+    missing = [f"--{o.replace('_', '-')} {_METAVARS.get(o, 'COL')}" for o in options if not getattr(req, o)]
     if missing:
         source = "--table" if req.table is not None else "--transactions"
         raise ValueError(f"{req.family} on {source} needs {' and '.join(missing)}")

@@ -8,6 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from cxml import tracking
 from cxml.config import Workspace
 from cxml.data.synthetic import write_company
 from cxml.lifecycle_jobs import SEGMENTS_MODEL, segment_gate
@@ -42,8 +43,7 @@ def test_segments_are_described_staged_tracked_and_gated(company: Path, tmp_path
     migration = pd.read_csv(out / "migration.csv", index_col=0)
     assert migration.to_numpy().sum() == len(assignments)  # everyone at as_of came from some row
 
-    ws = Workspace(home)
-    mlflow.set_tracking_uri(ws.tracking_uri)
+    tracking.configure(Workspace(home))  # tracking and registry: an earlier test may have set another registry
     client = mlflow.MlflowClient()
     champion = client.get_model_version_by_alias(SEGMENTS_MODEL, "champion")
     assert str(champion.version) == payload["model_version"]
