@@ -1,0 +1,386 @@
+"""Survival: how long a customer stays (the ``ModelSpec`` of the family), on right-censored tenure.
+
+Targets are a frame with ``event`` (1 the customer left, 0 censored) and ``duration`` (the time observed, in the
+unit of the data: months on the contract tables). ``TenureBooster`` wraps the boosted Cox/AFT model of
+:mod:`cxml.models.survival_boost` and serves, per customer: ``risk`` first (higher = leaves sooner; Harrell's C
+is computed on it), ``survival_<h>`` = S(h | x) at each horizon of the pipeline options, and
+``expected_remaining_tenure`` = E[min(T, H)] with H the last horizon, counted from where the duration starts
+(``as_of`` on the contract tables, so the tenure still to come; the start of the customer's duration, e.g.
+signup, on a user's table). The naive rule to beat is one Kaplan–Meier curve for everyone (C = 0.5).
+
+The horizons ride on the targets frame (``targets.attrs["horizons"]``), set by the dataset builders from the
+options: ``ModelSpec.build`` receives the tuned parameters only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
+
+from cxml.evaluation.survival_metrics import (
+    brier_scores,
+    calibration_at_horizons,
+    calibration_error,
+    concordance_index,
+    kaplan_meier,
+    survival_at,
+)
+from cxml.models.boosting import tree_contributions
+from cxml.models.survival_boost import SurvivalBooster
+
+if TYPE_CHECKING:
+    from cxml.config import PipelineConfig, TrainRequest
+    from cxml.models.spec import Dataset
+
+DEFAULT_HORIZONS = (3.0, 6.0, 12.0)
+TENURE_COLUMN = "expected_remaining_tenure"
+
+
+class SurvivalOptions(BaseModel):
+    """``options:`` of ``pipelines/survival.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    horizons: tuple[float, ...] = Field(DEFAULT_HORIZONS, description="times S(t|x) is served and calibrated at")
+    lapse_days: int = Field(90, gt=0, description="contract tables: churn = this many days without a purchase")
+    holdout_fraction: float = Field(0.2, gt=0, lt=1, description="customers held out (stratified by event)")
+
+    @field_validator("horizons")
+    @classmethod
+    def _positive_sorted(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or min(value) <= 0:
+            raise ValueError(f"horizons must be positive times, got {value}")
+        return tuple(sorted(set(float(v) for v in value)))
+
+
+def options(cfg: PipelineConfig) -> SurvivalOptions:
+    return SurvivalOptions.model_validate(cfg.options)
+
+
+def horizon_label(h: float) -> str:
+    """3.0 → "3", 1.5 → "1.5": the suffix of ``survival_<h>`` and the calibration metrics."""
+    return f"{h:g}"
+
+
+def score_names(horizons: Sequence[float]) -> list[str]:
+    return ["risk", *(f"survival_{horizon_label(h)}" for h in horizons), TENURE_COLUMN]
+
+
+def horizons_of(y: pd.DataFrame) -> tuple[float, ...]:
+    return tuple(y.attrs.get("horizons", DEFAULT_HORIZONS))
+
+
+def survival_targets(
+    duration: Any, event: Any, index: pd.Index, horizons: Sequence[float] = DEFAULT_HORIZONS
+) -> pd.DataFrame:
+    """The targets frame of the family: ``event`` (int 0/1) then ``duration`` (float), horizons in attrs."""
+    y = pd.DataFrame(
+        {"event": np.asarray(event, dtype=np.int64), "duration": np.asarray(duration, dtype=float)}, index=index
+    )
+    y.attrs["horizons"] = tuple(float(h) for h in horizons)
+    return y
+
+
+class TenureBooster(BaseEstimator):
+    """A :class:`SurvivalBooster` (Cox or AFT) fitted on a targets frame, serving risk, S(h) and tenure."""
+
+    def __init__(
+        self,
+        objective: Literal["cox", "aft"] = "cox",
+        distribution: Literal["normal", "logistic", "extreme"] = "normal",
+        n_estimators: int = 1000,
+        learning_rate: float = 0.05,
+        max_depth: int = 3,
+        min_child_weight: float = 1.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        reg_alpha: float = 0.0,
+        early_stopping_rounds: int = 50,
+        horizons: tuple[float, ...] = DEFAULT_HORIZONS,
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ):
+        self.objective = objective
+        self.distribution = distribution
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.early_stopping_rounds = early_stopping_rounds
+        self.horizons = horizons
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: pd.DataFrame) -> Self:
+        """``y`` holds ``duration`` and ``event`` (1 left, 0 censored), one row per row of ``X``."""
+        params = {k: v for k, v in self.get_params().items() if k != "horizons"}
+        self.model_ = SurvivalBooster(**params).fit(X, y["duration"], y["event"])
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.score_names_ = score_names(self.horizons)
+        return self
+
+    def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """One row per customer: ``risk``, ``survival_<h>`` per horizon, ``expected_remaining_tenure``."""
+        check_is_fitted(self)
+        horizons = [float(h) for h in self.horizons]
+        curves = self.model_.predict_survival(X, horizons).to_numpy()
+        tenure = self.model_.expected_remaining_tenure(X, 0.0, horizon=max(horizons)).to_numpy()
+        values = np.column_stack([self.model_.predict_risk(X).to_numpy(), curves, tenure])
+        return pd.DataFrame(values, columns=self.score_names_, index=X.index)
+
+    def contributions(self, X: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+        """Exact tree SHAP values of ``risk`` (rows sum to risk - base) and the base value."""
+        check_is_fitted(self)
+        model = self.model_
+        phi = tree_contributions(model.booster_, model.encoder_.transform(X), model.n_iter_)
+        if model.objective == "aft":  # the AFT margin is log time; risk is its negative
+            phi = -phi
+        return pd.DataFrame(phi[:, :-1], columns=model.encoder_.columns, index=X.index), float(phi[0, -1])
+
+
+class KaplanMeierBaseline(BaseEstimator):
+    """One Kaplan–Meier curve for everyone: a constant risk (C = 0.5), S(h) and restricted mean from the curve."""
+
+    def __init__(self, horizons: tuple[float, ...] = DEFAULT_HORIZONS):
+        self.horizons = horizons
+
+    def fit(self, X: pd.DataFrame, y: pd.DataFrame) -> Self:
+        self.curve_ = kaplan_meier(y["duration"], y["event"])
+        self.score_names_ = score_names(self.horizons)
+        return self
+
+    def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self)
+        horizons = [float(h) for h in self.horizons]
+        row = [0.0, *survival_at(self.curve_, horizons), restricted_mean(self.curve_, max(horizons))]
+        return pd.DataFrame([row] * len(X), columns=self.score_names_, index=X.index)
+
+
+def restricted_mean(curve: pd.DataFrame, horizon: float) -> float:
+    """∫_0^horizon S(t) dt of a Kaplan–Meier step function (1 before its first time)."""
+    times = np.minimum(np.r_[0.0, curve["time"].to_numpy(dtype=float), np.inf], horizon)
+    levels = np.r_[1.0, curve["survival"].to_numpy(dtype=float)]
+    return float(np.sum(levels * np.diff(times)))
+
+
+def survival_metrics(y: pd.DataFrame, score: np.ndarray, horizons: Sequence[float]) -> dict[str, float]:
+    """Harrell's ``c_index`` on the risk column; per horizon h, ``calibration_error_<h>`` (size-weighted mean
+    |predicted - Kaplan–Meier observed| over risk deciles) and the censoring-weighted ``brier_<h>``.
+
+    A horizon beyond the longest observed duration has no observed survival: its metrics are NaN.
+    """
+    d, e = y["duration"].to_numpy(dtype=float), y["event"].to_numpy(dtype=int)
+    s = np.asarray(score, dtype=float).reshape(len(y), -1)
+    out = {"c_index": concordance_index(d, e, s[:, 0])}
+    seen = [i for i, h in enumerate(horizons) if h <= d.max()]
+    curves = pd.DataFrame(s[:, [1 + i for i in seen]], columns=[float(horizons[i]) for i in seen])
+    errors = calibration_error(calibration_at_horizons(d, e, curves)) if seen and len(y) >= 10 else pd.Series()
+    briers = brier_scores(d, e, curves) if seen else pd.Series()
+    for h in horizons:
+        label = horizon_label(h)
+        out[f"calibration_error_{label}"] = float(errors.get(float(h), np.nan))
+        out[f"brier_{label}"] = float(briers.get(float(h), np.nan))
+    return out
+
+
+def _metrics(y: pd.DataFrame, score: np.ndarray) -> dict[str, float]:
+    return survival_metrics(y, score, horizons_of(y))
+
+
+def _interval(y: pd.DataFrame, score: np.ndarray, metric: str, seed: int, n_boot: int = 200) -> tuple[float, float]:
+    """95 % percentile bootstrap of Harrell's C (or another metric), resampling customers."""
+    s = np.asarray(score, dtype=float).reshape(len(y), -1)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if metric == "c_index":
+            values.append(concordance_index(y["duration"].to_numpy()[idx], y["event"].to_numpy()[idx], s[idx, 0]))
+        else:
+            values.append(_metrics(y.iloc[idx], s[idx])[metric])
+    lo, hi = np.nanquantile(values, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def event_strata(y: Any) -> np.ndarray:
+    """Folds keep the share of observed events."""
+    return np.asarray(y["event"])
+
+
+def _fit(estimator: Any, X: pd.DataFrame, y: pd.DataFrame) -> Any:
+    return estimator.set_params(horizons=horizons_of(y)).fit(X, y)
+
+
+def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
+    """XGBoost's Cox or AFT objective (``algorithms`` does not apply: the survival objectives are XGBoost's)."""
+    objective = trial.suggest_categorical("objective", ["cox", "aft"])
+    params: dict[str, Any] = {
+        "objective": objective,
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, 6),
+        "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 50.0, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+    }
+    if objective == "aft":
+        params["distribution"] = trial.suggest_categorical("distribution", ["normal", "logistic", "extreme"])
+    return params
+
+
+def _build(params: dict[str, Any]) -> TenureBooster:
+    return TenureBooster(n_estimators=2000, early_stopping_rounds=50).set_params(**params)
+
+
+def _score(model: Any, X: pd.DataFrame) -> np.ndarray:
+    return model.predict_frame(X).to_numpy(dtype=float)
+
+
+def _target_columns(y: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"__label__": y["event"].to_numpy(), "__duration__": y["duration"].to_numpy()})
+
+
+def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
+    """All served scores of one customer, and the top ``k`` tree-SHAP reasons for their risk (log hazard for
+    Cox, minus log time for AFT)."""
+    from cxml.explain.reasons import top_reasons
+
+    scores = model.predict_frame(row).iloc[0]
+    contributions, _ = model.contributions(row)
+    reasons = top_reasons(contributions.iloc[0], row.iloc[0], k=k, target="risk")
+    return {
+        "score": float(scores["risk"]),
+        "scores": {str(name): float(v) for name, v in scores.items()},
+        "headline": f"; expected tenure in the next {model.horizons[-1]:g}: {scores[TENURE_COLUMN]:.1f}",
+        "reasons": [r.as_dict() for r in reasons],
+    }
+
+
+def survival_table_dataset(
+    frame: pd.DataFrame,
+    duration: str,
+    event: str,
+    *,
+    name: str,
+    source: str,
+    id_column: str | None = None,
+    drop: Sequence[str] = (),
+    horizons: Sequence[float] = DEFAULT_HORIZONS,
+    holdout_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[Dataset, list[str]]:
+    """A flat table with a duration and an event column (yes/no, 1/0, true/false): seeded split by event."""
+    from cxml.datasets import TableError, _binary_target, table_features
+    from cxml.models.spec import Dataset
+
+    wanted = [duration, event, *drop, *([id_column] if id_column else [])]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise TableError(f"columns not in the table: {missing}; it has {list(frame.columns)}")
+    blank = frame[[duration, event]].isna().any(axis=1) | (frame[event].astype("str").str.strip() == "")
+    notes = []
+    if blank.any():
+        notes.append(
+            f"{int(blank.sum())} rows without {duration} or {event} dropped "
+            f"(first rows {np.flatnonzero(blank)[:5].tolist()})"
+        )
+    kept = frame.loc[~blank]
+    d = pd.to_numeric(kept[duration], errors="coerce")
+    bad = (d.isna() | (d < 0)).to_numpy()
+    if bad.any():
+        raise TableError(
+            f"duration column {duration!r} must be numbers >= 0; {int(bad.sum())} rows are not "
+            f"(first rows {np.flatnonzero(~blank)[bad][:5].tolist()}: {kept[duration][bad].head(5).tolist()})"
+        )
+    e = _binary_target(kept[event], event)
+    if e.sum() == 0:
+        raise TableError(f"event column {event!r} has no event (1/yes): nothing to learn a hazard from")
+    X, coerced = table_features(kept, [duration, event, *drop], id_column)
+    y = survival_targets(d.to_numpy(float), e, X.index, horizons)
+    X_tr, X_ho, y_tr, y_ho = train_test_split(X, y, test_size=holdout_fraction, random_state=seed, stratify=e)
+    return Dataset(name, source, X_tr, y_tr, X_ho, y_ho, feature_set=f"table:{name}"), notes + coerced
+
+
+def _table_dataset(req: TrainRequest, cfg: PipelineConfig) -> tuple[Dataset, list[str]]:
+    """``cxml train survival --table FILE --duration COL --event COL [--id COL] [--drop COL ...]``."""
+    from cxml.data.sources import read_flat_table
+    from cxml.datasets import _required, file_name
+
+    _required(req, "table", "duration", "event")
+    assert req.table is not None and req.duration is not None and req.event is not None
+    opts = options(cfg)
+    return survival_table_dataset(
+        read_flat_table(req.table),
+        req.duration,
+        req.event,
+        name=file_name(req.table),
+        source=str(req.table),
+        id_column=req.id_column,
+        drop=req.drop,
+        horizons=opts.horizons,
+        holdout_fraction=opts.holdout_fraction,
+        seed=cfg.tuning.seed,
+    )
+
+
+def survival_contract_dataset(
+    tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str
+) -> Dataset:
+    """Customers not lapsed at ``as_of``: features before it, months until the churn is detected after it
+    (censored at the end of the data); customers split at random, stratified by event."""
+    from cxml.features.build import FEATURE_SET, build_features
+    from cxml.features.tenure import tenure_labels
+    from cxml.models.spec import Dataset
+
+    if as_of is None:
+        raise ValueError("no --as-of and none in the pipeline YAML")
+    opts = options(cfg)
+    labels = tenure_labels(tables["orders"], tables["customers"], as_of, lapse_days=opts.lapse_days)
+    if labels["event"].nunique() < 2:
+        raise ValueError(
+            f"as of {as_of}: every active customer is {'churned' if labels['event'].all() else 'censored'}"
+        )
+    features = build_features(tables, as_of).reindex(labels.index)
+    y = survival_targets(labels["duration"], labels["event"], labels.index, opts.horizons)
+    X_tr, X_ho, y_tr, y_ho = train_test_split(
+        features, y, test_size=opts.holdout_fraction, random_state=cfg.tuning.seed, stratify=y["event"]
+    )
+    tags = {"cxml.duration": f"months from as_of until {opts.lapse_days} days without a purchase"}
+    return Dataset("company", source, X_tr, y_tr, X_ho, y_ho, feature_set=FEATURE_SET, as_of=str(as_of), tags=tags)
+
+
+def _make_spec() -> Any:
+    from cxml.models.spec import ModelSpec
+
+    return ModelSpec(
+        family="survival",
+        primary_metric="c_index",
+        build=_build,
+        search_space=_search_space,
+        score=_score,
+        metrics=_metrics,
+        baseline=lambda X: KaplanMeierBaseline(),
+        baseline_name="Kaplan–Meier without covariates (one curve for everyone, C = 0.5)",
+        fit=_fit,
+        target_columns=_target_columns,
+        stratify=event_strata,
+        interval=_interval,
+        score_columns=lambda model: list(model.score_names_),
+        explain_row=explain_row,
+        contract_dataset=survival_contract_dataset,
+        table_dataset=_table_dataset,
+    )
+
+
+SPEC = _make_spec()
