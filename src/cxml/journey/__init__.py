@@ -1,0 +1,31 @@
+"""The customer journey: stages from first visit to churn, channel flows, and a self-contained HTML page."""
+
+from cxml.journey.flows import ChannelFlows, channel_flows, convert_summary, time_to_convert
+from cxml.journey.report import JourneyResult, write_journey
+from cxml.journey.stages import (
+    STAGES,
+    JourneySource,
+    customer_journeys,
+    funnel,
+    journey_table,
+    open_source,
+    segment_labels,
+    stitching,
+)
+
+__all__ = [
+    "STAGES",
+    "ChannelFlows",
+    "JourneyResult",
+    "JourneySource",
+    "channel_flows",
+    "convert_summary",
+    "customer_journeys",
+    "funnel",
+    "journey_table",
+    "open_source",
+    "segment_labels",
+    "stitching",
+    "time_to_convert",
+    "write_journey",
+]
