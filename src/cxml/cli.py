@@ -389,6 +389,77 @@ def lookalike(
 
 
 @app.command()
+def journey(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Folder of contract tables: Parquet (scanned in place) or CSV (default: WORKSPACE/data/company).",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Cut-off: only rows before it (default: midnight after the last row)."),
+    ] = None,
+    segment: Annotated[
+        str | None,
+        typer.Option(
+            "--segment",
+            help="Split the funnel by preferred_channel, region, or a CSV/Parquet file of labels per customer_id "
+            "(FILE or FILE:COLUMN, e.g. the assignments.parquet of `cxml segments`) (default: preferred_channel "
+            "and region). The first channel is always a split too.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder for journey.html and its Parquet/CSV numbers (default: WORKSPACE/reports/journey)."
+        ),
+    ] = None,
+    churn_days: Annotated[int, typer.Option("--churn-days", help="Churned: no purchase for this many days.")] = 90,
+    threads: Annotated[int | None, typer.Option("--threads", help="DuckDB threads (default: all cores).")] = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """The customer journey: first (anonymous) visit → identified → purchase → repeat → service → survey → churned.
+
+    One self-contained HTML page that works offline, with every number behind it as Parquet and CSV:
+    the funnel with conversion and median days between stages, per segment and per channel;
+    the channel flow (Sankey: web → app → store → phone …) and the time to convert;
+    how many journeys identity resolution stitched to a customer.
+    """
+
+    from cxml.journey import run_journey
+
+    ws = Workspace(home)  # only the default folders come from the workspace; nothing else is created
+    data_dir = data or ws.data
+    out_dir = out or ws.root / "reports" / "journey"
+    typer.echo(f"journey of {data_dir}")
+    try:
+        result = run_journey(
+            data_dir, out_dir, as_of=as_of, segment=segment, churn_days=churn_days, threads=threads,
+            progress=typer.echo,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    s = result.summary
+    for stage, reached in s["stages"].items():
+        conversion = s["conversion"].get(stage)
+        rate = "" if conversion is None else f"   {conversion:6.1%} of the previous stage"
+        typer.echo(f"  {stage:>16}: {reached:>10,}{rate}")
+    st = s["stitching"]
+    typer.echo(
+        f"  identity resolution stitched {st['journeys_stitched']:,} of {st['customer_journeys']:,} customer "
+        f"journeys ({st['journeys_starting_stitched']:,} start with an anonymous visit) and "
+        f"{st['stitched_share'] or 0:.0%} of anonymous events; {st['journeys_left_anonymous']:,} identifiers "
+        "stayed anonymous"
+    )
+    typer.echo(f"{s['journeys']:,} journeys as of {s['as_of']} → {result.html} ({s['seconds']:.1f}s)")
+    if as_json:
+        typer.echo(json.dumps({**s, "html": str(result.html), "out_dir": str(result.out_dir)}, default=str))
+
+
+@app.command()
 def build(home: HomeOption = None) -> None:
     """Export the champions and the feature snapshot to the BentoML store and build the Bento."""
     from cxml.jobs import export_for_serving

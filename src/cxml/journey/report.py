@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -78,18 +79,28 @@ def write_journey(
     churn_days: int = 90,
     max_steps: int = 5,
     threads: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> JourneyResult:
     """Compute the journey picture of ``source`` before ``as_of`` and write it to ``out_dir``.
 
     ``segment``: a journey column (``preferred_channel`` or ``region``), a behavioural segment as a Series
-    indexed by customer id, or a CSV/Parquet file with ``customer_id`` and one label column; by default both
+    indexed by customer id, or a CSV/Parquet file read by :func:`read_segment`; by default both
     ``preferred_channel`` and ``region``. The first channel of each journey is always a dimension too.
-    Each file is written to a temporary name and renamed into place, the page last.
+    Each file is written to a temporary name and renamed into place, the page last. ``progress`` is told
+    each step as it ends (``cxml journey`` prints them).
     """
     t0 = time.perf_counter()
+
+    def step(message: str) -> None:
+        if progress is not None:
+            progress(f"  {message} ({time.perf_counter() - t0:.1f}s)")
+
     with open_source(source, as_of=as_of, threads=threads) as src:
+        step(f"tables attached and checked; as of {src.as_of}")
         journeys = journey_table(src, churn_days=churn_days)
+        step(f"{len(journeys):,} journeys staged")
         flows = channel_flows(src, max_steps=max_steps)
+        step(f"channel flow over the first {max_steps} steps")
         cutoff = src.as_of
     dims = _dimensions(journeys, segment)
     tables = {
@@ -101,6 +112,7 @@ def write_journey(
         "stitching": stitching(journeys),
     }
     tables["segments"] = tables["segments"].reset_index(drop=True)
+    step(f"funnels per {', '.join(dims)}")
     summary = _summary(journeys, tables, cutoff, churn_days, max_steps)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +132,7 @@ def _dimensions(journeys: pd.DataFrame, segment: str | Path | pd.Series | None) 
     if segment is None:
         names: list[str | pd.Series] = list(SEGMENT_COLUMNS)
     elif isinstance(segment, Path):
-        names = [_segment_file(segment)]
+        names = [read_segment(segment)]
     else:
         names = [segment]
     dims = {}
@@ -131,16 +143,23 @@ def _dimensions(journeys: pd.DataFrame, segment: str | Path | pd.Series | None) 
     return dims
 
 
-def _segment_file(path: Path) -> pd.Series:
+def read_segment(path: Path, column: str | None = None) -> pd.Series:
+    """A label per customer id from a CSV/Parquet file: ``customer_id`` (a column or the index, as in the
+    ``assignments.parquet`` that ``cxml segments`` writes) and ``column``, by default ``segment_name``, else
+    ``segment``, else the file's only other column."""
     frame = read_flat_table(path)
+    if "customer_id" not in frame.columns and frame.index.name == "customer_id":
+        frame = frame.reset_index()
     labels = [c for c in frame.columns if c != "customer_id"]
-    if "customer_id" not in frame.columns or (len(labels) != 1 and "segment" not in labels):
+    if column is None:
+        column = next((c for c in ("segment_name", "segment") if c in labels), labels[0] if len(labels) == 1 else None)
+    if "customer_id" not in frame.columns or column not in labels:
+        wanted = f"column {column!r}" if column is not None else "one label column (or 'segment')"
         raise ValueError(
-            f"segment file {path} needs column 'customer_id' and one label column (or 'segment'); "
+            f"segment file {path} needs column 'customer_id' and {wanted}; "
             f"it has {list(frame.columns)}; first rows:\n{frame.head(3).to_string()}"
         )
-    label = "segment" if "segment" in labels else labels[0]
-    return pd.Series(frame[label].to_numpy(), index=frame["customer_id"].astype("str"), name=label)
+    return pd.Series(frame[column].to_numpy(), index=frame["customer_id"].astype("str"), name=column)
 
 
 def _write_text(path: Path, text: str) -> Path:
