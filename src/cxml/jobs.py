@@ -21,7 +21,9 @@ CONTACTS_FILE = "contacts.parquet"
 POLICY_PATH = Path("pipelines") / "policy.yaml"
 MANIFEST_PATH = Path("models") / "served.json"
 SERVED_FAMILIES = ("churn",)
-"""Always served; uplift is served too once it has a champion."""
+"""Always served; uplift and the ``OPTIONAL_FAMILIES`` are served too once they have a champion."""
+OPTIONAL_FAMILIES = ("survival", "clv", "cross_sell")
+"""Served when promoted: survival on the snapshot, CLV and cross-sell on rows exported with the champion."""
 
 
 def load_pipeline(family: str, path: Path | None = None, trials: int | None = None, **tuning: Any) -> PipelineConfig:
@@ -76,12 +78,15 @@ def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> Tr
     tables = read_valid_tables(data_dir)
     dataset = spec.contract_dataset(tables, req.as_of or cfg.as_of, cfg, str(data_dir))
     result = train(spec, dataset, cfg, ws, resume=req.resume, progress=progress)
-    write_snapshot(ws, tables)
+    write_snapshot(ws, tables, data_dir)
     return result
 
 
-def write_snapshot(ws: Workspace, tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
-    """Features of every customer as of the day after the last order: what serving and explain look up."""
+def write_snapshot(ws: Workspace, tables: Mapping[str, pd.DataFrame], data_dir: Path | None = None) -> pd.Timestamp:
+    """Features of every customer as of the day after the last order: what serving and explain look up.
+
+    ``data_dir`` (the tables' folder, default the workspace's) is recorded, so an export can build the rows the
+    other families serve from the same data."""
     from cxml.data.sources import write_table_atomic
     from cxml.decision.nba import NbaConfig
     from cxml.decision.policy import contact_states
@@ -92,8 +97,15 @@ def write_snapshot(ws: Workspace, tables: Mapping[str, pd.DataFrame]) -> pd.Time
     states = contact_states(tables, as_of, NbaConfig.from_yaml(POLICY_PATH).policy)
     states = states.assign(contacts=states["contacts"].map(list)).rename_axis("customer_id").reset_index()
     write_table_atomic(states, ws.snapshots / CONTACTS_FILE)
-    (ws.snapshots / "snapshot.json").write_text(json.dumps({"as_of": str(as_of.date())}))
+    meta = {"as_of": str(as_of.date()), "data": str((data_dir or ws.data).resolve())}
+    (ws.snapshots / "snapshot.json").write_text(json.dumps(meta))
     return as_of
+
+
+def snapshot_tables(ws: Workspace) -> dict[str, pd.DataFrame]:
+    """The validated contract tables the latest snapshot was built from."""
+    meta = json.loads((ws.snapshots / "snapshot.json").read_text())
+    return read_valid_tables(Path(meta.get("data", ws.data)))
 
 
 def read_contacts(ws: Workspace) -> pd.DataFrame | None:
@@ -189,19 +201,62 @@ def example_customer(ws: Workspace) -> str:
 
 
 def export_for_serving(ws: Workspace, manifest_path: Path = MANIFEST_PATH) -> dict[str, str]:
-    """Copy each champion (exact MLflow version) and the snapshot into the BentoML store; write the manifest."""
+    """Copy each champion (exact MLflow version) and the snapshot into the BentoML store; write the manifest.
+
+    Churn is required; uplift, the ``OPTIONAL_FAMILIES`` and the segments are exported when they have a champion,
+    with the rows their endpoints look customers up in, built from the snapshot's tables at its date."""
+    from functools import cache
+
+    import mlflow
+
     from cxml import registry, tracking
+    from cxml.lifecycle_jobs import SEGMENTS_MODEL, segment_lookup
     from cxml.serving import store
 
     snapshot, as_of = read_snapshot(ws)
+    date = pd.Timestamp(as_of)
     tags = {family: store.export_champion(ws, family) for family in SERVED_FAMILIES}
     tracking.configure(ws)
+    tables = cache(lambda: snapshot_tables(ws))
     uplift_version = registry.alias_version("cxml.uplift", registry.CHAMPION)
     if uplift_version is not None:
         tags["uplift"] = store.export_champion(ws, "uplift", extra_metadata=uplift_serving_metadata(ws, uplift_version))
+    for family in OPTIONAL_FAMILIES:
+        spec = get_spec(family)
+        if registry.alias_version(spec.registered_name, registry.CHAMPION) is None:
+            continue
+        rows = None
+        if (make_rows := spec.serving_rows) is not None:
+            cfg = load_pipeline(family)
+            rows = lambda model, make=make_rows, cfg=cfg: make(tables(), date, model, cfg)  # noqa: E731
+        metadata = item_catalogue(tables(), load_pipeline(family)) if family == "cross_sell" else None
+        tags[family] = store.export_champion(ws, family, rows=rows, extra_metadata=metadata)
+    if registry.alias_version(SEGMENTS_MODEL, registry.CHAMPION) is not None:
+        tags["segments"] = store.export_champion(
+            ws,
+            "segments",
+            model_name=SEGMENTS_MODEL,
+            loader=mlflow.sklearn.load_model,
+            rows=lambda segmenter: segment_lookup(segmenter, tables(), date),
+        )
     tags["snapshot"] = store.export_snapshot(ws, snapshot, as_of, read_contacts(ws))
     store.write_manifest(manifest_path, tags)
     return tags
+
+
+def item_catalogue(tables: Mapping[str, pd.DataFrame], cfg: PipelineConfig) -> dict[str, Any]:
+    """Names and unit margins of the cross-sell items (products or categories) for the endpoint and next best
+    action: a product's margin is list price − unit cost; a category's the mean over its products."""
+    from cxml.models.cross_sell import options
+
+    products = tables["products"]
+    margin = (products["list_price"] - products["unit_cost"]).astype(float)
+    if options(cfg).level == "category":
+        by_category = margin.groupby(products["category"].astype("str")).mean()
+        return {"item_names": {c: c for c in by_category.index}, "item_margins": by_category.round(4).to_dict()}
+    ids = products["product_id"].astype("str")
+    names = dict(zip(ids, ids + " (" + products["category"].astype("str") + ")", strict=True))
+    return {"item_names": names, "item_margins": dict(zip(ids, margin.round(4), strict=True))}
 
 
 def uplift_serving_metadata(ws: Workspace, version: str) -> dict[str, Any]:

@@ -129,16 +129,20 @@ def _train_uplift(ws: Workspace, frame: pd.DataFrame) -> object:
     return load_estimator("models:/cxml.uplift/1")
 
 
+def _server(served: Served, **env: str) -> contextlib.AbstractContextManager[httpx.Client]:
+    return serve(served.ws, served.manifest, **env)
+
+
 @contextlib.contextmanager
-def _server(served: Served, **env: str) -> Iterator[httpx.Client]:
-    """``bentoml serve`` of the exported champions on a free loopback port, ready; stopped afterwards."""
+def serve(ws: Workspace, manifest: Path, **env: str) -> Iterator[httpx.Client]:
+    """``bentoml serve`` of the champions in ``manifest`` on a free loopback port, ready; stopped afterwards."""
     port = free_port()
-    log_path = served.ws.root / f"server-{port}.log"
+    log_path = ws.root / f"server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 (closed in the finally)
     proc = subprocess.Popen(
         serve_command("127.0.0.1", port),
         cwd=REPO,
-        env={**_env(served.ws, served.manifest), **env},
+        env={**_env(ws, manifest), **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

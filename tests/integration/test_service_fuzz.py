@@ -58,6 +58,15 @@ RESPONSES: dict[str, type[BaseModel]] = {
     "/uplift": UpliftResponse,
     "/next_best_action": NextBestActionResponse,
 }
+FAMILY_OF = {
+    "/survival": "survival",
+    "/clv": "clv",
+    "/segment": "segments",
+    "/cross_sell": "cross_sell",
+    "/cross_sell_pair": "cross_sell",
+}
+"""Endpoints of the families this fixture does not train: they answer a documented 503 (tested in
+``test_serving``), so they are left out of the fuzzing, which counts every 5xx."""
 GENERATED_VALUES = st.one_of(
     st.none(),
     st.booleans(),
@@ -154,7 +163,12 @@ def fuzzed(served: Served) -> Iterator[FuzzRun]:
         schema = schemathesis.openapi.from_url(f"{base_url}/docs.json", timeout=10)
         parsed = list(schema.get_all_operations())
         assert not [r.err() for r in parsed if isinstance(r, Err)], "the OpenAPI document has invalid operations"
-        operations = [r.ok() for r in parsed if isinstance(r, Ok) and r.ok().method.upper() == "POST"]
+        families = {m["family"] for m in http.get("/info").json()["models"]}
+        operations = [
+            r.ok()
+            for r in parsed
+            if isinstance(r, Ok) and r.ok().method.upper() == "POST" and FAMILY_OF.get(r.ok().path, "churn") in families
+        ]
         assert {op.path for op in operations} >= set(RESPONSES), "the OpenAPI document lost an endpoint"
         for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

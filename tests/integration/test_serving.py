@@ -253,3 +253,19 @@ def test_api_key_and_body_limit_in_the_real_server(served: Served) -> None:
         assert too_large.status_code == 413 and "bytes" in too_large.text
         assert http.get("/readyz").status_code == 200  # probes need no key
         assert http.post("/churn", json=body, headers={"X-API-Key": "k-123"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "route, body, command",
+    [
+        ("/survival", {"customer_id": "C00003"}, "cxml train survival"),
+        ("/clv", {"customer_id": "C00003"}, "cxml train clv"),
+        ("/segment", {"customer_id": "C00003"}, "cxml segments"),
+        ("/cross_sell", {"customer_id": "C00003"}, "cxml train cross_sell"),
+        ("/cross_sell_pair", {"customer_id": "C00003", "item": "P1"}, "cxml train cross_sell"),
+    ],
+)
+def test_a_family_without_a_served_model_is_503_with_the_way_out(client: httpx.Client, route, body, command) -> None:
+    r = client.post(route, json=body)
+    assert r.status_code == 503 and command in r.json()["error"]
+    assert client.post("/churn", json={"customer_id": "C00003", "top_k": 0}).status_code == 200

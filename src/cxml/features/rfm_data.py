@@ -182,3 +182,23 @@ def clv_contract_rows(
         raise ValueError(f"customer-360 features clash with the RFM columns: {clash}")
     X = X.join(customer360, how="left")
     return X, y, notes
+
+
+def clv_scoring_rows(
+    tables: Mapping[str, pd.DataFrame], as_of: str | pd.Timestamp, *, period_days: float = 7.0
+) -> pd.DataFrame:
+    """The features ``clv_contract_rows`` builds, for scoring at ``as_of`` (calibration up to the day before,
+    no holdout): one row per customer with a kept order before ``as_of``, indexed by ``customer_id``."""
+    from cxml.features.build import build_features
+
+    as_of_ts = pd.Timestamp(as_of).normalize()
+    X, _, _ = clv_rows(
+        order_transactions(tables["orders"]),
+        customer="customer_id",
+        time="ts",
+        value="value",
+        calibration_end=as_of_ts - pd.Timedelta(days=1),
+        observation_end=as_of_ts,
+        period_days=period_days,
+    )
+    return X.join(build_features(tables, as_of_ts), how="left")

@@ -383,6 +383,16 @@ def clv_contract_dataset(
     return Dataset("company", source, X_tr, y_tr, X_ho, y_ho, f"rfm+{FEATURE_SET}", str(as_of_ts.date()), tags)
 
 
+def serving_rows(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, model: Any, cfg: PipelineConfig
+) -> pd.DataFrame:
+    """Every customer's RFM and customer-360 features at the snapshot date, for the CLV endpoint."""
+    from cxml.features.rfm_data import clv_scoring_rows
+
+    rows = clv_scoring_rows(tables, as_of, period_days=options(cfg).period_days)
+    return rows[list(model.feature_names_in_)]
+
+
 def _make_spec() -> Any:
     from cxml.models.spec import ModelSpec
 
@@ -405,6 +415,7 @@ def _make_spec() -> Any:
         table_dataset=_table_dataset,
         refit_params={"with_p_alive": True},
         table_cv_folds=None,
+        serving_rows=serving_rows,
     )
 
 

@@ -416,6 +416,25 @@ def table_dataset(req: TrainRequest, cfg: PipelineConfig) -> tuple[Any, list[str
     return dataset, notes
 
 
+def serving_rows(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, model: Any, cfg: PipelineConfig
+) -> pd.DataFrame:
+    """Unlabelled pairs of every active customer × the champion's items at the snapshot date (flat: with
+    ``customer_id`` and ``item`` columns), for the cross-sell endpoints."""
+    from cxml.features.affinity import cross_sell_from_tables
+
+    opts = options(cfg)
+    data = cross_sell_from_tables(
+        tables,
+        as_of,
+        level=opts.level,
+        lookback_days=opts.lookback_days or 180.0,
+        horizon_days=None,
+        items=list(model.items_),
+    )
+    return data.pairs.reset_index()
+
+
 def _make_spec() -> Any:
     from cxml.models.spec import ModelSpec
 
@@ -434,6 +453,7 @@ def _make_spec() -> Any:
         interval=interval,
         score_columns=lambda model: ["probability"],
         explain_row=explain_row,
+        serving_rows=serving_rows,
         contract_dataset=contract_dataset,
         table_dataset=table_dataset,
         table_cv_folds=None,

@@ -128,6 +128,9 @@ class ModelSpec:
     """(``cxml train`` request, pipeline config) → the Dataset on a file the user brings, and notes to log."""
     table_cv_folds: int | None = 5
     """Folds of the extra cross-validation reported on a user's file (None: skip it)."""
+    serving_rows: Callable[[Mapping[str, pd.DataFrame], pd.Timestamp, Any, PipelineConfig], pd.DataFrame] | None = None
+    """(contract tables, snapshot date, champion, pipeline config) → the rows its endpoint looks customers up in,
+    exported with the champion (CLV: RFM rows; cross-sell: pair rows). None: the customer-360 snapshot."""
 
     @property
     def experiment(self) -> str:

@@ -7,20 +7,23 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cxml.decision.nba import NbaConfig, campaign_actions, retention_actions
+from cxml.decision.nba import NbaConfig, campaign_actions, retention_actions, suggestion_actions
 from cxml.decision.policy import Action, ContactState, decide, state_of
 from cxml.decision.value import ContactCosts
+from cxml.serving.family_scoring import FamilyScorer, ServedCrossSell
 from cxml.serving.schemas import (
     ActionValue,
     ChurnRequest,
     NextBestActionRequest,
     NextBestActionResponse,
+    ScoreRequest,
     UpliftRequest,
 )
-from cxml.serving.scoring import ChurnScorer
+from cxml.serving.scoring import ChurnScorer, RequestError
 from cxml.serving.uplift_scoring import UpliftScorer
 
 VALUE_FEATURE = "spend_365d"
+N_SUGGESTIONS = 3
 
 
 def _out(action: Action) -> ActionValue:
@@ -43,8 +46,12 @@ class NextBestActionScorer:
     states: pd.DataFrame
     """``cxml.decision.policy.contact_states`` at the snapshot date, indexed by customer id."""
     values: pd.Series
-    """Each customer's value at stake (spend over the last 365 days)."""
+    """Each customer's value at stake (spend over the last 365 days) when no CLV champion knows them."""
     config: NbaConfig
+    cross_sell: ServedCrossSell | None = None
+    """Adds up to ``N_SUGGESTIONS`` item suggestions to the candidates when served."""
+    clv: FamilyScorer | None = None
+    """The customer's expected value over the CLV horizon replaces the 365-day spend when served."""
 
     def _state(self, customer_id: str) -> ContactState:
         if customer_id in self.states.index:
@@ -62,10 +69,20 @@ class NextBestActionScorer:
     def decide(self, req: NextBestActionRequest) -> NextBestActionResponse:
         cid = req.customer_id
         churn = self.churn.score(ChurnRequest(customer_id=cid, top_k=0))  # 404 for an unknown customer
+        models = {churn.model_name: churn.model_version}
         value = float(self.values.get(cid, 0.0))
+        if self.clv is not None:
+            try:
+                clv = self.clv.score(ScoreRequest(customer_id=cid, top_k=0))
+                value, models[clv.model_name] = clv.score, clv.model_version
+            except RequestError:  # no kept order before the snapshot: the CLV rows do not know them
+                pass
         value = value if value == value else 0.0  # NaN spend: nothing at stake
         actions = retention_actions(churn.probability, value, self.config.economics)
-        models = {churn.model_name: churn.model_version}
+        if self.cross_sell is not None:
+            suggestions = self.cross_sell.suggestions(cid, N_SUGGESTIONS)
+            actions += suggestion_actions(suggestions, self.config.economics)
+            models[self.cross_sell.model.mlflow_model] = self.cross_sell.model.mlflow_version
         if self.uplift is not None:
             uplift = self.uplift.score(UpliftRequest(customer_id=cid, top_k=0))
             effects = {e.arm: e.effect for e in uplift.effects}

@@ -67,7 +67,8 @@ class Reason(_Strict):
     feature: str = Field(description="Feature name.", examples=["recency_days"])
     value: FeatureValue = Field(description="The customer's value of the feature.", examples=[94])
     contribution: float = Field(
-        description="Change of the churn probability due to this feature (tree SHAP, probability scale).",
+        description="Change of the score due to this feature (tree SHAP; churn: probability scale, survival: log "
+        "hazard, CLV: value).",
         examples=[0.21],
     )
     text: str = Field(description="The reason in words.", examples=["no purchase in 94 days raises risk by 0.21"])
@@ -154,7 +155,10 @@ class NextBestActionResponse(_Strict):
     holdout: bool = Field(description="True for the persistent measurement holdout (always `do_nothing`).")
     reasons: list[str] = Field(description="Why this action, in words.")
     churn_probability: float = Field(ge=0.0, le=1.0, description="The churn champion's probability.")
-    customer_value: float = Field(description="Value at stake used for retention actions (spend over 365 days).")
+    customer_value: float = Field(
+        description="Value at stake used for retention actions: the CLV champion's expected value over its "
+        "horizon when one is served and knows the customer, else the spend over the last 365 days."
+    )
     models: dict[str, str] = Field(description="Served model → exact MLflow version used.")
     snapshot_as_of: str = Field(description="Date of the snapshot: features, consent and contact history.")
 
@@ -170,6 +174,111 @@ class BatchChurnRequest(_Strict):
 
 class BatchChurnResponse(_Strict):
     items: list[ChurnResponse] = Field(description="One response per request item, in the same order.")
+
+
+class ScoreRequest(ChurnRequest):
+    """One customer for the survival or CLV champion: a ``customer_id`` or a full feature record."""
+
+
+class ScoreResponse(_Strict):
+    customer_id: str | None = Field(description="The customer scored; null for a feature record.")
+    family: str = Field(description="Model family that scored.", examples=["survival"])
+    score: float = Field(
+        description="The headline score: survival `risk` (log relative hazard), CLV `expected_value`.",
+        examples=[0.42],
+    )
+    scores: dict[str, float] = Field(
+        description="Every score of the model: survival `survival_3`/`survival_6`/`survival_12` (P(still a "
+        "customer) after 3/6/12 months) and `expected_remaining_tenure` (months, within the last horizon); CLV "
+        "`expected_value`, `expected_purchases`, `p_alive` …",
+        examples=[{"risk": 0.42, "survival_3": 0.93, "survival_6": 0.85, "survival_12": 0.71}],
+    )
+    summary: str = Field("", description="The scores in words.")
+    reasons: list[Reason] = Field(default_factory=list, description="Top drivers of the headline score.")
+    model_name: str = Field(description="Registered MLflow model.", examples=["cxml.survival"])
+    model_version: str = Field(description="Exact MLflow model version served.", examples=["1"])
+    snapshot_as_of: str | None = Field(None, description="Date of the rows a `customer_id` was looked up in.")
+
+
+class CustomerRequest(_Strict):
+    """One customer of the served snapshot."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"example": {"customer_id": "C000123"}})
+
+    customer_id: str = Field(
+        min_length=1, max_length=128, description="A customer in the served snapshot.", examples=["C000123"]
+    )
+
+
+class SegmentResponse(_Strict):
+    customer_id: str = Field(description="The customer.")
+    segment: int = Field(ge=0, description="Behavioural segment number.", examples=[2])
+    segment_name: str = Field(description="Short name of the segment.", examples=["web, frequent customers"])
+    segment_traits: str = Field(description="The segment's most distinctive features, in words.")
+    value_engagement: str = Field(description="Cell of the value × engagement grid.", examples=["high value, engaged"])
+    high_value: bool = Field(description="Among the top 20 % by spend over 365 days.")
+    engaged: bool = Field(description="Bought in the last 90 days or was active on web/app in the last 30.")
+    stage: str = Field(
+        description="Lifecycle stage by the documented rules: new, active, won back, at risk, sleeping or churned.",
+        examples=["at risk"],
+    )
+    stage_reason: str = Field(description="Why this stage, in words.")
+    model_name: str = Field(description="Registered MLflow model of the segmenter.", examples=["cxml.segments"])
+    model_version: str = Field(description="Exact MLflow model version served.", examples=["1"])
+    snapshot_as_of: str = Field(description="Date of the assignment.")
+
+
+class CrossSellRequest(_Strict):
+    """A customer's most likely next items."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"example": {"customer_id": "C000123", "top_k": 5}}
+    )
+
+    customer_id: str = Field(
+        min_length=1, max_length=128, description="A customer with purchases in the look-back.", examples=["C000123"]
+    )
+    top_k: Annotated[StrictInt, Field(ge=1, le=50)] = Field(5, description="How many items to return.")
+    n_reasons: Annotated[StrictInt, Field(ge=0, le=5)] = Field(3, description="Reasons per item (0: none, fastest).")
+
+
+class RecommendedItem(_Strict):
+    rank: int = Field(ge=1, description="1 = most likely.")
+    item: str = Field(description="Product (or category) id.", examples=["P0042"])
+    name: str = Field(description="Item in words.", examples=["P0042 (electronics)"])
+    probability: float = Field(ge=0.0, le=1.0, description="Calibrated P(the customer buys it in the horizon).")
+    reasons: list[str] = Field(default_factory=list, description="Why, in words.")
+
+
+class CrossSellResponse(_Strict):
+    customer_id: str = Field(description="The customer.")
+    items: list[RecommendedItem] = Field(description="Items the customer does not own yet, most likely first.")
+    model_name: str = Field(description="Registered MLflow model.", examples=["cxml.cross_sell"])
+    model_version: str = Field(description="Exact MLflow model version served.", examples=["1"])
+    snapshot_as_of: str = Field(description="Date of the pair rows.")
+
+
+class CrossSellPairRequest(_Strict):
+    """P(customer X buys item Y)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"example": {"customer_id": "C000123", "item": "P0042"}}
+    )
+
+    customer_id: str = Field(min_length=1, max_length=128, description="A customer.", examples=["C000123"])
+    item: str = Field(min_length=1, max_length=128, description="An item the model ranks.", examples=["P0042"])
+    n_reasons: Annotated[StrictInt, Field(ge=0, le=5)] = Field(3, description="Reasons to return.")
+
+
+class CrossSellPairResponse(_Strict):
+    customer_id: str = Field(description="The customer.")
+    item: str = Field(description="The item.")
+    probability: float = Field(ge=0.0, le=1.0, description="Calibrated P(the customer buys it in the horizon).")
+    owned: bool = Field(description="Bought in the look-back already (never recommended).")
+    reasons: list[Reason] = Field(default_factory=list, description="What raises the probability.")
+    model_name: str = Field(description="Registered MLflow model.", examples=["cxml.cross_sell"])
+    model_version: str = Field(description="Exact MLflow model version served.", examples=["1"])
+    snapshot_as_of: str = Field(description="Date of the pair rows.")
 
 
 class ServedModel(_Strict):

@@ -222,8 +222,15 @@ def served_model(model: bentoml.Model, estimator: Any) -> ServedModel:
         mlflow_model=labels["mlflow_model"],
         mlflow_version=labels["mlflow_version"],
         mlflow_run_id=labels["mlflow_run_id"],
-        features=[str(c) for c in estimator.encoder_.feature_names_in_],
+        features=[str(c) for c in feature_names(estimator)],
     )
+
+
+def feature_names(estimator: Any) -> list[str]:
+    """The features a served estimator reads, in order (its encoder's when it has one)."""
+    encoder = getattr(estimator, "encoder_", None)
+    names = getattr(encoder, "feature_names_in_", None)
+    return [str(c) for c in (names if names is not None else getattr(estimator, "feature_names_in_", []))]
 
 
 def load_churn_scorer(model: bentoml.Model, snapshot: bentoml.Model | None = None) -> ChurnScorer:

@@ -22,14 +22,23 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse
 
 from cxml.decision.nba import NbaConfig
+from cxml.serving.family_scoring import load_cross_sell, load_family_scorer, load_segment_scorer
 from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
 from cxml.serving.schemas import (
     BatchChurnRequest,
     BatchChurnResponse,
     ChurnRequest,
     ChurnResponse,
+    CrossSellPairRequest,
+    CrossSellPairResponse,
+    CrossSellRequest,
+    CrossSellResponse,
+    CustomerRequest,
     NextBestActionRequest,
     NextBestActionResponse,
+    ScoreRequest,
+    ScoreResponse,
+    SegmentResponse,
     ServiceInfo,
     UpliftRequest,
     UpliftResponse,
@@ -42,6 +51,16 @@ from cxml.serving.uplift_scoring import load_uplift_scorer
 SERVICE_NAME = "cxml"
 MANIFEST = read_manifest(Path(os.environ.get("CXML_MANIFEST", "models/served.json")), required=("churn",))
 NBA_CONFIG = NbaConfig.from_yaml(Path(os.environ.get("CXML_POLICY", "pipelines/policy.yaml")))
+
+
+def _optional(family: str) -> bentoml.models.BentoModel | None:
+    return bentoml.models.BentoModel(MANIFEST[family]) if family in MANIFEST else None
+
+
+def _not_served(family: str, command: str) -> JSONResponse:
+    body = {"error": f"no {family} model is served: train and promote one (`{command}`), export again, restart"}
+    return JSONResponse(body, status_code=503)
+
 
 # GET routes live on a small FastAPI app mounted beside the BentoML APIs (BentoML APIs are POST only).
 meta_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -56,20 +75,31 @@ meta_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 class CxmlService:
     churn_model = bentoml.models.BentoModel(MANIFEST["churn"])
     snapshot_model = bentoml.models.BentoModel(MANIFEST["snapshot"]) if "snapshot" in MANIFEST else None
-    uplift_model = bentoml.models.BentoModel(MANIFEST["uplift"]) if "uplift" in MANIFEST else None
+    uplift_model = _optional("uplift")
+    survival_model = _optional("survival")
+    clv_model = _optional("clv")
+    cross_sell_model = _optional("cross_sell")
+    segments_model = _optional("segments")
 
     def __init__(self) -> None:
-        self.churn = load_churn_scorer(self.churn_model, self.snapshot_model)
-        self.uplift = load_uplift_scorer(self.uplift_model, self.snapshot_model) if self.uplift_model else None
+        snapshot = self.snapshot_model
+        self.churn = load_churn_scorer(self.churn_model, snapshot)
+        self.uplift = load_uplift_scorer(self.uplift_model, snapshot) if self.uplift_model else None
+        self.survival = load_family_scorer("survival", self.survival_model, snapshot) if self.survival_model else None
+        self.clv = load_family_scorer("clv", self.clv_model, snapshot) if self.clv_model else None
+        self.cross_sell = load_cross_sell(self.cross_sell_model, snapshot) if self.cross_sell_model else None
+        self.segments = load_segment_scorer(self.segments_model, snapshot) if self.segments_model else None
         self.nba = (
             NextBestActionScorer(
                 self.churn,
                 self.uplift,
-                load_contacts(self.snapshot_model),
-                load_values(self.snapshot_model, VALUE_FEATURE),
+                load_contacts(snapshot),
+                load_values(snapshot, VALUE_FEATURE),
                 NBA_CONFIG,
+                cross_sell=self.cross_sell,
+                clv=self.clv,
             )
-            if self.snapshot_model is not None
+            if snapshot is not None
             else None
         )
 
@@ -119,13 +149,65 @@ class CxmlService:
         except RequestError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)
 
+    @bentoml.api(route="/survival", output_spec=ScoreResponse)
+    def survival_one(self, request: ScoreRequest, /) -> ScoreResponse | JSONResponse:
+        """A customer's survival curve summary: P(still a customer) after 3, 6 and 12 months, expected remaining
+        tenure within the last horizon, relative risk, and what drives the risk."""
+        if self.survival is None:
+            return _not_served("survival", "cxml train survival")
+        try:
+            return self.survival.score(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+    @bentoml.api(route="/clv", output_spec=ScoreResponse)
+    def clv_one(self, request: ScoreRequest, /) -> ScoreResponse | JSONResponse:
+        """A customer's expected value and purchases over the CLV horizon and P(alive), with the reasons."""
+        if self.clv is None:
+            return _not_served("clv", "cxml train clv")
+        try:
+            return self.clv.score(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+    @bentoml.api(route="/segment", output_spec=SegmentResponse)
+    def segment_one(self, request: CustomerRequest, /) -> SegmentResponse | JSONResponse:
+        """A customer's behavioural segment (in words), value × engagement cell and lifecycle stage with why."""
+        if self.segments is None:
+            return _not_served("segments", "cxml segments")
+        try:
+            return self.segments.score(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+    @bentoml.api(route="/cross_sell", output_spec=CrossSellResponse)
+    def cross_sell_top(self, request: CrossSellRequest, /) -> CrossSellResponse | JSONResponse:
+        """The items a customer is most likely to buy next (not owned yet), with probabilities and reasons."""
+        if self.cross_sell is None:
+            return _not_served("cross_sell", "cxml train cross_sell")
+        try:
+            return self.cross_sell.top_k(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+    @bentoml.api(route="/cross_sell_pair", output_spec=CrossSellPairResponse)
+    def cross_sell_pair(self, request: CrossSellPairRequest, /) -> CrossSellPairResponse | JSONResponse:
+        """P(customer X buys item Y) in the horizon, whether they own it already, and the reasons."""
+        if self.cross_sell is None:
+            return _not_served("cross_sell", "cxml train cross_sell")
+        try:
+            return self.cross_sell.pair(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
     @meta_app.get("/info", response_model=ServiceInfo)
     def info(self) -> ServiceInfo:
         """The models served, with their exact BentoML tags and MLflow versions, and the snapshot date."""
+        scorers = (self.churn, self.uplift, self.survival, self.clv, self.cross_sell, self.segments)
         return ServiceInfo(
             service=SERVICE_NAME,
             ready=self.__is_ready__(),
-            models=[self.churn.model, *([self.uplift.model] if self.uplift else [])],
+            models=[s.model for s in scorers if s is not None],
             snapshot=self.churn.snapshot_info(),
         )
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ESTIMATOR_FILE = "estimator.joblib"
+ROWS_FILE = "rows.parquet"
 SNAPSHOT_FILE = "snapshot.parquet"
 CONTACTS_FILE = "contacts.parquet"
 SNAPSHOT_NAME = "cxml-snapshot"
@@ -68,11 +70,15 @@ def export_champion(
     family: str = "churn",
     model_name: str | None = None,
     extra_metadata: dict[str, Any] | None = None,
+    rows: Callable[[Any], pd.DataFrame] | None = None,
+    loader: Callable[[str], Any] | None = None,
 ) -> str:
     """Copy the MLflow ``champion`` of ``cxml.<family>`` (or ``model_name``) into the BentoML store.
 
-    ``extra_metadata`` travels with the model (uplift: effect bands, campaign costs). Returns the exact tag.
-    Exporting the same version again returns the existing tag without copying.
+    ``extra_metadata`` travels with the model (uplift: effect bands, campaign costs); ``rows`` (champion → the
+    rows its endpoint looks customers up in) are stored beside it, and their digest joins the tag, so a new
+    snapshot of the same version is a new tag. ``loader`` reads the estimator from a ``models:/`` URI (default:
+    a cxml pyfunc's estimator). Returns the exact tag; exporting the same again does not copy.
     """
     import bentoml
     from mlflow.exceptions import MlflowException
@@ -91,12 +97,14 @@ def export_champion(
     run_id = mv.run_id or mv.tags.get("run_id", "")
     if not run_id:
         raise LookupError(f"{name} version {mv.version} records no run id")
-    tag = f"{bento_name(family)}:v{mv.version}-{run_id[:8]}"
+    estimator = (loader or load_estimator)(f"models:/{name}/{mv.version}")
+    frame = rows(estimator) if rows is not None else None
+    digest = f"-{_rows_digest(frame)}" if frame is not None else ""
+    tag = f"{bento_name(family)}:v{mv.version}-{run_id[:8]}{digest}"
     store = model_store(ws)
     if (found := _existing(store, tag)) is not None:
         log.info("%s v%s already exported as %s", name, mv.version, found.tag)
         return str(found.tag)
-    estimator = load_estimator(f"models:/{name}/{mv.version}")
     labels = {
         "family": family,
         "mlflow_model": name,
@@ -112,8 +120,24 @@ def export_champion(
     }
     with bentoml.models.create(tag, labels=labels, metadata=metadata, _model_store=store) as model:
         joblib.dump(estimator, model.path_of(ESTIMATOR_FILE))
+        if frame is not None:
+            frame.to_parquet(model.path_of(ROWS_FILE))
     log.info("exported %s v%s (champion) as %s", name, mv.version, tag)
     return tag
+
+
+def _rows_digest(frame: pd.DataFrame) -> str:
+    from cxml.tracking import frame_digest
+
+    return frame_digest(frame)[:8]
+
+
+def load_rows(model: bentoml.Model) -> pd.DataFrame:
+    """The lookup rows exported with a champion (``export_champion(rows=...)``)."""
+    path = Path(model.path_of(ROWS_FILE))
+    if not path.exists():
+        raise FileNotFoundError(f"{model.tag} was exported without lookup rows ({ROWS_FILE}); export it again")
+    return pd.read_parquet(path)
 
 
 def export_snapshot(ws: Workspace, features: pd.DataFrame, as_of: str, contacts: pd.DataFrame | None = None) -> str:

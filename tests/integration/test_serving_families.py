@@ -1,0 +1,161 @@
+"""Every promoted family behind the one service: churn, survival, CLV, cross-sell and segments trained on a small
+simulated company, exported with the rows their endpoints look customers up in, served by ``bentoml serve`` on
+127.0.0.1 and asked over HTTP; next best action then values cross-sell suggestions and uses the CLV."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxml import registry, tracking
+from cxml.config import TrainRequest, Workspace
+from cxml.data.synthetic import write_company
+from cxml.jobs import OPTIONAL_FAMILIES, export_for_serving, read_snapshot, run_train
+from cxml.lifecycle_jobs import SEGMENTS_MODEL, run_segments
+from cxml.models.lifecycle_stage import STAGES
+from cxml.pyfunc import load_estimator
+from cxml.serving import store
+from tests.integration.serving_fixtures import serve
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Path, dict[str, str]]:
+    ws = Workspace(tmp_path_factory.mktemp("families-ws"))
+    data = ws.root / "company"
+    write_company(data, n_customers=2000, seed=3)
+    for family in ("churn", *OPTIONAL_FAMILIES):
+        result = run_train(TrainRequest(family=family, data=data, trials=2), ws)
+        assert result.gate.passed, f"{family}: {result.gate.reason}"
+    tables = {p.stem: pd.read_parquet(p) for p in data.glob("*.parquet")}
+    _, as_of = read_snapshot(ws)
+    segments = run_segments(ws, tables, as_of, out_dir=ws.root / "segments", min_ari=0.0, min_size=0.0)
+    assert segments.gate.passed, segments.gate.reason
+    manifest = ws.root / "served.json"
+    tags = export_for_serving(ws, manifest)
+    return ws, manifest, tags
+
+
+@pytest.fixture(scope="module")
+def http(exported: tuple[Workspace, Path, dict[str, str]]) -> Iterator[httpx.Client]:
+    ws, manifest, _ = exported
+    with serve(ws, manifest) as client:
+        yield client
+
+
+def _snapshot_customer(ws: Workspace, rows: pd.DataFrame) -> str:
+    """A customer of the snapshot who also has lookup rows (bought in the look-back)."""
+    snapshot, _ = read_snapshot(ws)
+    known = snapshot.index.intersection(pd.Index(rows["customer_id"].astype("str").unique()))
+    return str(known[0])
+
+
+def test_the_manifest_pins_every_family_and_info_lists_them(exported, http) -> None:
+    ws, manifest, tags = exported
+    assert set(tags) == {"churn", "survival", "clv", "cross_sell", "segments", "snapshot"}
+    assert json.loads(manifest.read_text()) == tags
+    # rows-bearing exports carry the rows' digest: a new snapshot of the same version is a new exact tag
+    assert tags["clv"].split(":")[1].count("-") == 2 and tags["survival"].split(":")[1].count("-") == 1
+    info = http.get("/info").json()
+    served = {m["family"]: m for m in info["models"]}
+    assert set(served) == {"churn", "survival", "clv", "cross_sell", "segments"}
+    tracking.configure(ws)
+    for family in ("survival", "clv", "cross_sell"):
+        assert served[family]["mlflow_version"] == registry.alias_version(f"cxml.{family}", registry.CHAMPION)
+        assert served[family]["bento_tag"] == tags[family]
+    assert served["segments"]["mlflow_model"] == SEGMENTS_MODEL
+
+
+def test_survival_answers_with_the_champions_own_numbers(exported, http) -> None:
+    ws, _, _ = exported
+    snapshot, as_of = read_snapshot(ws)
+    customer = str(snapshot.index[5])
+    body = http.post("/survival", json={"customer_id": customer, "top_k": 2}).json()
+    estimator = load_estimator(f"models:/cxml.survival/{body['model_version']}")
+    expected = estimator.predict_frame(snapshot.loc[[customer], list(estimator.feature_names_in_)]).iloc[0]
+    assert body["scores"] == pytest.approx(expected.to_dict(), rel=1e-6)
+    assert 1 >= body["scores"]["survival_3"] >= body["scores"]["survival_6"] >= body["scores"]["survival_12"] >= 0
+    assert body["score"] == pytest.approx(expected["risk"]) and body["snapshot_as_of"] == as_of
+    assert len(body["reasons"]) == 2 and "expected tenure" in body["summary"]
+    # the same customer as a feature record gets the same scores
+    record = {
+        k: (None if pd.isna(v) else v) for k, v in snapshot.loc[customer, body_features(http, "survival")].items()
+    }
+    again = http.post("/survival", json={"features": _plain(record), "top_k": 0}).json()
+    assert again["scores"] == pytest.approx(body["scores"], rel=1e-6) and again["snapshot_as_of"] is None
+
+
+def body_features(http: httpx.Client, family: str) -> list[str]:
+    return next(m["features"] for m in http.get("/info").json()["models"] if m["family"] == family)
+
+
+def _plain(record: dict[str, object]) -> dict[str, object]:
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in record.items()}
+
+
+def test_clv_serves_expected_value_and_p_alive_from_its_rfm_rows(exported, http) -> None:
+    ws, _, tags = exported
+    model = store.model_store(ws).get(tags["clv"])
+    rows = store.load_rows(model)
+    customer = str(rows.index[0])
+    body = http.post("/clv", json={"customer_id": customer}).json()
+    assert {"expected_value", "p_alive"} <= set(body["scores"]) and 0 <= body["scores"]["p_alive"] <= 1
+    estimator = store.load_estimator(model)
+    assert body["score"] == pytest.approx(
+        float(estimator.predict_frame(rows.loc[[customer]])["expected_value"].iloc[0])
+    )
+    # the RFM rows are as of the snapshot: T counts up to its date, so nobody's age is zero or negative
+    assert (rows["T"] > 0).all() and (rows["recency"] <= rows["T"]).all()
+    missing = http.post("/clv", json={"customer_id": "nobody"})
+    assert missing.status_code == 404 and "nobody" in missing.json()["error"]
+
+
+def test_cross_sell_top_k_skips_owned_items_and_the_pair_agrees(exported, http) -> None:
+    ws, _, tags = exported
+    pairs = store.load_rows(store.model_store(ws).get(tags["cross_sell"]))
+    customer = _snapshot_customer(ws, pairs)
+    top = http.post("/cross_sell", json={"customer_id": customer, "top_k": 4, "n_reasons": 2}).json()
+    items = top["items"]
+    assert [i["rank"] for i in items] == [1, 2, 3, 4]
+    assert all(a["probability"] >= b["probability"] for a, b in itertools.pairwise(items))
+    owned = set(pairs.loc[(pairs["customer_id"] == customer) & pairs["owned"].astype(bool), "item"].astype("str"))
+    assert not owned & {i["item"] for i in items} and all(i["reasons"] for i in items)
+    assert "(" in items[0]["name"]  # product id and its category
+    pair = http.post("/cross_sell_pair", json={"customer_id": customer, "item": items[0]["item"]}).json()
+    assert pair["probability"] == pytest.approx(items[0]["probability"]) and pair["owned"] is False
+    bad = http.post("/cross_sell", json={"customer_id": customer, "top_k": 0})
+    assert bad.status_code == 400 and "top_k" in bad.text
+    unknown = http.post("/cross_sell_pair", json={"customer_id": customer, "item": "no-such-item"})
+    assert unknown.status_code == 404 and "no-such-item" in unknown.json()["error"]
+
+
+def test_segment_endpoint_gives_segment_cell_and_stage(exported, http) -> None:
+    ws, _, _ = exported
+    snapshot, as_of = read_snapshot(ws)
+    bodies = [http.post("/segment", json={"customer_id": str(c)}).json() for c in snapshot.index[:40]]
+    assert {b["snapshot_as_of"] for b in bodies} == {as_of}
+    assert len({b["segment"] for b in bodies}) > 1 and all(b["segment_traits"] for b in bodies)
+    assert {b["stage"] for b in bodies} <= set(STAGES) and all(b["stage_reason"] for b in bodies)
+    assert all(b["value_engagement"].startswith(("high value", "other value")) for b in bodies)
+    assert http.post("/segment", json={"customer_id": "nobody"}).status_code == 404
+
+
+def test_next_best_action_weighs_suggestions_and_uses_the_clv(exported, http) -> None:
+    ws, _, tags = exported
+    pairs = store.load_rows(store.model_store(ws).get(tags["cross_sell"]))
+    customer = _snapshot_customer(ws, pairs)
+    body = http.post("/next_best_action", json={"customer_id": customer, "top_k": 10}).json()
+    names = [body["action"]["name"], *(a["name"] for a in body["runners_up"]), *body["blocked"]]
+    assert any(n.startswith("suggest:") for n in names), names
+    assert set(body["models"]) == {"cxml.churn", "cxml.clv", "cxml.cross_sell"}
+    clv = http.post("/clv", json={"customer_id": customer})
+    assert clv.status_code == 200 and body["customer_value"] == pytest.approx(clv.json()["score"])
