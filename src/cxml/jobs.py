@@ -285,26 +285,35 @@ def uplift_serving_metadata(ws: Workspace, version: str) -> dict[str, Any]:
 def run_demo(
     ws: Workspace, *, customers: int, seed: int, trials: int | None, echo: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Generate → validate → churn and uplift (tune/train/gate) → explain → model card → export; the CLI serves."""
+    """Generate → validate → every family (tune/train/gate) and the segments → explain → model card → export;
+    the CLI serves."""
     from cxml.data.synthetic import write_company
     from cxml.explain.card import write_card, write_index
+    from cxml.lifecycle_jobs import run_segments
 
     params = {"customers": customers, "seed": seed}
     marker = ws.data / "params.json"
     if not marker.exists() or json.loads(marker.read_text()) != params:
-        echo(f"1/7 generating a company of {customers:,} customers (seed {seed}) in {ws.data}")
+        echo(f"1/8 generating a company of {customers:,} customers (seed {seed}) in {ws.data}")
         write_company(ws.data, customers, seed=seed, progress=True)
         marker.write_text(json.dumps(params))
-    echo("2/7 validating the tables against the data contract")
+    echo("2/8 validating the tables against the data contract")
     tables = read_valid_tables(ws.data)
-    echo("3/7 tuning, training and gating the churn model (Optuna × MLflow)")
+    echo("3/8 tuning, training and gating the churn model (Optuna × MLflow)")
     result = run_train(TrainRequest(family="churn", data=ws.data, trials=trials), ws, progress=True)
     echo(f"    {result.model_name} v{result.model_version}: {result.gate.reason}")
-    echo("4/7 tuning, training and gating the uplift model of the latest campaign")
+    echo("4/8 tuning, training and gating the uplift model of the latest campaign")
     uplift = run_train(TrainRequest(family="uplift", data=ws.data, trials=trials), ws, progress=True)
     echo(f"    {uplift.model_name} v{uplift.model_version}: {uplift.gate.reason}")
-    echo("5/7 explaining three customers")
-    snapshot, _ = read_snapshot(ws)
+    echo(f"5/8 the lifecycle and cross-sell families ({', '.join(OPTIONAL_FAMILIES)}) and the segments")
+    families = {}
+    for family in OPTIONAL_FAMILIES:
+        families[family] = run_train(TrainRequest(family=family, data=ws.data, trials=trials), ws, progress=True)
+        echo(f"    {families[family].model_name} v{families[family].model_version}: {families[family].gate.reason}")
+    snapshot, as_of = read_snapshot(ws)
+    segments = run_segments(ws, tables, as_of, source=str(ws.data))
+    echo(f"    cxml.segments v{segments.model_version}: {segments.gate.reason} ({segments.k} segments)")
+    echo("6/8 explaining three customers")
     for customer in snapshot.index[:3]:
         explained = explain_customer(ws, "churn", str(customer))
         reasons = "; ".join(r["text"] for r in explained["reasons"])
@@ -317,11 +326,11 @@ def run_demo(
                 f"      strongest arm {arm}: effect {offer['effects'][arm]:+.3f}{worth}"
                 f" → recommended: {offer.get('recommended_arm', '?')}"
             )
-    echo("6/7 writing the churn champion's model card")
+    echo("7/8 writing the churn champion's model card")
     card_path, card = write_card(result.model_name, None, ws.reports)
     write_index(ws.reports)
     echo(f"    grade {card.grade.letter}: {card.grade.reason}\n    open {card_path}")
-    echo("7/7 exporting the champions and the feature snapshot for serving")
+    echo("8/8 exporting the champions and the feature snapshot for serving")
     manifest = export_for_serving(ws)
     return {
         "tables": {k: len(v) for k, v in tables.items()},
@@ -331,6 +340,11 @@ def run_demo(
         "baseline_metrics": result.baseline_metrics,
         "gate": result.gate.reason,
         "uplift": {"version": uplift.model_version, "metrics": uplift.metrics, "gate": uplift.gate.reason},
+        **{
+            family: {"version": r.model_version, "metrics": r.metrics, "gate": r.gate.reason}
+            for family, r in families.items()
+        },
+        "segments": segments.summary(),
         "grade": card.grade.letter,
         "model_card": str(card_path),
         "served": manifest,

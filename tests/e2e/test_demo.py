@@ -24,7 +24,7 @@ def demo(tmp_path_factory):
 
 def test_demo_reports_each_step_and_a_gated_champion(demo):
     _, proc = demo
-    for step in ("1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7", "built the Bento", "demo ready"):
+    for step in (*(f"{i}/8" for i in range(1, 9)), "built the Bento", "demo ready"):
         assert step in proc.stdout
     summary = json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
     assert summary["metrics"]["pr_auc"] > summary["baseline_metrics"]["pr_auc"]
@@ -57,6 +57,18 @@ def test_demo_tunes_and_gates_uplift_and_serves_it_only_as_a_champion(demo):
     champion = registry.alias_version("cxml.uplift", "champion")
     assert (champion is not None) == summary["uplift"]["gate"].startswith("promoted")
     assert ("uplift" in summary["served"]) == (champion is not None)
+
+
+def test_demo_trains_every_family_and_serves_each_champion(demo):
+    home, proc = demo
+    summary = json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
+    tracking.configure(Workspace(home))
+    for family in ("survival", "clv", "cross_sell"):
+        champion = registry.alias_version(f"cxml.{family}", "champion")
+        assert (champion is not None) == summary[family]["gate"].startswith("promoted"), summary[family]
+        assert (family in summary["served"]) == (champion is not None)
+    assert summary["segments"]["k"] >= 2 and sum(summary["segments"]["stages"].values()) == 3000
+    assert ("segments" in summary["served"]) == (registry.alias_version("cxml.segments", "champion") is not None)
 
 
 def test_explain_prints_reasons_in_words(demo):
