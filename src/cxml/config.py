@@ -46,6 +46,11 @@ class GateConfig(_Strict):
     min_value: float | None = Field(
         None, description="the primary metric must also beat this value (uplift: Qini 0 = random targeting)"
     )
+    also_beat_baseline: tuple[str, ...] = Field(
+        (),
+        description="further metrics (the family's direction) the candidate must beat the baseline on, with no "
+        "margin; one missing on either side is skipped (price: elasticity_mae where a simulation knows the truth)",
+    )
 
 
 class PipelineConfig(_Strict):

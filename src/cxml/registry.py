@@ -41,7 +41,8 @@ def decide(
     champion: dict[str, float] | None,
     champion_error: str | None = None,
 ) -> GateDecision:
-    """Pass only if the candidate beats the baseline and the champion (same holdout) by the configured margins.
+    """Pass only if the candidate beats the baseline and the champion (same holdout) by the configured margins,
+    and the baseline on every metric of ``cfg.also_beat_baseline`` that both sides report.
 
     A champion that cannot be scored on this holdout (``champion_error``) refuses the candidate: replacing a
     served model by one trained on different data must be a deliberate ``cxml promote``.
@@ -54,6 +55,10 @@ def decide(
         failures.append(f"{m} {cand:.4f} does not beat the baseline {base:.4f} by {cfg.min_gain_vs_baseline}")
     if champ is not None and not spec.better(cand, champ, cfg.min_gain_vs_champion):
         failures.append(f"{m} {cand:.4f} does not beat the champion {champ:.4f} by {cfg.min_gain_vs_champion}")
+    for extra in cfg.also_beat_baseline:
+        a, b = candidate.get(extra, float("nan")), baseline.get(extra, float("nan"))
+        if np.isfinite(a) and np.isfinite(b) and not spec.better(a, b):
+            failures.append(f"{extra} {a:.4f} does not beat the baseline {b:.4f}")
     if cfg.min_value is not None and not spec.better(cand, cfg.min_value):
         failures.append(f"{m} {cand:.4f} does not beat {cfg.min_value} (the random-targeting value)")
     if champion_error is not None:
@@ -61,7 +66,13 @@ def decide(
     if failures:
         return GateDecision(False, "refused: " + "; ".join(failures), m, cand, base, champ)
     vs_champ = f", champion {champ:.4f}" if champ is not None else ", no champion yet"
-    return GateDecision(True, f"promoted: {m} {cand:.4f} vs baseline {base:.4f}{vs_champ}", m, cand, base, champ)
+    also = "".join(
+        f"; {x} {candidate[x]:.4f} vs baseline {baseline[x]:.4f}"
+        for x in cfg.also_beat_baseline
+        if np.isfinite(candidate.get(x, np.nan)) and np.isfinite(baseline.get(x, np.nan))
+    )
+    reason = f"promoted: {m} {cand:.4f} vs baseline {base:.4f}{vs_champ}{also}"
+    return GateDecision(True, reason, m, cand, base, champ)
 
 
 def register(name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
