@@ -170,3 +170,16 @@ def test_bad_record_is_a_400_request_error_naming_the_field(scorer, table):
         scorer.score(ChurnRequest(features=record))
     assert exc.value.status == 400
     assert [d.loc for d in exc.value.detail] == [["features", "plan"]]
+
+
+@pytest.mark.parametrize(
+    "value, error",
+    [(1.5, "string_type"), (2, "string_type"), ("platinum", "unknown_category"), (float("nan"), "string_type")],
+)
+def test_a_complete_record_with_one_bad_value_still_gets_the_field_named(value, error):
+    """Complete records take the fast path; any value it cannot vouch for falls back to the full check."""
+    record = {"a": 1.0, "b": 3, "p": value}
+    errors = check_record(record, ["a", "b", "p"], {"p": ["basic", "gold"]}, ("items", 7, "features"))
+    assert [(e.type, e.loc) for e in errors] == [(error, ["items", 7, "features", "p"])]
+    assert check_record({**record, "p": "gold"}, ["a", "b", "p"], {"p": ["basic", "gold"]}, ()) == []
+    assert check_record({"a": float("inf"), "b": 1, "p": "gold"}, ["a", "b", "p"], {"p": ["gold"]}, ())[0].loc == ["a"]

@@ -7,6 +7,7 @@ answers them with a 4xx naming the field and keeps 5xx for its own faults.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,8 @@ def check_record(
     record: dict[str, Any], names: Sequence[str], categories: dict[str, list[str]], loc: tuple[str | int, ...]
 ) -> list[ErrorDetail]:
     """A record's problems against the model's features: unknown, missing, wrong type, unknown category."""
+    if _plainly_valid(record, names, categories):
+        return []
     errors = []
     known = set(names)
     for key in record:
@@ -103,6 +106,30 @@ def check_record(
                 )
             )
     return errors
+
+
+def _plainly_valid(record: dict[str, Any], names: Sequence[str], categories: dict[str, list[str]]) -> bool:
+    """The fast path of ``check_record``: exactly the model's features, numbers finite, categories known."""
+    if len(record) != len(names):
+        return False
+    for name in names:
+        value = record.get(name, _MISSING)
+        kind = type(value)
+        if kind is float:
+            if name in categories or not math.isfinite(value):
+                return False
+        elif value is None or kind is int:
+            if name in categories and value is not None:
+                return False
+        elif kind is str:
+            if value not in categories.get(name, ()):
+                return False
+        else:  # missing, a bool, or anything else: let the full check name it
+            return False
+    return True
+
+
+_MISSING = object()
 
 
 @dataclass
@@ -166,8 +193,7 @@ class SnapshotScorer:
         return records
 
     def _frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-        rows = [tuple(rec.get(n) for n in self.names) for rec in records]
-        return pd.DataFrame.from_records(rows, columns=self.names)
+        return pd.DataFrame({n: [rec.get(n) for rec in records] for n in self.names}, columns=self.names)
 
     def _snapshot_as_of(self, req: ChurnRequest) -> str | None:
         """The snapshot date when the features came from it (None for a feature record)."""
