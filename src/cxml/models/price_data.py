@@ -21,12 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.model_selection import train_test_split
 
 from cxml.models.demand import PRICE_FEATURE
-from cxml.models.price import CONTROL, TIME, UNIT
 
 if TYPE_CHECKING:
     from cxml.config import PipelineConfig, TrainRequest
     from cxml.models.spec import Dataset
 
+UNIT, TIME, CONTROL = "unit:", "time:", "control:"
+"""Role prefixes of price-frame columns (see :mod:`cxml.models.price`)."""
 POOLED = "pooled"
 """The one heterogeneity column of a panel brought without ``--group``: one elasticity for every row."""
 
