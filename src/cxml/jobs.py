@@ -102,10 +102,15 @@ def write_snapshot(ws: Workspace, tables: Mapping[str, pd.DataFrame], data_dir: 
     return as_of
 
 
+def snapshot_data_dir(ws: Workspace) -> Path:
+    """The folder of the contract tables the latest snapshot was built from."""
+    meta = json.loads((ws.snapshots / "snapshot.json").read_text())
+    return Path(meta.get("data", ws.data))
+
+
 def snapshot_tables(ws: Workspace) -> dict[str, pd.DataFrame]:
     """The validated contract tables the latest snapshot was built from."""
-    meta = json.loads((ws.snapshots / "snapshot.json").read_text())
-    return read_valid_tables(Path(meta.get("data", ws.data)))
+    return read_valid_tables(snapshot_data_dir(ws))
 
 
 def read_contacts(ws: Workspace) -> pd.DataFrame | None:
@@ -231,6 +236,8 @@ def export_for_serving(ws: Workspace, manifest_path: Path = MANIFEST_PATH) -> di
             rows = lambda model, make=make_rows, cfg=cfg: make(tables(), date, model, cfg)  # noqa: E731
         metadata = item_catalogue(tables(), load_pipeline(family)) if family == "cross_sell" else None
         tags[family] = store.export_champion(ws, family, rows=rows, extra_metadata=metadata)
+    if registry.alias_version("cxml.price", registry.CHAMPION) is not None:
+        tags["price"] = store.export_champion(ws, "price", rows=lambda model: price_rows(ws, tables(), date, model))
     if registry.alias_version(SEGMENTS_MODEL, registry.CHAMPION) is not None:
         tags["segments"] = store.export_champion(
             ws,
@@ -242,6 +249,20 @@ def export_for_serving(ws: Workspace, manifest_path: Path = MANIFEST_PATH) -> di
     tags["snapshot"] = store.export_snapshot(ws, snapshot, as_of, read_contacts(ws))
     store.write_manifest(manifest_path, tags)
     return tags
+
+
+def price_rows(ws: Workspace, tables: Mapping[str, pd.DataFrame], date: pd.Timestamp, model: Any) -> dict[str, Any]:
+    """What the price endpoint serves: the recommendation of every cell sold in the look-back before ``date``
+    (``recommendations``) and the customer → segment map the model's segments come from (``segments``)."""
+    from cxml.models.price_data import company_segments, options
+    from cxml.serving.price_scoring import price_serving_table
+
+    opts = options(load_pipeline("price"))
+    segments = company_segments(tables, opts, snapshot_data_dir(ws))
+    frames = {"recommendations": price_serving_table(tables, date, model, segments=segments, options=opts)}
+    if segments is not None:
+        frames["segments"] = segments.astype("str").reset_index(drop=True)
+    return frames
 
 
 def item_catalogue(tables: Mapping[str, pd.DataFrame], cfg: PipelineConfig) -> dict[str, Any]:

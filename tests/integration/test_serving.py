@@ -263,6 +263,11 @@ def test_api_key_and_body_limit_in_the_real_server(served: Served) -> None:
         ("/segment", {"customer_id": "C00003"}, "cxml segments"),
         ("/cross_sell", {"customer_id": "C00003"}, "cxml train cross_sell"),
         ("/cross_sell_pair", {"customer_id": "C00003", "item": "P1"}, "cxml train cross_sell"),
+        (
+            "/price",
+            {"customer_id": "C00003", "product_id": "P1", "channel": "web", "time_bucket": "x"},
+            "cxml train price",
+        ),
     ],
 )
 def test_a_family_without_a_served_model_is_503_with_the_way_out(client: httpx.Client, route, body, command) -> None:

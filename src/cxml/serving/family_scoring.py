@@ -11,6 +11,7 @@ import pandas as pd
 
 from cxml.models.spec import get_spec
 from cxml.serving.cross_sell_scoring import CrossSellScorer
+from cxml.serving.price_scoring import PriceScorer
 from cxml.serving.schemas import (
     CrossSellPairRequest,
     CrossSellPairResponse,
@@ -18,6 +19,8 @@ from cxml.serving.schemas import (
     CrossSellResponse,
     CustomerRequest,
     ErrorDetail,
+    PriceRequest,
+    PriceResponse,
     Reason,
     ScoreRequest,
     ScoreResponse,
@@ -172,3 +175,37 @@ def load_cross_sell(model: bentoml.Model, snapshot: bentoml.Model | None) -> Ser
     scorer = CrossSellScorer(estimator, load_rows(model), dict(metadata.get("item_names", {})))
     margins = {str(k): float(v) for k, v in dict(metadata.get("item_margins", {})).items()}
     return ServedCrossSell(scorer, served_model(model, estimator), _as_of(snapshot), margins)
+
+
+@dataclass
+class ServedPrice:
+    """The price champion's quotes with its versions."""
+
+    scorer: PriceScorer
+    model: ServedModel
+    as_of: str
+
+    def quote(self, req: PriceRequest) -> PriceResponse:
+        found = self.scorer.quote(
+            product_id=req.product_id,
+            channel=req.channel,
+            time_bucket=req.time_bucket,
+            segment=req.segment,
+            customer_id=req.customer_id,
+        )
+        return PriceResponse(
+            **found,
+            model_name=self.model.mlflow_model,
+            model_version=self.model.mlflow_version,
+            snapshot_as_of=self.as_of,
+        )
+
+
+def load_price(model: bentoml.Model, snapshot: bentoml.Model | None) -> ServedPrice:
+    estimator = load_estimator(model, nthread=1)
+    try:
+        segments: pd.DataFrame | None = load_rows(model, "segments")
+    except FileNotFoundError:
+        segments = None
+    scorer = PriceScorer(estimator, load_rows(model, "recommendations"), segments)
+    return ServedPrice(scorer, served_model(model, estimator), _as_of(snapshot))

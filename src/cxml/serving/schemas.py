@@ -281,6 +281,67 @@ class CrossSellPairResponse(_Strict):
     snapshot_as_of: str = Field(description="Date of the pair rows.")
 
 
+class PriceRequest(_Strict):
+    """One cell: a segment (or a customer, mapped to their segment), a product, a channel and a time bucket."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "example": {"customer_id": "C000123", "product_id": "P0042", "channel": "web", "time_bucket": "evening"}
+        },
+    )
+
+    segment: str | None = Field(
+        None, min_length=1, max_length=64, description="A segment of the price model. Give this or `customer_id`."
+    )
+    customer_id: str | None = Field(
+        None, min_length=1, max_length=128, description="A customer, priced as their segment. Or `segment`."
+    )
+    product_id: str = Field(min_length=1, max_length=128, description="A product sold in the look-back.")
+    channel: str = Field(min_length=1, max_length=64, description="Sales channel.", examples=["web"])
+    time_bucket: str = Field(min_length=1, max_length=64, description="Time of day / week bucket.")
+
+    @model_validator(mode="after")
+    def _segment_or_customer(self) -> Self:
+        if (self.segment is None) == (self.customer_id is None):
+            given = "both" if self.segment is not None else "neither"
+            raise ValueError(f"give exactly one of 'segment' or 'customer_id' ({given} given)")
+        return self
+
+
+class PriceResponse(_Strict):
+    segment: str = Field(description="The segment priced.")
+    customer_id: str | None = Field(None, description="The customer asked about, when one was given.")
+    product_id: str = Field(description="The product.")
+    channel: str = Field(description="The channel.")
+    time_bucket: str = Field(description="The time bucket.")
+    elasticity: float = Field(description="Own-price elasticity: % change of units for +1 % price (causal, DML).")
+    elasticity_interval: tuple[float, float] = Field(description="Its confidence interval.")
+    interval_level: float = Field(description="Level of the interval.", examples=[0.9])
+    current_price: float | None = Field(None, description="Average price paid in the look-back.")
+    recommended_price: float | None = Field(None, description="Price maximising expected margin within guardrails.")
+    price_change: float | None = Field(None, description="Relative change recommended vs the current price.")
+    floor_price: float | None = Field(None, description="Lowest price the margin floor allows.")
+    unit_cost: float | None = Field(None, description="Unit cost of the product.")
+    weekly_volume: float | None = Field(None, description="Units per week at the current price (look-back).")
+    expected_volume: float | None = Field(None, description="Units per week expected at the recommended price.")
+    volume_change: float | None = Field(None, description="Expected change of weekly units.")
+    volume_change_lower: float | None = Field(None, description="Its lower end (from the elasticity interval).")
+    volume_change_upper: float | None = Field(None, description="Its upper end.")
+    revenue_change: float | None = Field(None, description="Expected change of weekly revenue.")
+    revenue_change_lower: float | None = Field(None, description="Its lower end.")
+    revenue_change_upper: float | None = Field(None, description="Its upper end.")
+    margin_change: float | None = Field(None, description="Expected change of weekly margin.")
+    margin_change_lower: float | None = Field(None, description="Its lower end.")
+    margin_change_upper: float | None = Field(None, description="Its upper end.")
+    constraint: str = Field(description="The guardrail that binds (`none` when the optimum is allowed).")
+    fairness_met: bool = Field(description="The segments' prices of this cell lie within the fairness spread.")
+    model_name: str = Field(description="Registered MLflow model.", examples=["cxml.price"])
+    model_version: str = Field(description="Exact MLflow model version served.", examples=["1"])
+    snapshot_as_of: str = Field(description="Date the recommendations were computed at.")
+
+
 class ServedModel(_Strict):
     family: str = Field(description="Model family.", examples=["churn"])
     bento_tag: str = Field(description="Exact BentoML model tag served.", examples=["cxml-churn:v3-1a2b3c4d"])

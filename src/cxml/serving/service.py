@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse
 
 from cxml.decision.nba import NbaConfig
-from cxml.serving.family_scoring import load_cross_sell, load_family_scorer, load_segment_scorer
+from cxml.serving.family_scoring import load_cross_sell, load_family_scorer, load_price, load_segment_scorer
 from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
 from cxml.serving.schemas import (
     BatchChurnRequest,
@@ -36,6 +36,8 @@ from cxml.serving.schemas import (
     CustomerRequest,
     NextBestActionRequest,
     NextBestActionResponse,
+    PriceRequest,
+    PriceResponse,
     ScoreRequest,
     ScoreResponse,
     SegmentResponse,
@@ -80,6 +82,7 @@ class CxmlService:
     clv_model = _optional("clv")
     cross_sell_model = _optional("cross_sell")
     segments_model = _optional("segments")
+    price_model = _optional("price")
 
     def __init__(self) -> None:
         snapshot = self.snapshot_model
@@ -89,6 +92,7 @@ class CxmlService:
         self.clv = load_family_scorer("clv", self.clv_model, snapshot) if self.clv_model else None
         self.cross_sell = load_cross_sell(self.cross_sell_model, snapshot) if self.cross_sell_model else None
         self.segments = load_segment_scorer(self.segments_model, snapshot) if self.segments_model else None
+        self.price = load_price(self.price_model, snapshot) if self.price_model else None
         self.nba = (
             NextBestActionScorer(
                 self.churn,
@@ -201,10 +205,21 @@ class CxmlService:
         except RequestError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)
 
+    @bentoml.api(route="/price", output_spec=PriceResponse)
+    def price_quote(self, request: PriceRequest, /) -> PriceResponse | JSONResponse:
+        """Elasticity with its interval and the recommended price (within the guardrails) for a segment or a
+        customer × product × channel × time bucket, with the expected volume, revenue and margin changes."""
+        if self.price is None:
+            return _not_served("price", "cxml train price")
+        try:
+            return self.price.quote(request)
+        except RequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
     @meta_app.get("/info", response_model=ServiceInfo)
     def info(self) -> ServiceInfo:
         """The models served, with their exact BentoML tags and MLflow versions, and the snapshot date."""
-        scorers = (self.churn, self.uplift, self.survival, self.clv, self.cross_sell, self.segments)
+        scorers = (self.churn, self.uplift, self.survival, self.clv, self.cross_sell, self.segments, self.price)
         return ServiceInfo(
             service=SERVICE_NAME,
             ready=self.__is_ready__(),

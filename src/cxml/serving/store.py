@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ESTIMATOR_FILE = "estimator.joblib"
-ROWS_FILE = "rows.parquet"
 SNAPSHOT_FILE = "snapshot.parquet"
 CONTACTS_FILE = "contacts.parquet"
 SNAPSHOT_NAME = "cxml-snapshot"
@@ -70,13 +69,14 @@ def export_champion(
     family: str = "churn",
     model_name: str | None = None,
     extra_metadata: dict[str, Any] | None = None,
-    rows: Callable[[Any], pd.DataFrame] | None = None,
+    rows: Callable[[Any], pd.DataFrame | dict[str, pd.DataFrame]] | None = None,
     loader: Callable[[str], Any] | None = None,
 ) -> str:
     """Copy the MLflow ``champion`` of ``cxml.<family>`` (or ``model_name``) into the BentoML store.
 
     ``extra_metadata`` travels with the model (uplift: effect bands, campaign costs); ``rows`` (champion → the
-    rows its endpoint looks customers up in) are stored beside it, and their digest joins the tag, so a new
+    rows its endpoint looks customers up in, or several named frames) are stored beside it, and their digest
+    joins the tag, so a new
     snapshot of the same version is a new tag. ``loader`` reads the estimator from a ``models:/`` URI (default:
     a cxml pyfunc's estimator). Returns the exact tag; exporting the same again does not copy.
     """
@@ -98,8 +98,9 @@ def export_champion(
     if not run_id:
         raise LookupError(f"{name} version {mv.version} records no run id")
     estimator = (loader or load_estimator)(f"models:/{name}/{mv.version}")
-    frame = rows(estimator) if rows is not None else None
-    digest = f"-{_rows_digest(frame)}" if frame is not None else ""
+    made = rows(estimator) if rows is not None else None
+    frames = {"rows": made} if isinstance(made, pd.DataFrame) else made
+    digest = f"-{_rows_digest(*frames.values())}" if frames else ""
     tag = f"{bento_name(family)}:v{mv.version}-{run_id[:8]}{digest}"
     store = model_store(ws)
     if (found := _existing(store, tag)) is not None:
@@ -120,23 +121,23 @@ def export_champion(
     }
     with bentoml.models.create(tag, labels=labels, metadata=metadata, _model_store=store) as model:
         joblib.dump(estimator, model.path_of(ESTIMATOR_FILE))
-        if frame is not None:
-            frame.to_parquet(model.path_of(ROWS_FILE))
+        for file, frame in (frames or {}).items():
+            frame.to_parquet(model.path_of(f"{file}.parquet"))
     log.info("exported %s v%s (champion) as %s", name, mv.version, tag)
     return tag
 
 
-def _rows_digest(frame: pd.DataFrame) -> str:
+def _rows_digest(*frames: pd.DataFrame) -> str:
     from cxml.tracking import frame_digest
 
-    return frame_digest(frame)[:8]
+    return frame_digest(*frames)[:8]
 
 
-def load_rows(model: bentoml.Model) -> pd.DataFrame:
-    """The lookup rows exported with a champion (``export_champion(rows=...)``)."""
-    path = Path(model.path_of(ROWS_FILE))
+def load_rows(model: bentoml.Model, name: str = "rows") -> pd.DataFrame:
+    """The lookup rows exported with a champion (``export_champion(rows=...)``; ``name`` for one of several)."""
+    path = Path(model.path_of(f"{name}.parquet"))
     if not path.exists():
-        raise FileNotFoundError(f"{model.tag} was exported without lookup rows ({ROWS_FILE}); export it again")
+        raise FileNotFoundError(f"{model.tag} was exported without lookup rows {path.name!r}; export it again")
     return pd.read_parquet(path)
 
 
