@@ -7,6 +7,7 @@ at or after ``as_of`` is filtered out inside the SQL, so the result depends on t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -96,7 +97,9 @@ def _run(
     try:
         if threads is not None:
             con.execute(f"SET threads = {int(threads)}")
-        con.execute("SET enable_progress_bar = false")
+        # In Jupyter without ipywidgets DuckDB has the bar off already and refuses the SET
+        with contextlib.suppress(duckdb.InvalidInputException):
+            con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET TimeZone = 'UTC'")  # tz-aware inputs compare with as_of (naive = UTC) in UTC
         # Parquet min/max statistics leave NaN out, and DuckDB's statistics propagation then folds

@@ -19,6 +19,7 @@ place, so 50 M events never become a pandas frame); the funnels are small pandas
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,7 +239,9 @@ def open_source(
     try:
         if threads is not None:
             con.execute(f"SET threads = {int(threads)}")
-        con.execute("SET enable_progress_bar = false")
+        # In Jupyter without ipywidgets DuckDB has the bar off already and refuses the SET
+        with contextlib.suppress(duckdb.InvalidInputException):
+            con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET TimeZone = 'UTC'")  # tz-aware inputs become naive UTC, like as_of
         # statistics propagation folds isnan() to false on Parquet (see features/build.py)
