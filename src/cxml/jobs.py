@@ -24,6 +24,8 @@ SERVED_FAMILIES = ("churn",)
 """Always served; uplift and the ``OPTIONAL_FAMILIES`` are served too once they have a champion."""
 OPTIONAL_FAMILIES = ("survival", "clv", "cross_sell")
 """Served when promoted: survival on the snapshot, CLV and cross-sell on rows exported with the champion."""
+DEMO_FAMILIES = (*OPTIONAL_FAMILIES, "price")
+"""Trained by the demo after churn and uplift (price is served from its recommendation table when promoted)."""
 
 
 def load_pipeline(family: str, path: Path | None = None, trials: int | None = None, **tuning: Any) -> PipelineConfig:
@@ -326,9 +328,9 @@ def run_demo(
     echo("4/8 tuning, training and gating the uplift model of the latest campaign")
     uplift = run_train(TrainRequest(family="uplift", data=ws.data, trials=trials), ws, progress=True)
     echo(f"    {uplift.model_name} v{uplift.model_version}: {uplift.gate.reason}")
-    echo(f"5/8 the lifecycle and cross-sell families ({', '.join(OPTIONAL_FAMILIES)}) and the segments")
+    echo(f"5/8 the lifecycle, cross-sell and price families ({', '.join(DEMO_FAMILIES)}) and the segments")
     families = {}
-    for family in OPTIONAL_FAMILIES:
+    for family in DEMO_FAMILIES:
         families[family] = run_train(TrainRequest(family=family, data=ws.data, trials=trials), ws, progress=True)
         echo(f"    {families[family].model_name} v{families[family].model_version}: {families[family].gate.reason}")
     snapshot, as_of = read_snapshot(ws)

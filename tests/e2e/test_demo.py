@@ -63,7 +63,7 @@ def test_demo_trains_every_family_and_serves_each_champion(demo):
     home, proc = demo
     summary = json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
     tracking.configure(Workspace(home))
-    for family in ("survival", "clv", "cross_sell"):
+    for family in ("survival", "clv", "cross_sell", "price"):
         champion = registry.alias_version(f"cxml.{family}", "champion")
         assert (champion is not None) == summary[family]["gate"].startswith("promoted"), summary[family]
         assert (family in summary["served"]) == (champion is not None)
