@@ -70,6 +70,20 @@ def test_batch_scores_every_item_in_order(served: Served, client: httpx.Client) 
     assert len(r.json()["items"][-1]["reasons"]) == 1
 
 
+def test_batch_table_form_scores_like_the_model(served: Served, client: httpx.Client) -> None:
+    ids = list(served.features.index[:50])
+    columns = list(served.features.columns)
+    rows = [[_record(served.features, cid)[c] for c in columns] for cid in ids]
+    r = client.post("/churn_batch", json={"columns": columns, "rows": rows})
+    assert r.status_code == 200, r.text
+    expected = served.estimator.predict_proba(served.features.loc[ids])[:, 1]  # type: ignore[attr-defined]
+    np.testing.assert_allclose([item["probability"] for item in r.json()["items"]], expected, atol=1e-6)
+    rows[3][0] = "not a number"
+    bad = client.post("/churn_batch", json={"columns": columns, "rows": rows})
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["detail"][0]["loc"] == ["rows", 3, 0]
+
+
 def test_unknown_customer_is_404_with_a_message(client: httpx.Client) -> None:
     r = client.post("/churn", json={"customer_id": "nobody"})
     assert r.status_code == 404

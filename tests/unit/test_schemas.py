@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -91,3 +93,23 @@ def test_openapi_schema_documents_fields_and_examples():
         assert schema["properties"][name]["description"]
     assert schema["properties"]["customer_id"]["examples"] == ["C000123"]
     assert "examples" not in schema  # BentoML's OpenAPI Schema accepts only the singular `example` at model level
+
+
+def test_batch_table_form_is_valid_with_reasons_for_every_row():
+    req = BatchChurnRequest.model_validate({"columns": ["a", "b"], "rows": [[1, None], [2.5, "x"]], "top_k": 2})
+    assert req.items is None and req.rows == [[1, None], [2.5, "x"]] and req.top_k == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"columns": ["a", "b"], "rows": [[1, 2], [3]]}, "rows [1] do not have 2 values"),
+        ({"columns": ["a"]}, "both 'columns' and 'rows'"),
+        ({"items": [{"customer_id": "C1"}], "columns": ["a"], "rows": [[1]]}, "both given"),
+        ({"items": [{"customer_id": "C1"}], "top_k": 2}, "per item"),
+        ({}, "either 'items' or 'columns' and 'rows'"),
+    ],
+)
+def test_batch_forms_are_exclusive_and_rows_match_the_columns(body, words):
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        BatchChurnRequest.model_validate(body)

@@ -183,3 +183,59 @@ def test_a_complete_record_with_one_bad_value_still_gets_the_field_named(value, 
     assert [(e.type, e.loc) for e in errors] == [(error, ["items", 7, "features", "p"])]
     assert check_record({**record, "p": "gold"}, ["a", "b", "p"], {"p": ["basic", "gold"]}, ()) == []
     assert check_record({"a": float("inf"), "b": 1, "p": "gold"}, ["a", "b", "p"], {"p": ["gold"]}, ())[0].loc == ["a"]
+
+
+def _table_rows(frame, ids, columns):
+    return [[_record(frame, cid)[c] for c in columns] for cid in ids]
+
+
+def test_table_form_scores_like_items_in_any_column_order(scorer, table):
+    frame, _ = table
+    ids = list(frame.index[:25])
+    columns = list(frame.columns[::-1])
+    got = scorer.score_table(columns, _table_rows(frame, ids, columns), top_k=2)
+    expected = scorer.score_batch([ChurnRequest(features=_record(frame, c), top_k=2) for c in ids])
+    np.testing.assert_allclose([g.probability for g in got], [e.probability for e in expected], atol=1e-12)
+    assert [[r.feature for r in g.reasons] for g in got] == [[r.feature for r in e.reasons] for e in expected]
+    assert all(g.model_version == "1" and g.customer_id is None for g in got)
+
+
+def test_table_form_takes_null_as_missing(scorer, table):
+    frame, _ = table
+    columns = list(frame.columns)
+    rows = _table_rows(frame, ["C0001"], columns)
+    rows[0][columns.index("f2")] = None
+    record = {**_record(frame, "C0001"), "f2": None}
+    [got] = scorer.score_table(columns, rows)
+    assert got.probability == pytest.approx(scorer.score(ChurnRequest(features=record, top_k=0)).probability)
+
+
+def test_table_form_names_unknown_repeated_and_missing_columns(scorer):
+    columns = ["f0", "f1", "f1", "f3", "f4", "plan", "tier"]
+    rows = [[0.0, 1.0, 1.0, 0.0, 0.0, "gold", "x"]]
+    with pytest.raises(RequestError) as exc:
+        scorer.score_table(columns, rows)
+    assert exc.value.status == 400
+    kinds = {(d.type, tuple(d.loc)) for d in exc.value.detail}
+    assert kinds == {("unknown_feature", ("columns", 6)), ("duplicate_feature", ("columns", 2))} | {
+        ("missing_feature", ("columns",))
+    }
+    assert "f2" in next(d.msg for d in exc.value.detail if d.type == "missing_feature")
+
+
+@pytest.mark.parametrize(
+    ("column", "bad", "kind"),
+    [("f1", "high", "number_type"), ("f1", True, "number_type"), ("f1", float("inf"), "number_type"),
+     ("plan", "platinum", "unknown_category"), ("plan", 3, "unknown_category")],
+)  # fmt: skip
+def test_table_form_names_the_column_and_the_rows_of_a_bad_value(scorer, table, column, bad, kind):
+    frame, _ = table
+    columns = list(frame.columns)
+    rows = _table_rows(frame, frame.index[:6], columns)
+    for i in (2, 5):
+        rows[i][columns.index(column)] = bad
+    with pytest.raises(RequestError) as exc:
+        scorer.score_table(columns, rows)
+    [detail] = exc.value.detail
+    assert (detail.type, detail.loc) == (kind, ["rows", 2, columns.index(column)])
+    assert column in detail.msg and "[2, 5]" in detail.msg

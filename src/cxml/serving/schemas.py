@@ -164,12 +164,54 @@ class NextBestActionResponse(_Strict):
 
 
 class BatchChurnRequest(_Strict):
-    items: list[ChurnRequest] = Field(
+    """Many customers: ``items`` (ids or feature records), or one table of feature records (``columns`` + ``rows``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"example": {"items": [{"customer_id": "C000123"}, {"customer_id": "C000456", "top_k": 0}]}},
+    )
+
+    items: list[ChurnRequest] | None = Field(
+        None,
         min_length=1,
         max_length=MAX_BATCH,
-        description=f"Up to {MAX_BATCH} customers, each a `customer_id` or a feature record.",
+        description=f"Up to {MAX_BATCH} customers, each a `customer_id` or a feature record. Or `columns` + `rows`.",
         examples=[[{"customer_id": "C000123"}, {"customer_id": "C000456", "top_k": 0}]],
     )
+    columns: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="The table form: every feature the model uses (see `GET /info`), naming the values of `rows`.",
+        examples=[["recency_days", "orders_90d", "spend_365d", "consent_marketing"]],
+    )
+    rows: list[list[FeatureValue]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"The table form: up to {MAX_BATCH} feature records, values in the order of `columns` (null "
+        "marks a missing value). Half the bytes of `items` and about twice as fast to score.",
+        examples=[[[94, 1, 212.5, 1], [3, 4, 1040.0, 0]]],
+    )
+    top_k: Annotated[StrictInt, Field(ge=0, le=10)] = Field(
+        0, description="The table form: how many reasons to return per row (0: none, fastest)."
+    )
+
+    @model_validator(mode="after")
+    def _items_or_table(self) -> Self:
+        table = self.columns is not None or self.rows is not None
+        if (self.items is not None) == table:
+            raise ValueError("give either 'items' or 'columns' and 'rows'" + (" (both given)" if table else ""))
+        if self.items is not None and "top_k" in self.model_fields_set:
+            raise ValueError("'top_k' belongs to the table form; give it per item in 'items'")
+        if table:
+            if self.columns is None or self.rows is None:
+                raise ValueError("the table form needs both 'columns' and 'rows'")
+            width = len(self.columns)
+            bad = [i for i, row in enumerate(self.rows) if len(row) != width]
+            if bad:
+                raise ValueError(f"rows {bad[:5]} do not have {width} values, one per column")
+        return self
 
 
 class BatchChurnResponse(_Strict):

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cxml.explain.reasons import top_reasons
 from cxml.serving.schemas import (
+    BatchChurnRequest,
     ChurnRequest,
     ChurnResponse,
     ErrorDetail,
@@ -130,6 +131,50 @@ def _plainly_valid(record: dict[str, Any], names: Sequence[str], categories: dic
 
 
 _MISSING = object()
+_NUMBER_KINDS = frozenset({float, int, type(None)})
+
+
+def _column_errors(columns: Sequence[str], names: Sequence[str]) -> list[ErrorDetail]:
+    """Unknown, repeated and missing columns of a table request."""
+    known, given = set(names), set(columns)
+    errors = [
+        ErrorDetail(
+            type="unknown_feature", loc=["columns", j], msg=f"unknown feature {c!r}; the model uses: {_listing(names)}"
+        )
+        for j, c in enumerate(columns)
+        if c not in known
+    ]
+    errors += [
+        ErrorDetail(type="duplicate_feature", loc=["columns", j], msg=f"feature {c!r} is given twice")
+        for j, c in enumerate(columns)
+        if c in columns[:j]
+    ]
+    errors += [
+        ErrorDetail(type="missing_feature", loc=["columns"], msg=f"feature {n!r} is required (use null values)")
+        for n in names
+        if n not in given
+    ]
+    return errors
+
+
+def _numbers(column: Sequence[Any]) -> tuple[np.ndarray, list[int]]:
+    """A numeric column as floats (null → NaN) and the rows that are not a finite number or null."""
+    if set(map(type, column)) <= _NUMBER_KINDS:  # bools, strings and the rest fall through to the slow path
+        as_float = np.array(column, dtype=np.float64)
+        finite = np.isfinite(as_float)
+        if finite.all():
+            return as_float, []
+        return as_float, [i for i in np.flatnonzero(~finite).tolist() if column[i] is not None]
+    bad = [i for i, v in enumerate(column) if type(v) not in _NUMBER_KINDS or (v is not None and not math.isfinite(v))]
+    return np.full(len(column), np.nan), bad
+
+
+def _bad_categories(column: Sequence[Any], levels: Sequence[str]) -> list[int]:
+    """Rows of a category column that hold neither a known level (a string) nor null."""
+    allowed = {*levels, None}
+    if set(column) <= allowed:
+        return []
+    return [i for i, v in enumerate(column) if v not in allowed or (v is not None and type(v) is not str)]
 
 
 @dataclass
@@ -195,6 +240,34 @@ class SnapshotScorer:
     def _frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame({n: [rec.get(n) for rec in records] for n in self.names}, columns=self.names)
 
+    def _table_frame(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+        """The table form of a batch as the model's frame (column by column, no dict per row), or a RequestError
+        naming every unknown or missing column and, per bad column, its first offending rows."""
+        errors = _column_errors(columns, self.names)
+        if errors:
+            raise RequestError(400, f"{len(errors)} problem(s) with the columns", errors)
+        values = dict(zip(columns, zip(*rows, strict=True), strict=True))
+        out: dict[str, Any] = {}
+        for name in self.names:
+            column, loc = values[name], columns.index(name)
+            if name in self.categories:
+                out[name], bad, what = column, _bad_categories(column, self.categories[name]), "a known category"
+            else:
+                out[name], bad = _numbers(column)
+                what = "a finite number or null"
+            if bad:
+                errors.append(
+                    ErrorDetail(
+                        type="unknown_category" if name in self.categories else "number_type",
+                        loc=["rows", bad[0], loc],
+                        msg=f"column {name!r} needs {what}: rows {bad[:MAX_LISTED]} have "
+                        f"{_listing([repr(column[i]) for i in bad])}",
+                    )
+                )
+        if errors:
+            raise RequestError(400, f"{len(errors)} column(s) with invalid values", errors)
+        return pd.DataFrame(out, columns=self.names)
+
     def _snapshot_as_of(self, req: ChurnRequest) -> str | None:
         """The snapshot date when the features came from it (None for a feature record)."""
         return self.snapshot.as_of if req.customer_id is not None and self.snapshot is not None else None
@@ -237,6 +310,27 @@ class ChurnScorer(SnapshotScorer):
         proba = np.asarray(self.estimator.predict_proba(frame))[:, 1]
         reasons = self._reasons(frame, [r.top_k for r in requests])
         return [self._response(r, float(p), rs) for r, p, rs in zip(requests, proba, reasons, strict=True)]
+
+    def score_many(self, request: BatchChurnRequest) -> list[ChurnResponse]:
+        """A batch request in either form: ``items`` or the table (``columns`` + ``rows``)."""
+        if request.items is not None:
+            return self.score_batch(request.items)
+        if request.columns is None or request.rows is None:  # the schema has refused such a request already
+            raise RequestError(400, "give either 'items' or 'columns' and 'rows'")
+        return self.score_table(request.columns, request.rows, request.top_k)
+
+    def score_table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], top_k: int = 0) -> list[ChurnResponse]:
+        """The table form of a batch: one response per row, in order (built unvalidated: every value is ours)."""
+        frame = self._table_frame(columns, rows)
+        proba = np.clip(np.asarray(self.estimator.predict_proba(frame))[:, 1], 0.0, 1.0)
+        reasons = self._reasons(frame, [top_k] * len(frame))
+        name, version = self.model.mlflow_model, self.model.mlflow_version
+        return [
+            ChurnResponse.model_construct(
+                customer_id=None, probability=p, model_name=name, model_version=version, snapshot_as_of=None, reasons=r
+            )
+            for p, r in zip(proba.tolist(), reasons, strict=True)
+        ]
 
 
 def served_model(model: bentoml.Model, estimator: Any) -> ServedModel:
