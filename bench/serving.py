@@ -408,6 +408,7 @@ def soak(setup: Setup, seconds: float, max_requests: int, tmp: Path) -> int:
         f"peak {max([*samples, end_rss]) / 2**20:.0f} MiB, end {end_rss / 2**20:.0f} MiB → growth {growth:+.1%} "
         f"(target < {TARGET_GROWTH:.0%})"
     )
+    print("resident memory every 5 s, MiB: " + " ".join(f"{r / 2**20:.0f}" for r in [*samples, end_rss]))
     ok = stats.errors == 0 and growth < TARGET_GROWTH
     print(f"soak {'PASSED' if ok else 'FAILED'}: {done:,} requests in {elapsed:.0f} s, {stats.errors} errors")
     return 0 if ok else 1

@@ -15,6 +15,10 @@ import os
 # One OpenMP thread per worker (read when XGBoost/LightGBM load): a single row never gains from a thread team,
 # and several workers on a small machine must not oversubscribe its cores. Set before the model imports.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# BentoML collects no traces by default (tracing.sample_rate 0), yet its OpenTelemetry SDK still built a span per
+# request, and the workers' memory grew by 70-100 MiB over the first 20,000 requests (bench/serving.py --soak).
+# Set OTEL_SDK_DISABLED=false (and BentoML's tracing options) to trace.
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 from pathlib import Path
 from typing import Any
