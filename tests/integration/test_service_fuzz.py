@@ -10,8 +10,8 @@ reach the 404/400 paths and never the model. Checks:
 - a 200 body validates against the service's own pydantic response model (its real contract);
 - ``status_code_conformance`` and ``content_type_conformance`` on every response (documented: 200, 400, 404, 500,
   all JSON);
-- ``response_schema_conformance`` on 200 bodies (an expected failure for now: BentoML documents optional fields as
-  non-null, see ``test_200_bodies_match_the_documented_response_schema``).
+- ``response_schema_conformance`` on 200 bodies: the documented schema (optional fields say ``nullable``, which
+  BentoML's OpenAPI generator would otherwise lose with the ``null`` branch of ``X | None``).
 
 Not enabled: ``response_schema_conformance`` on 4xx bodies (BentoML's built-in 400/404 schemas say ``detail`` is a
 string; BentoML's own validation errors and the service's ``ErrorResponse`` send a list, so nearly every 4xx would
@@ -204,12 +204,6 @@ def test_every_status_and_content_type_is_documented(fuzzed: FuzzRun) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BentoML 1.4's OpenAPI generator keeps only the first anyOf branch (_bentoml_sdk/method.py _flatten_field), "
-    "so optional response fields (ChurnResponse.customer_id, snapshot_as_of; UpliftResponse.campaign) are documented "
-    "as non-null strings, yet are null for a feature record; fix: json_schema_extra={'nullable': True} on them",
-)
 def test_200_bodies_match_the_documented_response_schema(fuzzed: FuzzRun) -> None:
     assert not fuzzed.schema_errors, f"{len(fuzzed.schema_errors)} documented-schema mismatch(es), e.g.:\n" + (
         "\n\n".join(fuzzed.schema_errors[:2])

@@ -5,7 +5,8 @@ These models are the OpenAPI schema applications see; field descriptions and exa
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from collections.abc import Callable
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
@@ -15,8 +16,25 @@ FeatureValue = float | int | str | bool | None
 MAX_BATCH = 1000
 
 
+def _mark_nullable(schema: dict[str, Any], cls: type[BaseModel] | None = None) -> None:
+    """Say ``nullable`` on optional fields: BentoML's OpenAPI keeps only the first branch of ``X | None``."""
+    for prop in schema.get("properties", {}).values():
+        if any(branch.get("type") == "null" for branch in prop.get("anyOf", ())):
+            prop["nullable"] = True
+
+
+def _with_example(example: dict[str, Any]) -> Callable[[dict[str, Any], type[BaseModel]], None]:
+    """A request model's schema extras: its example (singular, as BentoML's OpenAPI wants) and the nullables."""
+
+    def extra(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+        _mark_nullable(schema, cls)
+        schema["example"] = example
+
+    return extra
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_mark_nullable)
 
 
 _FEATURES_EXAMPLE: dict[str, FeatureValue] = {
@@ -33,7 +51,7 @@ class ChurnRequest(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={"example": {"customer_id": "C000123", "top_k": 3}},
+        json_schema_extra=_with_example({"customer_id": "C000123", "top_k": 3}),
     )
 
     customer_id: str | None = Field(
@@ -126,7 +144,7 @@ class NextBestActionRequest(_Strict):
     """One customer of the served snapshot; the decision is taken as of the snapshot date."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra={"example": {"customer_id": "C000123", "top_k": 3}}
+        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": "C000123", "top_k": 3})
     )
 
     customer_id: str = Field(
@@ -169,7 +187,9 @@ class BatchChurnRequest(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={"example": {"items": [{"customer_id": "C000123"}, {"customer_id": "C000456", "top_k": 0}]}},
+        json_schema_extra=_with_example(
+            {"items": [{"customer_id": "C000123"}, {"customer_id": "C000456", "top_k": 0}]}
+        ),
     )
 
     items: list[ChurnRequest] | None = Field(
@@ -245,7 +265,7 @@ class ScoreResponse(_Strict):
 class CustomerRequest(_Strict):
     """One customer of the served snapshot."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"example": {"customer_id": "C000123"}})
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": "C000123"}))
 
     customer_id: str = Field(
         min_length=1, max_length=128, description="A customer in the served snapshot.", examples=["C000123"]
@@ -274,7 +294,7 @@ class CrossSellRequest(_Strict):
     """A customer's most likely next items."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra={"example": {"customer_id": "C000123", "top_k": 5}}
+        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": "C000123", "top_k": 5})
     )
 
     customer_id: str = Field(
@@ -304,7 +324,7 @@ class CrossSellPairRequest(_Strict):
     """P(customer X buys item Y)."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra={"example": {"customer_id": "C000123", "item": "P0042"}}
+        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": "C000123", "item": "P0042"})
     )
 
     customer_id: str = Field(min_length=1, max_length=128, description="A customer.", examples=["C000123"])
@@ -329,9 +349,9 @@ class PriceRequest(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={
-            "example": {"customer_id": "C000123", "product_id": "P0042", "channel": "web", "time_bucket": "evening"}
-        },
+        json_schema_extra=_with_example(
+            {"customer_id": "C000123", "product_id": "P0042", "channel": "web", "time_bucket": "evening"}
+        ),
     )
 
     segment: str | None = Field(
