@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shlex
 import subprocess
@@ -328,8 +329,11 @@ def segments(
         )
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
+    medians = result.lifetimes["median"]
     for row in result.segments.itertuples():
-        typer.echo(f"  {row.Index}. {row.name} ({row.share:.0%}): {'; '.join(row.traits)}")
+        median = medians.get(str(row.name), float("nan"))
+        life = f"median lifetime {median:.1f} months" if math.isfinite(median) else "half still customers"
+        typer.echo(f"  {row.Index}. {row.name} ({row.share:.0%}, {life}): {'; '.join(row.traits)}")
     typer.echo(f"  stages: {result.summary()['stages']}")
     if result.migration is not None:
         typer.echo(f"  lifecycle migration {compare_to} (rows) -> {as_of} (columns):\n{result.migration.to_string()}")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from cxml import registry, tracking
 from cxml.config import Workspace
+from cxml.evaluation import plots
 from cxml.pyfunc import pip_requirements
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class SegmentsResult:
     """One row per customer: segment, name, lifecycle stage, value × engagement cell."""
     migration: pd.DataFrame | None
     """Stage counts from ``compare_to`` (rows) to ``as_of`` (columns), when asked."""
+    lifetimes: pd.DataFrame
+    """Kaplan–Meier customer lifetimes per segment: customers, lapses, median months and S(6/12/24 months)."""
     out_dir: Path
 
     def summary(self) -> dict[str, Any]:
@@ -50,6 +53,7 @@ class SegmentsResult:
             "mean_ari": self.mean_ari,
             "min_share": self.min_share,
             "stages": self.assignments["stage"].value_counts().to_dict(),
+            "median_lifetime_months": self.lifetimes["median"].to_dict(),
             "out_dir": str(self.out_dir),
         }
 
@@ -94,6 +98,7 @@ def run_segments(
     migration = None
     if compare_to is not None:
         migration = migration_matrix(stage_at(tables, compare_to), stages).counts
+    lifetimes = segment_lifetimes(tables, as_of, assignments["segment_name"])
     min_share = float(segments["share"].min())
     decision = segment_gate(stability.mean_ari, min_share, min_ari=min_ari, min_size=min_size)
     out = out_dir or ws.reports / "segments"
@@ -121,11 +126,13 @@ def run_segments(
             "segments.csv": segments,
             "value_engagement.csv": grid_summary(grid, features),
             "stages.csv": assignments["stage"].value_counts().rename("customers").to_frame(),
+            "lifetime_by_segment.csv": lifetimes.summary,
             **({"migration.csv": migration} if migration is not None else {}),
         }
         for name, frame in files.items():
             frame.to_csv(out / name)
         assignments.to_parquet(out / "assignments.parquet")
+        (out / "lifetime_by_segment.png").write_bytes(plots.data_uri_bytes(lifetimes.plot))
         mlflow.log_artifacts(str(out), artifact_path="segments")
         info = mlflow.sklearn.log_model(
             segmenter,
@@ -148,8 +155,33 @@ def run_segments(
         segments,
         assignments,
         migration,
+        lifetimes.summary,
         out,
     )
+
+
+@dataclass(frozen=True)
+class SegmentLifetimes:
+    curves: pd.DataFrame
+    """``kaplan_meier`` per segment (one row per segment and observed time)."""
+    summary: pd.DataFrame
+    plot: str
+    """The curves as a PNG ``data:`` URI."""
+
+
+def segment_lifetimes(
+    tables: dict[str, pd.DataFrame], as_of: str, segment: pd.Series, lapse_days: int = 90
+) -> SegmentLifetimes:
+    """How long customers of each segment stay: Kaplan–Meier over lifetimes from the first purchase to the first
+    lapse of ``lapse_days`` (still-active customers censored at ``as_of``), from rows before ``as_of`` only."""
+    from cxml.evaluation.survival_metrics import kaplan_meier, kaplan_meier_summary
+    from cxml.features.tenure import lifetime_labels
+
+    lives = lifetime_labels(tables["orders"], tables["customers"], as_of, lapse_days=lapse_days)
+    lives = lives.join(segment.rename("segment"), how="inner")
+    curves = kaplan_meier(lives["duration"], lives["event"], group=lives["segment"].astype("str"))
+    title = f"Customer lifetime by segment (lapse: {lapse_days} days without a purchase)"
+    return SegmentLifetimes(curves, kaplan_meier_summary(curves), plots.kaplan_meier_plot(curves, title=title))
 
 
 def segment_lookup(segmenter: Any, tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.DataFrame:

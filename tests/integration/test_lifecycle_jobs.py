@@ -42,6 +42,14 @@ def test_segments_are_described_staged_tracked_and_gated(company: Path, tmp_path
     assert set(assignments["stage"].astype(str)) <= {"new", "active", "won back", "at risk", "sleeping", "churned"}
     migration = pd.read_csv(out / "migration.csv", index_col=0)
     assert migration.to_numpy().sum() == len(assignments)  # everyone at as_of came from some row
+    lifetimes = pd.read_csv(out / "lifetime_by_segment.csv", index_col=0)
+    # one Kaplan–Meier curve per segment whose customers have bought (a lifetime starts at the first purchase)
+    assert set(lifetimes.index) <= set(assignments["segment_name"]) and len(lifetimes) >= 2
+    assert lifetimes["customers"].sum() <= len(assignments) and (lifetimes["events"] > 0).all()
+    assert lifetimes[["survival_6", "survival_12", "survival_24"]].apply(lambda r: r.is_monotonic_decreasing, 1).all()
+    assert (out / "lifetime_by_segment.png").read_bytes()[:4] == b"\x89PNG"
+    assert set(payload["median_lifetime_months"]) == set(lifetimes.index)
+    assert "median lifetime" in proc.stdout or "half still customers" in proc.stdout
 
     tracking.configure(Workspace(home))  # tracking and registry: an earlier test may have set another registry
     client = mlflow.MlflowClient()

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from cxml.features.tenure import DAYS_PER_MONTH, tenure_labels
+from cxml.features.tenure import DAYS_PER_MONTH, lifetime_labels, tenure_labels
 
 AS_OF = pd.Timestamp("2025-04-01")
 
@@ -90,3 +90,21 @@ def test_inputs_are_not_modified(orders):
 def test_bad_arguments_are_refused(orders, kwargs, message):
     with pytest.raises(ValueError, match=message):
         tenure_labels(orders, _customers(list("abc")), AS_OF, **kwargs)
+
+
+def test_lifetimes_run_from_the_first_purchase_to_the_first_lapse_before_as_of(orders):
+    as_of = pd.Timestamp("2025-10-01")
+    labels = lifetime_labels(orders, _customers(list("abcdefz")), as_of, lapse_days=90)
+    assert list(labels.index) == ["a", "b", "c", "d", "f"]  # e only returned, z bought after as_of
+    days = {"a": 130, "b": 132, "c": 200, "d": 90, "f": 90}  # a: Mar 1 → Apr 10 + 90; c: still buying
+    assert labels["duration"].to_dict() == pytest.approx({k: _months(v) for k, v in days.items()})
+    assert labels["event"].to_dict() == {"a": 1, "b": 1, "c": 0, "d": 1, "f": 1}
+
+
+def test_lifetimes_never_read_at_or_after_as_of(orders):
+    as_of = pd.Timestamp("2025-10-01")
+    later = _orders([("c", "2025-10-01", False), ("b", "2025-12-01", False)])
+    customers = _customers(list("abcdefz"))
+    pd.testing.assert_frame_equal(
+        lifetime_labels(orders, customers, as_of), lifetime_labels(pd.concat([orders, later]), customers, as_of)
+    )

@@ -84,6 +84,25 @@ def reliability_plot(y: np.ndarray, score: np.ndarray, n_bins: int = 10) -> str:
     return to_data_uri(fig)
 
 
+def kaplan_meier_plot(table: pd.DataFrame, unit: str = "months", title: str = "Customer lifetime by segment") -> str:
+    """Kaplan–Meier step curves, one per group of a ``kaplan_meier(..., group=...)`` table, with the 50 % line."""
+    fig = _figure(6.5, 4.2)
+    ax = fig.add_subplot()
+    for label, curve in table.groupby("group", sort=True):
+        times = np.concatenate([[0.0], curve["time"].to_numpy(dtype=float)])
+        surv = np.concatenate([[1.0], curve["survival"].to_numpy(dtype=float)])
+        ax.step(times, surv, where="post", lw=1.4, label=f"{label} ({int(curve['at_risk'].iloc[0]):,})")
+    ax.axhline(0.5, ls=":", color="black", lw=0.8)
+    ax.set(xlabel=unit, ylabel="still a customer", title=title, ylim=(0, 1.02))
+    ax.legend(loc="lower left", fontsize=7)
+    return to_data_uri(fig)
+
+
+def data_uri_bytes(uri: str) -> bytes:
+    """The PNG bytes of a figure's ``data:`` URI (to write it as a file)."""
+    return base64.b64decode(uri.split(",", 1)[1])
+
+
 def shap_bar_plot(contributions: pd.DataFrame, k: int = 15) -> str:
     """Global drivers: mean |SHAP| per feature (probability scale), the ``k`` largest."""
     importance = contributions.abs().mean().sort_values(ascending=True).tail(k)

@@ -7,6 +7,7 @@ at that time (it survived at least that long).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,20 @@ def median_survival(curve: pd.DataFrame) -> float:
     """First time at which Kaplan–Meier survival reaches 0.5 or below; ``inf`` when it never does."""
     below = curve.loc[curve["survival"] <= 0.5, "time"]
     return float(below.iloc[0]) if len(below) else float("inf")
+
+
+def kaplan_meier_summary(table: pd.DataFrame, times: Sequence[float] = (6, 12, 24)) -> pd.DataFrame:
+    """Per group of a ``kaplan_meier(..., group=...)`` table: customers, events, median and S at ``times``."""
+    rows = {}
+    for label, curve in table.groupby("group", sort=True):
+        first = curve.iloc[0]
+        rows[label] = {
+            "customers": int(first["at_risk"]),
+            "events": int(curve["events"].sum()),
+            "median": median_survival(curve),
+            **{f"survival_{t:g}": float(s) for t, s in zip(times, survival_at(curve, times), strict=True)},
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("group")
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,39 @@ def tenure_labels(
         index=pd.Index(anchor.index.astype("str"), name="customer_id"),
     )
     return out.sort_index()
+
+
+def lifetime_labels(
+    orders: pd.DataFrame, customers: pd.DataFrame, as_of: str | pd.Timestamp, *, lapse_days: int = 90
+) -> pd.DataFrame:
+    """How long each customer has stayed so far: ``duration`` (months from the first purchase until the first
+    lapse is detected, or until ``as_of``) and ``event`` (1 lapsed, 0 still a customer: censored at ``as_of``).
+
+    Reads only kept order lines before ``as_of``: the history a Kaplan–Meier curve of customer lifetimes per
+    segment is drawn from. Customers without a purchase before ``as_of`` are left out.
+    """
+    if lapse_days <= 0:
+        raise ValueError(f"lapse_days must be positive, got {lapse_days}")
+    as_of_ts = pd.Timestamp(as_of)
+    lapse = pd.Timedelta(days=lapse_days)
+    known = set(customers.loc[customers["signup_at"] < as_of_ts, "customer_id"].astype("str"))
+    kept = orders.loc[~orders["returned"].astype(bool) & (orders["ts"] < as_of_ts), ["customer_id", "ts"]]
+    kept = kept.assign(customer_id=kept["customer_id"].astype("str"))
+    times = kept[kept["customer_id"].isin(known)].sort_values(["customer_id", "ts"], kind="stable", ignore_index=True)
+    if times.empty:
+        return pd.DataFrame({"duration": [], "event": []}, index=pd.Index([], name="customer_id", dtype="str"))
+    by_customer = times.groupby("customer_id")["ts"]
+    gap_after = (by_customer.shift(-1).fillna(as_of_ts)) - times["ts"]  # the last purchase's gap runs to as_of
+    lapsed_at = times.loc[gap_after > lapse].groupby("customer_id")["ts"].min() + lapse
+    first = by_customer.min()
+    detected = lapsed_at.reindex(first.index)
+    event = detected.notna() & (detected <= as_of_ts)
+    stop = detected.where(event, as_of_ts)
+    out = pd.DataFrame(
+        {
+            "duration": ((stop - first) / pd.Timedelta(days=1) / DAYS_PER_MONTH).to_numpy(dtype=float),
+            "event": event.to_numpy(dtype=np.int64),
+        },
+        index=pd.Index(first.index.astype("str"), name="customer_id"),
+    )
+    return out.sort_index()
