@@ -11,6 +11,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import optuna
+import pandas as pd
 
 from cxml import registry, tracking
 from cxml.config import PipelineConfig, Workspace
@@ -74,6 +75,7 @@ def _parent_run_id(study_path: Path, study_name: str, resume: bool) -> str | Non
 
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
+FIGURES_ARTIFACT = "figures"
 
 
 def _score_columns(prefix: str, names: list[str], scores: np.ndarray) -> dict[str, np.ndarray]:
@@ -85,7 +87,7 @@ def _score_columns(prefix: str, names: list[str], scores: np.ndarray) -> dict[st
 
 def _log_holdout(
     spec: ModelSpec, data: Dataset, names: list[str], scores: np.ndarray, baseline_scores: np.ndarray, tmp: Path
-) -> None:
+) -> pd.DataFrame:
     """The holdout rows with targets, model and baseline scores, so reports re-derive every figure from the run."""
     targets = spec.target_columns(data.y_holdout).set_axis(data.X_holdout.index)
     frame = data.X_holdout.assign(
@@ -96,6 +98,24 @@ def _log_holdout(
     path = tmp / "holdout.parquet"
     frame.to_parquet(path, index=True)
     mlflow.log_artifact(str(path), artifact_path="holdout")
+    return frame
+
+
+def _log_figures(spec: ModelSpec, holdout: pd.DataFrame, tmp: Path) -> None:
+    """The family's diagnostic plots of the holdout as PNG artifacts under ``figures/``."""
+    if spec.figures is None:
+        return
+    from cxml.evaluation.plots import data_uri_bytes
+
+    folder = tmp / FIGURES_ARTIFACT
+    folder.mkdir(exist_ok=True)
+    for title, uri in spec.figures(holdout).items():
+        (folder / f"{_slug(title)}.png").write_bytes(data_uri_bytes(uri))
+    mlflow.log_artifacts(str(folder), artifact_path=FIGURES_ARTIFACT)
+
+
+def _slug(title: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
 
 
 def _champion_metrics(spec: ModelSpec, name: str, data: Dataset) -> tuple[dict[str, float] | None, str | None]:
@@ -202,7 +222,8 @@ def train(
         )
         with tempfile.TemporaryDirectory() as tmp:
             info = log_estimator(estimator, spec.family, data.X_holdout, Path(tmp))
-            _log_holdout(spec, data, spec.score_columns(estimator), scores, baseline_scores, Path(tmp))
+            holdout = _log_holdout(spec, data, spec.score_columns(estimator), scores, baseline_scores, Path(tmp))
+            _log_figures(spec, holdout, Path(tmp))
         version = registry.register(
             name, info.model_uri, run_id, {"feature_set": data.feature_set, "dataset_digest": digest}
         )

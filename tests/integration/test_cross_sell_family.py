@@ -78,6 +78,23 @@ def test_holdout_artefact_rederives_the_figures_and_the_calibration_plot(first, 
     assert calibration_plot(holdout).startswith("data:image/png;base64,")
 
 
+def test_the_calibration_plot_is_logged_and_the_model_card_shows_it(first, tmp_path):
+    from cxml.explain.card import write_card
+
+    png = mlflow.artifacts.download_artifacts(
+        run_id=first.run_id, artifact_path="figures/calibration_of_p_buys_item.png"
+    )
+    assert Path(png).read_bytes()[:4] == b"\x89PNG"
+    path, card = write_card(first.model_name, first.model_version, tmp_path, log_to_run=False)
+    html = path.read_text()
+    assert card.primary_metric == "map_at_10" and card.metrics["map_at_10"][0] == pytest.approx(
+        first.metrics["map_at_10"]
+    )
+    assert card.baseline["map_at_10"][0] == pytest.approx(first.baseline_metrics["map_at_10"])
+    assert "Calibration of P(buys item)" in html and html.count("data:image/png;base64,") == 1
+    assert card.grade.letter in "ABC" and "promoted" in html
+
+
 def test_the_same_model_again_is_refused_against_the_champion(first, ws, data):
     again = train(get_spec("cross_sell"), data, PipelineConfig.model_validate(CFG), ws, model_name=first.model_name)
     assert not again.gate.passed

@@ -37,6 +37,19 @@ def _served(result, X):
     return model.predict(model_input(X))
 
 
+def _assert_card_shows(result, title, ws):
+    """The run logged the family's plot, and its model card shows the plot and the logged holdout metrics."""
+    from cxml.explain.card import write_card
+
+    run = tracking.client().get_run(result.run_id)
+    logged = {a.path for a in tracking.client().list_artifacts(result.run_id, "figures")}
+    assert len(logged) == 1, logged
+    path, card = write_card(result.model_name, result.model_version, ws.root / "cards", log_to_run=False)
+    m = card.primary_metric
+    assert card.metrics[m][0] == pytest.approx(run.data.metrics[f"holdout_{m}"])
+    assert title in path.read_text() and card.grade.letter in "ABC"
+
+
 def test_survival_is_registered_gated_and_served_with_every_column(ws):
     data, _ = survival_table_dataset(
         survival_table(), "months", "left", name="tenure", source="generated", drop=["leak", "id"]
@@ -58,6 +71,7 @@ def test_survival_is_registered_gated_and_served_with_every_column(ws):
     assert served["survival_12"].between(0, 1).all() and served["risk"].nunique() > 10
     holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path=HOLDOUT_ARTIFACT))
     assert {"__label__", "__duration__", "__score__:risk", "__baseline_score__:survival_3"} <= set(holdout.columns)
+    _assert_card_shows(result, "Calibration at the horizons", ws)
 
 
 def test_clv_lower_rmse_is_promoted_and_a_worse_one_refused_against_the_champion(ws):
@@ -76,6 +90,7 @@ def test_clv_lower_rmse_is_promoted_and_a_worse_one_refused_against_the_champion
     good = train(spec, dataset, cfg, ws, model_name="cxml.clv.test")
     assert good.gate.passed and good.metrics["rmse"] < good.baseline_metrics["rmse"], good.gate.reason
     served = _served(good, X_ho)
+    _assert_card_shows(good, "Holdout value by decile", ws)
     assert list(served.columns) == ["expected_value", "expected_purchases", "p_alive"]
     assert served["p_alive"].between(0, 1).all() and (served["expected_value"] >= 0).all()
 

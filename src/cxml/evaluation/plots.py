@@ -98,6 +98,42 @@ def kaplan_meier_plot(table: pd.DataFrame, unit: str = "months", title: str = "C
     return to_data_uri(fig)
 
 
+def survival_calibration_plot(table: pd.DataFrame, unit: str = "months") -> str:
+    """Predicted S(h) against Kaplan–Meier observed survival per risk decile, one series per horizon
+    (a ``calibration_at_horizons`` table), with the observed interval as error bars and the diagonal."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], ls=":", color="black", lw=0.8, label="perfect calibration")
+    for horizon, part in table.groupby("horizon", sort=True):
+        err = np.vstack([part["observed"] - part["lower"], part["upper"] - part["observed"]]).clip(min=0)
+        ax.errorbar(part["predicted"], part["observed"], yerr=err, marker="o", ms=3, lw=1, capsize=2,
+                    label=f"S({horizon:g} {unit})")  # fmt: skip
+    ax.set(xlabel="mean predicted survival (risk deciles)", ylabel="observed (Kaplan–Meier)", title="Calibration")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left", fontsize=8)
+    return to_data_uri(fig)
+
+
+def decile_plot(actual: np.ndarray, predicted: np.ndarray, baseline: np.ndarray | None, what: str) -> str:
+    """Mean actual against mean predicted (and baseline) per decile of the prediction: a lift/calibration view
+    for a continuous target such as value over a horizon."""
+    frame = pd.DataFrame({"actual": np.asarray(actual, float), "predicted": np.asarray(predicted, float)})
+    if baseline is not None:
+        frame["baseline"] = np.asarray(baseline, float)
+    frame["decile"] = pd.qcut(frame["predicted"].rank(method="first"), min(10, len(frame)), labels=False) + 1
+    means = frame.groupby("decile").mean()
+    fig = _figure(5.5, 4.0)
+    ax = fig.add_subplot()
+    ax.bar(means.index, means["actual"], color="#c9d7e8", label="actual (mean)")
+    ax.plot(means.index, means["predicted"], marker="o", color=MODEL_COLOR, label="model (mean)")
+    if "baseline" in means:
+        ax.plot(means.index, means["baseline"], marker="s", ls="--", color=BASELINE_COLOR, label="baseline (mean)")
+    ax.set(xlabel="decile of the model's prediction (10 = highest)", ylabel=what, title=f"{what} by decile")
+    ax.legend(loc="upper left", fontsize=8)
+    return to_data_uri(fig)
+
+
 def data_uri_bytes(uri: str) -> bytes:
     """The PNG bytes of a figure's ``data:`` URI (to write it as a file)."""
     return base64.b64decode(uri.split(",", 1)[1])

@@ -134,15 +134,21 @@ def _data_summary(params: dict[str, str], tags: dict[str, str], holdout: pd.Data
         "training rows": params.get("n_train", "?"),
         "holdout rows": f"{len(holdout):,}",
         "features": params.get("n_features", "?"),
-        "train label rate": _pct(params.get("train_label_rate")),
-        "holdout label rate": f"{holdout['__label__'].mean():.1%}",
+        **_target_summary(params.get("train_label_rate"), holdout["__label__"]),
         "feature set": tags.get("cxml.feature_set", "?"),
     }
 
 
-def _pct(value: str | None) -> str:
+def _target_summary(train_mean: str | None, holdout: pd.Series) -> dict[str, str]:
+    """A 0/1 label as rates, any other target (value, log units) as means."""
+    if holdout.isin([0, 1]).all():
+        return {"train label rate": _number(train_mean, ".1%"), "holdout label rate": f"{holdout.mean():.1%}"}
+    return {"train target mean": _number(train_mean, ",.4g"), "holdout target mean": f"{holdout.mean():,.4g}"}
+
+
+def _number(value: str | None, fmt: str) -> str:
     try:
-        return f"{float(value):.1%}"  # type: ignore[arg-type]
+        return format(float(value), fmt)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return "?"
 
@@ -164,8 +170,10 @@ def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
     X = holdout[list(estimator.feature_names_in_)]
     if family == "uplift":
         metrics, baseline, figures, examples, segments = _uplift_parts(estimator, X, holdout, seed)
-    else:
+    elif family == "churn":
         metrics, baseline, figures, examples, segments = _probability_parts(estimator, X, holdout, seed)
+    else:
+        metrics, baseline, figures, examples, segments = _logged_parts(spec, logged, holdout)
     champion = {k.removeprefix("champion_"): v for k, v in logged.items() if k.startswith("champion_")}
     m = spec.primary_metric
     model_grade = grade(
@@ -175,7 +183,7 @@ def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
         ci_low=metrics[m][1],
         ci_high=metrics[m][2],
         champion=champion.get(m),
-        higher_is_better=m not in LOWER_IS_BETTER,
+        higher_is_better=spec.greater_is_better and m not in LOWER_IS_BETTER,
     )
     gate_passed = tags.get("gate.passed")
     aliases = sorted(getattr(mv, "aliases", []) or [])
@@ -239,6 +247,27 @@ def _uplift_parts(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame, seed: 
     ]
     figures = uplift_card.figures(holdout, X, estimator, sample=SHAP_ROWS, seed=seed)
     return metrics, baseline, figures, examples, uplift_card.segment_table(X, holdout)
+
+
+def _logged_parts(spec: Any, logged: dict[str, float], holdout: pd.DataFrame) -> Parts:
+    """The other families' cards: the holdout metrics the run logged (the primary one with its bootstrap
+    interval) beside the baseline's, and the family's own plots of the logged holdout."""
+    names = sorted(
+        {k.removeprefix("holdout_") for k in logged if k.startswith("holdout_") and not k.endswith(_CI_SUFFIXES)},
+        key=lambda m: (m != spec.primary_metric, m),
+    )
+
+    def triple(prefix: str, metric: str) -> tuple[float, float, float]:
+        value = logged.get(f"{prefix}_{metric}", np.nan)
+        return value, logged.get(f"{prefix}_{metric}_ci_low", np.nan), logged.get(f"{prefix}_{metric}_ci_high", np.nan)
+
+    metrics = {m: triple("holdout", m) for m in names}
+    baseline = {m: triple("baseline", m) for m in names}
+    figures = spec.figures(holdout) if spec.figures is not None else {}
+    return metrics, baseline, figures, [], pd.DataFrame()
+
+
+_CI_SUFFIXES = ("_ci_low", "_ci_high")
 
 
 def _examples(estimator: Any, X: pd.DataFrame, y: np.ndarray, score: np.ndarray) -> list[Example]:

@@ -138,6 +138,16 @@ def _uplift_figures_sections(card: CardData) -> str:
     )
 
 
+def _family_figures_section(card: CardData) -> str:
+    """The plots a family draws of its own holdout (``ModelSpec.figures``), one titled section each."""
+    if not card.figures:
+        return "<section><h2>Plots</h2><p>This family draws no plots of its holdout.</p></section>"
+    return "".join(
+        f"<section><h2>{escape(title)}</h2><div class='figs'>{_figure(uri, title)}</div></section>"
+        for title, uri in card.figures.items()
+    )
+
+
 def _examples_section(card: CardData) -> str:
     parts = []
     for ex in card.examples:
@@ -229,16 +239,13 @@ def render_card(card: CardData) -> str:
         f"<p class='muted'>family {escape(card.family)} · aliases: {escape(aliases)} · MLflow run "
         f"<code>{escape(card.run_id)}</code> · commit <code>{escape(card.tags.get('cxml.git_commit', '?'))}</code></p>"
     )
-    body = (
-        header
-        + _data_section(card)
-        + _metrics_section(card)
-        + _grade_section(card)
-        + (_uplift_figures_sections(card) if card.family == "uplift" else _figures_sections(card))
-        + _examples_section(card)
-        + (_uplift_segments_section(card) if card.family == "uplift" else _segments_section(card))
-        + _gate_section(card)
-    )
+    if card.family == "uplift":
+        details = _uplift_figures_sections(card) + _examples_section(card) + _uplift_segments_section(card)
+    elif card.family == "churn":
+        details = _figures_sections(card) + _examples_section(card) + _segments_section(card)
+    else:
+        details = _family_figures_section(card)
+    body = header + _data_section(card) + _metrics_section(card) + _grade_section(card) + details + _gate_section(card)
     return _page(f"{card.model_name} v{card.version}", body)
 
 

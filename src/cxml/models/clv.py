@@ -308,6 +308,17 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     return {**result, "reasons": []}
 
 
+def figures(holdout: pd.DataFrame) -> dict[str, str]:
+    """Holdout value against the model's and the baseline's expected value, by decile of the model's."""
+    from cxml.evaluation.plots import decile_plot
+
+    column = "expected_value"
+    plot = decile_plot(
+        holdout["__label__"], holdout[f"__score__:{column}"], holdout[f"__baseline_score__:{column}"], "value"
+    )
+    return {"Holdout value by decile": plot}
+
+
 def _split(X: pd.DataFrame, y: pd.DataFrame, fraction: float, seed: int) -> tuple[Any, Any, Any, Any]:
     strata = repeat_strata(y)
     stratify = strata if np.bincount(strata, minlength=2).min() >= 2 else None
@@ -412,6 +423,7 @@ def _make_spec() -> Any:
         score_columns=lambda model: list(SCORE_COLUMNS),
         explain_row=explain_row,
         contract_dataset=clv_contract_dataset,
+        figures=figures,
         table_dataset=_table_dataset,
         refit_params={"with_p_alive": True},
         table_cv_folds=None,

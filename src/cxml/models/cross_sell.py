@@ -278,6 +278,11 @@ def calibration_plot(holdout: pd.DataFrame, n_bins: int = 10) -> str:
     return reliability_plot(label[keep], score[keep], n_bins)
 
 
+def figures(holdout: pd.DataFrame) -> dict[str, str]:
+    """The card's and the run's plots: calibration of P(buys item) over the items not owned."""
+    return {"Calibration of P(buys item)": calibration_plot(holdout)}
+
+
 # ---- datasets: contract tables and bring-your-own transactions -------------------------------------------------
 
 
@@ -453,6 +458,7 @@ def _make_spec() -> Any:
         interval=interval,
         score_columns=lambda model: ["probability"],
         explain_row=explain_row,
+        figures=figures,
         serving_rows=serving_rows,
         contract_dataset=contract_dataset,
         table_dataset=table_dataset,

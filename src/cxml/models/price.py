@@ -422,6 +422,17 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     return {**result, "reasons": reasons}
 
 
+def figures(holdout: pd.DataFrame) -> dict[str, str]:
+    """Held-out log units against the model's and the log-log baseline's forecast, by decile of the model's."""
+    from cxml.evaluation.plots import decile_plot
+
+    column = "log_quantity"
+    plot = decile_plot(
+        holdout["__label__"], holdout[f"__score__:{column}"], holdout[f"__baseline_score__:{column}"], "log units"
+    )
+    return {"Held-out demand by decile": plot}
+
+
 def _make_spec() -> ModelSpec:
     from cxml.models.spec import ModelSpec
 
@@ -442,6 +453,7 @@ def _make_spec() -> ModelSpec:
         explain_row=explain_row,
         contract_dataset=contract_dataset,
         table_dataset=table_dataset,
+        figures=figures,
         table_cv_folds=None,
         refit_params={"n_repeats": 3},  # repeated cross-fitting: 48-cell MAE 0.130 → 0.113 on 100,000 customers
     )

@@ -128,6 +128,9 @@ class ModelSpec:
     """(``cxml train`` request, pipeline config) → the Dataset on a file the user brings, and notes to log."""
     table_cv_folds: int | None = 5
     """Folds of the extra cross-validation reported on a user's file (None: skip it)."""
+    figures: Callable[[pd.DataFrame], dict[str, str]] | None = None
+    """The logged holdout frame (targets, ``__score__``, ``__baseline_score__`` columns) → the family's own
+    diagnostic plots as {title: PNG data URI}: logged with the run under ``figures/`` and shown on its card."""
     serving_rows: Callable[[Mapping[str, pd.DataFrame], pd.Timestamp, Any, PipelineConfig], pd.DataFrame] | None = None
     """(contract tables, snapshot date, champion, pipeline config) → the rows its endpoint looks customers up in,
     exported with the champion (CLV: RFM rows; cross-sell: pair rows). None: the customer-360 snapshot."""

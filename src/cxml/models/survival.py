@@ -267,6 +267,19 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     }
 
 
+def figures(holdout: pd.DataFrame) -> dict[str, str]:
+    """Predicted S(h) against Kaplan–Meier observed survival per risk decile, at every served horizon."""
+    from cxml.evaluation.plots import survival_calibration_plot
+    from cxml.evaluation.survival_metrics import calibration_at_horizons
+
+    prefix = "__score__:survival_"
+    predicted = pd.DataFrame(
+        {float(c.removeprefix(prefix)): holdout[c].to_numpy() for c in holdout.columns if c.startswith(prefix)}
+    )
+    table = calibration_at_horizons(holdout["__duration__"], holdout["__label__"], predicted)
+    return {"Calibration at the horizons": survival_calibration_plot(table)}
+
+
 def survival_table_dataset(
     frame: pd.DataFrame,
     duration: str,
@@ -379,6 +392,7 @@ def _make_spec() -> Any:
         score_columns=lambda model: list(model.score_names_),
         explain_row=explain_row,
         contract_dataset=survival_contract_dataset,
+        figures=figures,
         table_dataset=_table_dataset,
     )
 
