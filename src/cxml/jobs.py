@@ -349,10 +349,14 @@ def run_demo(
                 f"      strongest arm {arm}: effect {offer['effects'][arm]:+.3f}{worth}"
                 f" → recommended: {offer.get('recommended_arm', '?')}"
             )
-    echo("7/8 writing the churn champion's model card")
+    echo("7/8 writing the champions' model cards")
     card_path, card = write_card(result.model_name, None, ws.reports)
-    write_index(ws.reports)
-    echo(f"    grade {card.grade.letter}: {card.grade.reason}\n    open {card_path}")
+    echo(f"    {result.model_name}: grade {card.grade.letter}: {card.grade.reason}")
+    for other in (uplift, *families.values()):
+        if other.gate.passed:
+            _, other_card = write_card(other.model_name, None, ws.reports)
+            echo(f"    {other.model_name}: grade {other_card.grade.letter}: {other_card.grade.reason}")
+    echo(f"    open {write_index(ws.reports)}")
     echo("8/8 exporting the champions and the feature snapshot for serving")
     manifest = export_for_serving(ws)
     return {

@@ -38,7 +38,12 @@ def test_demo_writes_the_champions_model_card_and_index(demo):
     assert summary["model_card"] == str(card) and summary["grade"] in "ABC"
     html = card.read_text()
     assert "<h2>Gate decision</h2>" in html and summary["gate"] in html
-    assert "href='cxml.churn-v1.html'" in (home / "reports" / "index.html").read_text()
+    index = (home / "reports" / "index.html").read_text()
+    assert "href='cxml.churn-v1.html'" in index
+    for family in ("uplift", "survival", "clv", "cross_sell", "price"):  # every other champion has its card too
+        entry = summary[family]
+        if entry["gate"].startswith("promoted"):
+            assert f"href='cxml.{family}-v{entry['version']}.html'" in index
 
 
 def test_demo_champion_is_in_mlflow_with_its_trials(demo):
