@@ -113,3 +113,32 @@ def test_batch_table_form_is_valid_with_reasons_for_every_row():
 def test_batch_forms_are_exclusive_and_rows_match_the_columns(body, words):
     with pytest.raises(ValidationError, match=re.escape(words)):
         BatchChurnRequest.model_validate(body)
+
+
+def _public_models():
+    import inspect
+
+    from pydantic import BaseModel
+
+    from cxml.serving import schemas
+
+    return [
+        cls
+        for name, cls in inspect.getmembers(schemas, inspect.isclass)
+        if issubclass(cls, BaseModel) and cls.__module__ == schemas.__name__ and not name.startswith("_")
+    ]
+
+
+@pytest.mark.parametrize("model", _public_models(), ids=lambda m: m.__name__)
+def test_every_field_is_described_with_an_example_that_is_a_valid_body(model):
+    schema = model.model_json_schema()
+    example = schema.get("example")
+    for name, prop in schema["properties"].items():
+        assert prop.get("description"), f"{model.__name__}.{name} has no description"
+        has_example = "examples" in prop or (example is not None and name in example)
+        assert has_example or "default" in prop, f"{model.__name__}.{name} has no example"
+    if example is not None:
+        assert model.model_validate(example) is not None  # the documented example is a valid body
+    for name, prop in schema["properties"].items():
+        if any(branch.get("type") == "null" for branch in prop.get("anyOf", ())):
+            assert prop.get("nullable") is True, f"{model.__name__}.{name} is optional but not nullable"

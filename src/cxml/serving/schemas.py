@@ -10,6 +10,8 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from cxml.serving.examples import EXAMPLES
+
 FeatureValue = float | int | str | bool | None
 """One feature value: a number, a category, a flag, or null for missing (the model handles missing values)."""
 
@@ -31,6 +33,11 @@ def _with_example(example: dict[str, Any]) -> Callable[[dict[str, Any], type[Bas
         schema["example"] = example
 
     return extra
+
+
+def _response_config(name: str) -> ConfigDict:
+    """A response model's config: strict, and its whole example body from ``examples.EXAMPLES``."""
+    return ConfigDict(extra="forbid", frozen=True, json_schema_extra=_with_example(EXAMPLES[name]))
 
 
 class _Strict(BaseModel):
@@ -82,6 +89,8 @@ class ChurnRequest(_Strict):
 class Reason(_Strict):
     """One driver of the score: a feature, its value, and how much it moves the probability."""
 
+    model_config = _response_config("Reason")
+
     feature: str = Field(description="Feature name.", examples=["recency_days"])
     value: FeatureValue = Field(description="The customer's value of the feature.", examples=[94])
     contribution: float = Field(
@@ -93,6 +102,8 @@ class Reason(_Strict):
 
 
 class ChurnResponse(_Strict):
+    model_config = _response_config("ChurnResponse")
+
     customer_id: str | None = Field(description="The customer scored; null for a feature record.")
     probability: float = Field(ge=0.0, le=1.0, description="Calibrated probability of churn within the horizon.")
     model_name: str = Field(description="Registered MLflow model that produced the score.", examples=["cxml.churn"])
@@ -108,6 +119,8 @@ class UpliftRequest(ChurnRequest):
 
 
 class ArmEffect(_Strict):
+    model_config = _response_config("ArmEffect")
+
     arm: str = Field(description="Campaign arm (treatment) compared with control.", examples=["voucher_15"])
     effect: float = Field(
         description="Estimated effect on the response probability (treated minus control) for this customer.",
@@ -124,6 +137,8 @@ class ArmEffect(_Strict):
 
 
 class UpliftResponse(_Strict):
+    model_config = _response_config("UpliftResponse")
+
     customer_id: str | None = Field(description="The customer scored; null for a feature record.")
     campaign: str | None = Field(description="Campaign the model was trained on.", examples=["CMP05"])
     effects: list[ArmEffect] = Field(description="One entry per arm, in the model's order.")
@@ -157,6 +172,8 @@ class NextBestActionRequest(_Strict):
 
 
 class ActionValue(_Strict):
+    model_config = _response_config("ActionValue")
+
     name: str = Field(description="Action: `campaign:arm`, `retention_offer`, `service_check_in`, `do_nothing`.")
     kind: str = Field(description="`marketing`, `service` or `none`.", examples=["marketing"])
     expected_value: float = Field(description="Expected incremental value (effect × value − costs).")
@@ -166,6 +183,8 @@ class ActionValue(_Strict):
 
 
 class NextBestActionResponse(_Strict):
+    model_config = _response_config("NextBestActionResponse")
+
     customer_id: str = Field(description="The customer decided for.")
     action: ActionValue = Field(description="The chosen action (`do_nothing` when nothing allowed is worth it).")
     runners_up: list[ActionValue] = Field(description="The next best allowed actions, best first.")
@@ -235,6 +254,8 @@ class BatchChurnRequest(_Strict):
 
 
 class BatchChurnResponse(_Strict):
+    model_config = _response_config("BatchChurnResponse")
+
     items: list[ChurnResponse] = Field(description="One response per request item, in the same order.")
 
 
@@ -243,6 +264,8 @@ class ScoreRequest(ChurnRequest):
 
 
 class ScoreResponse(_Strict):
+    model_config = _response_config("ScoreResponse")
+
     customer_id: str | None = Field(description="The customer scored; null for a feature record.")
     family: str = Field(description="Model family that scored.", examples=["survival"])
     score: float = Field(
@@ -273,6 +296,8 @@ class CustomerRequest(_Strict):
 
 
 class SegmentResponse(_Strict):
+    model_config = _response_config("SegmentResponse")
+
     customer_id: str = Field(description="The customer.")
     segment: int = Field(ge=0, description="Behavioural segment number.", examples=[2])
     segment_name: str = Field(description="Short name of the segment.", examples=["web, frequent customers"])
@@ -305,6 +330,8 @@ class CrossSellRequest(_Strict):
 
 
 class RecommendedItem(_Strict):
+    model_config = _response_config("RecommendedItem")
+
     rank: int = Field(ge=1, description="1 = most likely.")
     item: str = Field(description="Product (or category) id.", examples=["P0042"])
     name: str = Field(description="Item in words.", examples=["P0042 (electronics)"])
@@ -313,6 +340,8 @@ class RecommendedItem(_Strict):
 
 
 class CrossSellResponse(_Strict):
+    model_config = _response_config("CrossSellResponse")
+
     customer_id: str = Field(description="The customer.")
     items: list[RecommendedItem] = Field(description="Items the customer does not own yet, most likely first.")
     model_name: str = Field(description="Registered MLflow model.", examples=["cxml.cross_sell"])
@@ -333,6 +362,8 @@ class CrossSellPairRequest(_Strict):
 
 
 class CrossSellPairResponse(_Strict):
+    model_config = _response_config("CrossSellPairResponse")
+
     customer_id: str = Field(description="The customer.")
     item: str = Field(description="The item.")
     probability: float = Field(ge=0.0, le=1.0, description="Calibrated P(the customer buys it in the horizon).")
@@ -373,6 +404,8 @@ class PriceRequest(_Strict):
 
 
 class PriceResponse(_Strict):
+    model_config = _response_config("PriceResponse")
+
     segment: str = Field(description="The segment priced.")
     customer_id: str | None = Field(None, description="The customer asked about, when one was given.")
     product_id: str = Field(description="The product.")
@@ -405,6 +438,8 @@ class PriceResponse(_Strict):
 
 
 class ServedModel(_Strict):
+    model_config = _response_config("ServedModel")
+
     family: str = Field(description="Model family.", examples=["churn"])
     bento_tag: str = Field(description="Exact BentoML model tag served.", examples=["cxml-churn:v3-1a2b3c4d"])
     mlflow_model: str = Field(description="Registered MLflow model.", examples=["cxml.churn"])
@@ -414,12 +449,16 @@ class ServedModel(_Strict):
 
 
 class ServedSnapshot(_Strict):
+    model_config = _response_config("ServedSnapshot")
+
     bento_tag: str = Field(description="Exact BentoML tag of the feature snapshot.")
     as_of: str = Field(description="Point in time of the features.", examples=["2024-06-30"])
     n_customers: int = Field(ge=0, description="Customers that can be scored by `customer_id`.")
 
 
 class ServiceInfo(_Strict):
+    model_config = _response_config("ServiceInfo")
+
     service: str = Field(description="Service name.", examples=["cxml"])
     ready: bool = Field(description="Models loaded and ready to score.")
     models: list[ServedModel] = Field(description="Every model served, with its exact versions.")
@@ -427,6 +466,8 @@ class ServiceInfo(_Strict):
 
 
 class ErrorDetail(_Strict):
+    model_config = _response_config("ErrorDetail")
+
     type: str = Field(description="Machine-readable error type.", examples=["unknown_feature"])
     loc: list[str | int] = Field(
         description="Where the error is in the request body.", examples=[["features", "recency_dayz"]]
@@ -435,5 +476,7 @@ class ErrorDetail(_Strict):
 
 
 class ErrorResponse(_Strict):
+    model_config = _response_config("ErrorResponse")
+
     error: str = Field(description="Summary of the problem.")
     detail: list[ErrorDetail] = Field(default_factory=list, description="One entry per offending field.")
