@@ -153,6 +153,9 @@ def train(
         str | None, _column("clv: last day of the calibration period (then the holdout).", "--calibration-end")
     ] = None,
     quantity: Annotated[str | None, _column("price: units column (or cross_sell quantity).", "--quantity")] = None,
+    invoice: Annotated[
+        str | None, _column("cross_sell: invoice id column (ids starting with C are cancellations).", "--invoice")
+    ] = None,
     log_quantity: Annotated[
         str | None, _column("price: log-units column instead of --quantity.", "--log-quantity")
     ] = None,
@@ -189,6 +192,7 @@ def train(
         value=value_column,
         calibration_end=calibration_end,
         quantity=quantity,
+        invoice=invoice,
         log_quantity=log_quantity,
         price=price,
         group=tuple(group or ()),

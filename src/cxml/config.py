@@ -94,6 +94,7 @@ class TrainRequest:
     value: str | None = None
     calibration_end: str | None = None
     quantity: str | None = None
+    invoice: str | None = None
     log_quantity: str | None = None
     price: str | None = None
     group: tuple[str, ...] = ()

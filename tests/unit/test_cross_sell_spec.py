@@ -279,3 +279,28 @@ def test_scorer_returns_top_k_with_reasons_and_pair_probabilities(rows, model):
         scorer.pair(customer, "zz")
     with pytest.raises(RequestError, match="top_k"):
         scorer.top_k(customer, k=0)
+
+
+def test_returns_are_found_by_column_name_or_by_the_invoice_flag(tmp_path):
+    from cxml.models.cross_sell import CrossSellOptions, read_transactions
+
+    req = TrainRequest(
+        family="cross_sell", transactions=_write_file(tmp_path), customer="Customer", item="Sku", time="Date"
+    )
+    _, notes = read_transactions(req, CrossSellOptions())  # no --quantity: "Qty" is found by its name
+    assert "column 'Qty' read as quantity (give --quantity to choose another)" in notes
+    assert any("1 returns/cancellations removed" in n for n in notes)
+
+    lines = pd.DataFrame(
+        {
+            "who": ["a", "a", "b", "b"],
+            "what": ["x", "x", "y", "z"],
+            "when": ["2024-01-01", "2024-01-05", "2024-01-02", "2024-01-03"],
+            "ref": ["100", "C101", "102", "103"],  # C101 cancels a's x although its quantity is positive
+        }
+    )
+    path = tmp_path / "lines.csv"
+    lines.to_csv(path, index=False)
+    req = TrainRequest(family="cross_sell", transactions=path, customer="who", item="what", time="when", invoice="ref")
+    tx, notes = read_transactions(req, CrossSellOptions())
+    assert sorted(tx["item"]) == ["y", "z"] and not any("read as" in n for n in notes)

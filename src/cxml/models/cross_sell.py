@@ -353,6 +353,19 @@ def contract_dataset(tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg:
     return _dataset(data, opts, cfg.tuning.seed, name="company", source=source, feature_set=feature_set, as_of=as_of)
 
 
+QUANTITY_NAMES = ("quantity", "qty", "units")
+INVOICE_NAMES = ("invoiceno", "invoice_no", "invoice", "invoice_id", "order_id", "orderid")
+
+
+def _named_like(frame: pd.DataFrame, names: tuple[str, ...], flag: str, notes: list[str]) -> str | None:
+    """The column whose lower-cased name is one of ``names`` (so returns are recognised without the flag), noted."""
+    found = [c for c in frame.columns if str(c).lower() in names]
+    if not found:
+        return None
+    notes.append(f"column {found[0]!r} read as {flag.removeprefix('--')} (give {flag} to choose another)")
+    return str(found[0])
+
+
 def read_transactions(req: TrainRequest, opts: CrossSellOptions) -> tuple[pd.DataFrame, list[str]]:
     """The user's line items as kept purchases, and what cleaning removed (in words, for the log)."""
     import re
@@ -371,13 +384,15 @@ def read_transactions(req: TrainRequest, opts: CrossSellOptions) -> tuple[pd.Dat
         keep = frame[req.item].astype("str").str.match(re.compile(opts.item_pattern)).fillna(False)
         notes.append(f"{int((~keep).sum()):,} rows whose item does not match {opts.item_pattern!r} left out")
         frame = frame.loc[keep.to_numpy(dtype=bool)]
+    quantity = req.quantity or _named_like(frame, QUANTITY_NAMES, "--quantity", notes)
+    invoice = req.invoice or opts.invoice_column or _named_like(frame, INVOICE_NAMES, "--invoice", notes)
     tx, cleaning = normalise_transactions(
         frame,
         customer=req.customer,
         item=req.item,
         time=req.time,
-        quantity=req.quantity,
-        invoice=opts.invoice_column,
+        quantity=quantity,
+        invoice=invoice,
         price=req.price,
         group=opts.group_column,
     )
