@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from cxml.data.oj import STORE_DEMOGRAPHICS, read_dominicks_oj, read_oj_bds
 from cxml.models.demand import LogLogDemand
 from cxml.models.dml import ElasticityDML
-from tests.conftest import shared_data
+from tests.conftest import ROOT, run_cli, shared_data
 
 pytestmark = pytest.mark.quality
 CONTROLS = [c for c in STORE_DEMOGRAPHICS if c != "INCOME"] + ["feat"]
@@ -83,10 +84,6 @@ def test_the_cli_on_the_dominicks_panel_with_every_panel_option(oj, tmp_path):
     elasticity rests on price differences between stores within a week: about −1.9 against −2.62 for the published
     design without week effects (``test_pooled_elasticity_lies_in_the_published_range``); held-out demand error
     falls from log-log's 0.62 to 0.36 (half of the stores, to keep the run short)."""
-    import yaml
-
-    from tests.conftest import ROOT, run_cli
-
     table = tmp_path / "dominicks.csv"
     stores = sorted(oj["store"].unique())[::2]  # half of the 83 stores keeps the run short
     oj[oj["store"].isin(stores)].drop(columns=["log_price"]).to_csv(table, index=False)
