@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -99,8 +100,10 @@ def test_champion_serves_elasticities_and_recommended_prices(trained, company):
 
 
 def test_oj_panel_gives_the_classic_log_log_elasticity(fast_pipeline, tmp_path):
-    oj = shared_data("oj_bds", "oj.csv")
-    args = ["--table", str(oj), "--quantity", "sales", "--price", "price", "--group", "brand"]
+    oj = tmp_path / "oj.csv"  # Taddy's panel with its log sales, so --log-quantity is exercised
+    table = pd.read_csv(shared_data("oj_bds", "oj.csv"))
+    table.assign(log_sales=np.log(table["sales"])).drop(columns="sales").to_csv(oj, index=False)
+    args = ["--table", str(oj), "--log-quantity", "log_sales", "--price", "price", "--group", "brand"]
     proc, payload = run_cli("train", "price", *args, "--pipeline", str(fast_pipeline), "--json", home=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert payload["model_name"] == "cxml.price.oj"

@@ -60,7 +60,7 @@ def result(tmp_path_factory) -> dict:
     table["baseline"] = baseline.effect(table)
     seconds = time.perf_counter() - start
     print(f"\nsimulated company: {len(cells)} cells, pipeline {seconds:.0f} s (generate, read, cells, fit)")
-    return {"table": table, "seconds": seconds, "model": model}
+    return {"table": table, "seconds": seconds, "model": model, "folder": folder, "tables": tables}
 
 
 def test_mean_absolute_error_of_the_cell_elasticities_is_at_most_0_15(result):
@@ -90,3 +90,21 @@ def test_segment_averages_rank_like_the_truth(result):
     means = t.groupby("segment")[["elasticity", "estimate"]].mean()
     assert list(means["estimate"].sort_values().index) == list(means["elasticity"].sort_values().index)
     assert pd.Series(result["model"].summary()["p_value"]).notna().all()
+
+
+def test_the_price_family_with_its_shipped_settings_meets_both_targets(result):
+    """What ``cxml train price`` refits (``PriceDML``, pipelines/price.yaml, the refit's repeated cross-fitting) on
+    every cell-week of the same company, scored on the 48 true cell elasticities."""
+    from cxml.jobs import load_pipeline
+    from cxml.models.price import SPEC
+
+    data = SPEC.contract_dataset(result["tables"], None, load_pipeline("price"), str(result["folder"]))
+    X, y = pd.concat([data.X_train, data.X_holdout]), pd.concat([data.y_train, data.y_holdout])
+    model = SPEC.build({**SPEC.refit_params}).fit(X, y)
+    truth = result["table"][[*KEYS, "elasticity"]]
+    got = model.elasticity(truth[KEYS])
+    mae = float(np.mean(np.abs(got["elasticity"] - truth["elasticity"])))
+    inside = (got["elasticity_lower"] <= truth["elasticity"]) & (truth["elasticity"] <= got["elasticity_upper"])
+    print(f"\nprice family, shipped settings: MAE {mae:.3f}, coverage {inside.mean():.3f}, "
+          f"interactions {model.interactions_}")  # fmt: skip
+    assert mae <= 0.15 and 0.80 <= inside.mean() <= 0.97

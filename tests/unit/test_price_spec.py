@@ -166,3 +166,22 @@ def test_scorer_answers_by_segment_or_customer_and_names_unknown_keys(fitted):
     with pytest.raises(RequestError) as both:
         scorer.quote(segment="c", customer_id="C1", product_id="P1", channel="web", time_bucket="weekend")
     assert both.value.status == 422
+
+
+def test_every_panel_option_reaches_the_model_frame_with_its_role(tmp_path):
+    frame = pd.DataFrame(
+        {"logq": [1.6, 1.8, 1.9, 2.1], "p": [1.0, 2.0, 3.0, 1.5], "brand": list("xyxy"), "wk": [1, 1, 2, 2],
+         "feat": [0, 1, 0, 1], "income": [10.1, 10.5, 10.1, 10.5]}
+    )  # fmt: skip
+    path = tmp_path / "panel.csv"
+    frame.to_csv(path, index=False)
+    req = TrainRequest(
+        family="price", table=path, log_quantity="logq", price="p", group=("brand", "income"), time="wk",
+        controls=("feat",),
+    )  # fmt: skip
+    data, notes = table_dataset(req, PipelineConfig(family="price", options={"holdout_fraction": 0.25}))
+    X = pd.concat([data.X_train, data.X_holdout]).sort_index()
+    assert list(X.columns) == ["brand", "income", "time:wk", "control:feat", "log_price"]
+    y = pd.concat([data.y_train, data.y_holdout]).sort_index()
+    assert y["log_quantity"].to_numpy() == pytest.approx(frame["logq"])  # taken as given, not logged again
+    assert X["log_price"].to_numpy() == pytest.approx(np.log(frame["p"])) and notes == []
