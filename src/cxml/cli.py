@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from cxml.config import Workspace
+from cxml.json_lines import json_line
 from cxml.models.spec import FAMILIES as _FAMILIES
 
 app = typer.Typer(
@@ -273,7 +274,7 @@ def explain(
         profits = ", ".join(f"{arm} {v:+.2f}" for arm, v in result["expected_profit"].items())
         typer.echo(f"  recommended: {result['recommended_arm']} (expected incremental profit: {profits})")
     if as_json:
-        typer.echo(json.dumps(result, default=str))
+        typer.echo(json_line(result))
 
 
 @app.command()
@@ -343,7 +344,7 @@ def segments(
         typer.echo(f"  lifecycle migration {compare_to} (rows) -> {as_of} (columns):\n{result.migration.to_string()}")
     typer.echo(f"{SEGMENTS} version {result.model_version}: {result.gate.reason}; results in {result.out_dir}")
     if as_json:
-        typer.echo(json.dumps(result.summary(), default=str))
+        typer.echo(json_line(result.summary()))
 
 
 @app.command()
@@ -393,7 +394,7 @@ def lookalike(
     for reason in result["alike_because"]:
         typer.echo(f"  alike because: {reason}")
     if as_json:
-        typer.echo(json.dumps(result, default=str))
+        typer.echo(json_line(result))
 
 
 @app.command()
@@ -464,7 +465,7 @@ def journey(
     )
     typer.echo(f"{s['journeys']:,} journeys as of {s['as_of']} → {result.html} ({s['seconds']:.1f}s)")
     if as_json:
-        typer.echo(json.dumps({**s, "html": str(result.html), "out_dir": str(result.out_dir)}, default=str))
+        typer.echo(json_line({**s, "html": str(result.html), "out_dir": str(result.out_dir)}))
 
 
 @app.command()
@@ -542,7 +543,7 @@ def demo(
         stdout=subprocess.DEVNULL,
     )
     typer.echo(f"built the Bento (bentoml list, BENTOML_HOME={ws.bentoml_home})")
-    typer.echo(f"demo ready in {time.perf_counter() - t0:.0f}s: {json.dumps(summary, default=str)}")
+    typer.echo(f"demo ready in {time.perf_counter() - t0:.0f}s: {json_line(summary)}")
     if not no_serve:
         serve(host="127.0.0.1", port=port, home=home)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import pandas as pd
 
 from cxml import registry, tracking
 from cxml.config import PipelineConfig, Workspace
+from cxml.json_lines import json_line
 from cxml.models.spec import Dataset, ModelSpec, Targets
 from cxml.pyfunc import log_estimator
 from cxml.tuning import StudyResult, cross_validate, run_study
@@ -35,7 +35,7 @@ class TrainResult:
     study: StudyResult | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
+        return json_line(
             {
                 "run_id": self.run_id,
                 "model_name": self.model_name,
@@ -48,8 +48,7 @@ class TrainResult:
                     "decision": "promoted" if self.gate.passed else "refused",
                     "reason": self.gate.reason,
                 },
-            },
-            default=float,
+            }
         )
 
 

@@ -49,6 +49,7 @@ def test_segments_are_described_staged_tracked_and_gated(company: Path, tmp_path
     assert lifetimes[["survival_6", "survival_12", "survival_24"]].apply(lambda r: r.is_monotonic_decreasing, 1).all()
     assert (out / "lifetime_by_segment.png").read_bytes()[:4] == b"\x89PNG"
     assert set(payload["median_lifetime_months"]) == set(lifetimes.index)
+    assert "Infinity" not in proc.stdout.splitlines()[-1] and "NaN" not in proc.stdout.splitlines()[-1]
     assert "median lifetime" in proc.stdout or "half still customers" in proc.stdout
 
     tracking.configure(Workspace(home))  # tracking and registry: an earlier test may have set another registry
