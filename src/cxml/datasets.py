@@ -80,11 +80,42 @@ def prepare_table(
 
 
 def table_features(frame: pd.DataFrame, drop: Sequence[str], id_column: str | None) -> tuple[pd.DataFrame, list[str]]:
-    """The feature columns of a flat table (numbers in text coerced, with notes), indexed by ``id_column``."""
+    """The feature columns of a flat table (numbers in text coerced, identifiers and names left out, with notes),
+    indexed by ``id_column``."""
     X = frame.drop(columns=[*drop, *([id_column] if id_column else [])])
     if id_column:
         X.index = frame[id_column].astype(str).to_numpy()
-    return _coerce_numeric_text(X)
+    X, notes = _coerce_numeric_text(X)
+    identifiers = _identifier_columns(X)
+    for col, why in identifiers.items():
+        notes.append(
+            f"{col}: left out, {why}: an identifier or personal data (a name, an e-mail), not a feature; it never "
+            "reaches the model or MLflow (give --drop or --id to say so and silence this)"
+        )
+    return X.drop(columns=list(identifiers)), notes
+
+
+MIN_ROWS_FOR_IDENTIFIERS = 50
+TEXT_IDENTIFIER_SHARE = 0.2
+
+
+def _identifier_columns(X: pd.DataFrame) -> dict[str, str]:
+    """Columns that identify rows rather than describe them: integers all distinct (RowNumber, CustomerId), or
+    text with more distinct values than a fifth of the rows (Surname: 2,932 in 10,000; an e-mail: all)."""
+    n = len(X)
+    if n < MIN_ROWS_FOR_IDENTIFIERS:
+        return {}
+    found = {}
+    for col in X.columns:
+        s = X[col]
+        distinct = int(s.nunique(dropna=True))
+        if pd.api.types.is_integer_dtype(s) and distinct == n:
+            found[str(col)] = f"{distinct:,} distinct integers in {n:,} rows"
+            continue
+        is_text = pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s)
+        if is_text and distinct > n * TEXT_IDENTIFIER_SHARE:
+            found[str(col)] = f"{distinct:,} distinct texts in {n:,} rows"
+    return found
 
 
 def table_dataset(
