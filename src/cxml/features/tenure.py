@@ -52,15 +52,7 @@ def tenure_labels(
     last_before_gap = times.loc[gap_after.isna() | (gap_after > lapse)].groupby("customer_id")["ts"].min()
     detected = (last_before_gap + lapse).reindex(anchor.index)
     event = detected <= end_ts
-    stop = detected.where(event, end_ts)
-    out = pd.DataFrame(
-        {
-            "duration": ((stop - as_of_ts) / pd.Timedelta(days=1) / DAYS_PER_MONTH).to_numpy(dtype=float),
-            "event": event.to_numpy(dtype=np.int64),
-        },
-        index=pd.Index(anchor.index.astype("str"), name="customer_id"),
-    )
-    return out.sort_index()
+    return _months_until(as_of_ts, detected.where(event, end_ts), event)
 
 
 def lifetime_labels(
@@ -88,12 +80,16 @@ def lifetime_labels(
     first = by_customer.min()
     detected = lapsed_at.reindex(first.index)
     event = detected.notna() & (detected <= as_of_ts)
-    stop = detected.where(event, as_of_ts)
+    return _months_until(first, detected.where(event, as_of_ts), event)
+
+
+def _months_until(start: pd.Timestamp | pd.Series, stop: pd.Series, event: pd.Series) -> pd.DataFrame:
+    """``duration`` in months from ``start`` to ``stop`` and the 0/1 ``event``, by customer id (str, sorted)."""
     out = pd.DataFrame(
         {
-            "duration": ((stop - first) / pd.Timedelta(days=1) / DAYS_PER_MONTH).to_numpy(dtype=float),
+            "duration": ((stop - start) / pd.Timedelta(days=1) / DAYS_PER_MONTH).to_numpy(dtype=float),
             "event": event.to_numpy(dtype=np.int64),
         },
-        index=pd.Index(first.index.astype("str"), name="customer_id"),
+        index=pd.Index(stop.index.astype("str"), name="customer_id"),
     )
     return out.sort_index()
