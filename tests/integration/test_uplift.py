@@ -108,17 +108,19 @@ def test_explaining_a_customer_gives_effects_reasons_and_the_most_profitable_arm
 def test_the_cli_trains_uplift_on_an_experiment_table(tmp_path):
     rng = np.random.default_rng(0)
     n = 3000
-    x = rng.normal(size=n)
+    x, z = rng.normal(size=n), rng.normal(size=n)
     group = rng.choice(["none", "mail"], n)
-    visit = rng.random(n) < 0.2 + 0.2 * (group == "mail") * (x > 0)
+    # z drives visits whatever the arm (what a response model ranks by); only x > 0 responds to the mail
+    visit = rng.random(n) < 0.1 + 0.3 * (z > 0) + 0.25 * (group == "mail") * (x > 0)
     table = tmp_path / "experiment.csv"
-    pd.DataFrame({"x": x, "noise": rng.normal(size=n), "group": group, "visit": visit.astype(int)}).to_csv(table)
+    pd.DataFrame({"x": x, "z": z, "group": group, "visit": visit.astype(int)}).to_csv(table)  # with its row index
     args = ["--table", str(table), "--treatment", "group", "--control", "none", "--target", "visit"]
     proc, result = run_cli("train", "uplift", *args, "--trials", "4", "--json", home=tmp_path / "home")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert result["model_name"] == "cxml.uplift.experiment"
     assert result["metrics"]["qini"] > result["baseline_metrics"]["qini"]
     assert result["gate"]["decision"] == "promoted", result["gate"]
+    assert "left out" in proc.stdout + proc.stderr  # the CSV's row index is an identifier, not a feature
 
 
 def test_the_cli_names_what_an_uplift_table_lacks(tmp_path):
