@@ -134,6 +134,13 @@ def decile_plot(actual: np.ndarray, predicted: np.ndarray, baseline: np.ndarray 
     return to_data_uri(fig)
 
 
+def holdout_decile_plot(holdout: pd.DataFrame, column: str, what: str) -> str:
+    """``decile_plot`` of a logged holdout frame: ``__label__`` against ``__score__:<column>`` and the baseline's."""
+    return decile_plot(
+        holdout["__label__"], holdout[f"__score__:{column}"], holdout[f"__baseline_score__:{column}"], what
+    )
+
+
 def data_uri_bytes(uri: str) -> bytes:
     """The PNG bytes of a figure's ``data:`` URI (to write it as a file)."""
     return base64.b64decode(uri.split(",", 1)[1])

@@ -310,13 +310,9 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
 
 def figures(holdout: pd.DataFrame) -> dict[str, str]:
     """Holdout value against the model's and the baseline's expected value, by decile of the model's."""
-    from cxml.evaluation.plots import decile_plot
+    from cxml.evaluation.plots import holdout_decile_plot
 
-    column = "expected_value"
-    plot = decile_plot(
-        holdout["__label__"], holdout[f"__score__:{column}"], holdout[f"__baseline_score__:{column}"], "value"
-    )
-    return {"Holdout value by decile": plot}
+    return {"Holdout value by decile": holdout_decile_plot(holdout, "expected_value", "value")}
 
 
 def _split(X: pd.DataFrame, y: pd.DataFrame, fraction: float, seed: int) -> tuple[Any, Any, Any, Any]:

@@ -424,13 +424,9 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
 
 def figures(holdout: pd.DataFrame) -> dict[str, str]:
     """Held-out log units against the model's and the log-log baseline's forecast, by decile of the model's."""
-    from cxml.evaluation.plots import decile_plot
+    from cxml.evaluation.plots import holdout_decile_plot
 
-    column = "log_quantity"
-    plot = decile_plot(
-        holdout["__label__"], holdout[f"__score__:{column}"], holdout[f"__baseline_score__:{column}"], "log units"
-    )
-    return {"Held-out demand by decile": plot}
+    return {"Held-out demand by decile": holdout_decile_plot(holdout, "log_quantity", "log units")}
 
 
 def _make_spec() -> ModelSpec:
