@@ -35,6 +35,7 @@ lint: venv
 	$(BIN)/ruff check src tests bench notebooks
 	$(BIN)/ruff format --check src tests bench notebooks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf .cxml build dist src/*.egg-info

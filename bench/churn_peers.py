@@ -38,8 +38,8 @@ from threadpoolctl import threadpool_limits
 
 from cxml.config import TuningConfig
 from cxml.data.sources import read_flat_table
-from cxml.datasets import table_dataset
-from cxml.models.spec import Dataset, get_spec
+from cxml.datasets import get_family, table_dataset
+from cxml.models.spec import Dataset
 from cxml.tuning import cross_validate, run_study
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +149,7 @@ def _score_peer(name: str, data: Dataset) -> Row:
 
 
 def _score_cxml(data: Dataset, trials: int) -> Row:
-    spec = get_spec("churn")
+    spec = get_family("churn").spec
     cfg = TuningConfig(n_trials=trials, cv_folds=CV_FOLDS, n_jobs=N_JOBS)
     row, started = Row("cxml"), time.perf_counter()
     study = run_study(spec, data.X_train, data.y_train, cfg, storage_path=None, study_name=f"bench-{data.name}")

@@ -54,7 +54,8 @@ def read_telco() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
 
 
 def ours(folds: np.ndarray) -> dict[str, Any]:
-    from cxml.models.btyd import BetaGeoNBD, ParetoNBD, rfm_summary
+    from cxml.features.rfm import rfm_summary
+    from cxml.models.btyd import BetaGeoNBD, ParetoNBD
     from cxml.models.survival_boost import SurvivalBooster
 
     rfm = rfm_summary(
@@ -98,7 +99,8 @@ def mean_c(d: np.ndarray, e: np.ndarray, folds: np.ndarray, risk: np.ndarray) ->
 
 def log_likelihood_at(name: str, params: dict[str, float]) -> float:
     """cxml's log-likelihood of the CDNOW RFM at another library's parameters (libraries scale theirs differently)."""
-    from cxml.models.btyd import BetaGeoNBD, ParetoNBD, rfm_summary
+    from cxml.features.rfm import rfm_summary
+    from cxml.models.btyd import BetaGeoNBD, ParetoNBD
 
     rfm = rfm_summary(
         read_cdnow(), customer="id", time="date", calibration_end=CAL_END, freq_multiplier=7, time_format="%Y%m%d"

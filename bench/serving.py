@@ -74,7 +74,9 @@ def build(root: Path, customers: int) -> Setup:
     """Simulated company → churn champion (1 trial) → exported champion + snapshot + manifest, in ``root``."""
     from cxml.config import TrainRequest, Workspace
     from cxml.data.synthetic import write_company
-    from cxml.jobs import export_for_serving, read_snapshot, run_train
+    from cxml.jobs.export import export_for_serving
+    from cxml.jobs.snapshot import read_snapshot, run_snapshot
+    from cxml.jobs.train import run_train
 
     ws = Workspace(root / "ws")
     marker = root / "setup.json"
@@ -88,6 +90,7 @@ def build(root: Path, customers: int) -> Setup:
     if not result.gate.passed:
         raise RuntimeError(f"the churn model did not pass its gate, nothing to serve: {result.gate.reason}")
     manifest = root / "served.json"
+    run_snapshot(ws)
     export_for_serving(ws, manifest)
     marker.write_text(json.dumps({"customers": customers, "model": result.model_name, "version": result.model_version}))
     return Setup(ws, manifest, result.model_name, result.model_version, read_snapshot(ws)[0])
@@ -168,7 +171,7 @@ def serve(name: str, cmd: Callable[[int], list[str]], env: dict[str, str], ready
 
 
 def bento(setup: Setup, log: Path) -> contextlib.AbstractContextManager[Server]:
-    from cxml.jobs import serve_command
+    from cxml.jobs.export import serve_command
 
     env = {
         **os.environ,

@@ -26,9 +26,8 @@ import numpy as np
 import pandas as pd
 
 from cxml.config import PipelineConfig, Workspace
-from cxml.datasets import uplift_table_dataset
+from cxml.datasets import get_family, uplift_table_dataset
 from cxml.decision.value import ContactCosts, best_arm, incremental_profit
-from cxml.models.spec import get_spec
 from cxml.models.uplift import SPEC, ResponseModel
 from cxml.pyfunc import load_estimator
 from cxml.training import train
@@ -66,7 +65,7 @@ def main() -> None:
         }
     )
     with tempfile.TemporaryDirectory() as home:
-        result = train(get_spec("uplift"), data, cfg, Workspace(home), model_name="cxml.uplift.starbucks")
+        result = train(get_family("uplift").spec, data, cfg, Workspace(home), model_name="cxml.uplift.starbucks")
         estimator = load_estimator(f"models:/{result.model_name}/{result.model_version}")
     X_test = test.set_index(test["ID"].astype(str))[[c for c in data.X_train.columns]]
     effects = estimator.effects(X_test)

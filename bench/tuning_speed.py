@@ -31,11 +31,10 @@ import optuna
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from cxml.config import TuningConfig
+from cxml.config import TuningConfig, load_pipeline
 from cxml.data.synthetic import generate_company
-from cxml.datasets import churn_dataset
-from cxml.jobs import load_pipeline
-from cxml.models.spec import ModelSpec, get_spec
+from cxml.datasets import churn_dataset, get_family
+from cxml.models.spec import ModelSpec
 from cxml.tuning import cross_validate, run_study
 
 FRACTIONS = (0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
@@ -161,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     data = churn_dataset(company.tables, pipeline.as_of, pipeline.label, source="simulated")
     X, y = data.X_train, data.y_train
     prep = time.perf_counter() - started
-    spec = get_spec("churn")
+    spec = get_family("churn").spec
 
     pruned = run_pruned(spec, X, y, cfg)
     plain = run_plain(spec, X, y, cfg, args.trees)

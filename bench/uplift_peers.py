@@ -80,7 +80,7 @@ import pandas as pd
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from cxml.datasets import uplift_table_dataset
+from cxml.datasets.uplift import uplift_table_dataset
 from cxml.models.meta_learners import ClassTransformation
 from cxml.models.uplift import CONTROL, SPEC, ResponseModel
 
@@ -450,7 +450,7 @@ def run_hillstrom(
 def company_split(customers: int, campaign: str) -> tuple[Split, pd.DataFrame]:
     from cxml.config import UpliftConfig
     from cxml.data.synthetic import generate_company
-    from cxml.datasets import uplift_dataset
+    from cxml.datasets.uplift import uplift_dataset
 
     company = generate_company(n_customers=customers, seed=0)
     ds = uplift_dataset(company.tables, UpliftConfig(campaign=campaign), source="synthetic", seed=0)

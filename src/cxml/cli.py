@@ -16,9 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
+from cxml.config import BUILTIN_FAMILIES as _FAMILIES
 from cxml.config import Workspace
 from cxml.json_lines import json_line
-from cxml.models.spec import FAMILIES as _FAMILIES
 
 app = typer.Typer(
     help="cxml: customer decisions you can act on, each one explained. Run `cxml COMMAND --help` for details.",
@@ -40,7 +40,19 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 
 
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            envvar="MLFLOW_TRACKING_URI",
+            help="MLflow tracking and registry store (default: the workspace's SQLite file).",
+        ),
+    ] = None,
+) -> None:
+    if tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         stream=sys.stderr,
@@ -132,7 +144,14 @@ SEGMENTS = "cxml.segments"
 def train(
     family: Annotated[str, typer.Argument(help=f"Model family: {FAMILIES}.")],
     data: Annotated[Path | None, typer.Option("--data", help="Folder of contract tables.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Holdout cut-off [default: from the pipeline].")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Features from rows before it, labels or holdout from rows at or after it (price: orders before "
+            "it; uplift takes none) (default: as_of of the pipeline).",
+        ),
+    ] = None,
     table: Annotated[
         Path | None, _column("A flat table (CSV/Parquet): customers, or a demand panel for price.", "--table")
     ] = None,
@@ -163,7 +182,10 @@ def train(
     price: Annotated[str | None, _column("price: price column.", "--price")] = None,
     group: Annotated[list[str] | None, _column("price: heterogeneity columns (repeatable).", "--group")] = None,
     controls: Annotated[list[str] | None, _column("price: control columns (repeatable).", "--controls")] = None,
-    pipeline: Annotated[Path | None, typer.Option(help="Pipeline YAML [default: pipelines/FAMILY.yaml].")] = None,
+    pipeline: Annotated[
+        Path | None,
+        typer.Option(help="Pipeline YAML over the shipped defaults (default: pipelines/FAMILY.yaml if present)."),
+    ] = None,
     trials: Annotated[int | None, typer.Option(help="Override the number of Optuna trials.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted study and its run.")] = False,
     as_json: JsonOption = False,
@@ -171,7 +193,7 @@ def train(
 ) -> None:
     """Tune, train, evaluate on a holdout, register and gate a model (on contract data or your own file)."""
     from cxml.config import TrainRequest
-    from cxml.jobs import run_train
+    from cxml.jobs.train import run_train
 
     ws = _workspace(home)
     request = TrainRequest(
@@ -254,7 +276,7 @@ def explain(
     home: HomeOption = None,
 ) -> None:
     """Score one customer with the champion and print the top reasons in words (uplift: effect per arm and why)."""
-    from cxml.jobs import explain_customer
+    from cxml.jobs.explain import explain_customer
 
     ws = _workspace(home)
     try:
@@ -323,8 +345,8 @@ def segments(
     Tracked in MLflow (cxml/segments); the segmenter is registered as cxml.segments and becomes champion only
     when stable across seeds (mean adjusted Rand index >= 0.8) with no segment under 3 % of customers.
     """
-    from cxml.jobs import read_valid_tables
-    from cxml.lifecycle_jobs import run_segments
+    from cxml.data.sources import read_valid_tables
+    from cxml.jobs.segments import run_segments
 
     ws = _workspace(home)
     data_dir = data or ws.data
@@ -365,8 +387,8 @@ def lookalike(
     home: HomeOption = None,
 ) -> None:
     """Score every customer by likeness to a seed set; write the ranked list and the top LEVEL share selected."""
-    from cxml.jobs import read_valid_tables
-    from cxml.lifecycle_jobs import churner_seed, read_seed_ids, run_lookalike
+    from cxml.data.sources import read_valid_tables
+    from cxml.jobs.lookalike import churner_seed, read_seed_ids, run_lookalike
 
     if (seed_file is None) == (not churners):
         raise _fail("pass exactly one of --seed-file FILE or --churners", 2)
@@ -438,7 +460,7 @@ def journey(
     how many journeys identity resolution stitched to a customer.
     """
 
-    from cxml.journey import run_journey
+    from cxml.jobs.journey import run_journey
 
     ws = Workspace(home)  # only the default folders come from the workspace; nothing else is created
     data_dir = data or ws.data
@@ -468,24 +490,57 @@ def journey(
         typer.echo(json_line({**s, "html": str(result.html), "out_dir": str(result.out_dir)}))
 
 
+def _export(ws: Workspace, data: Path | None, as_of: str | None) -> dict[str, str]:
+    """Write the snapshot when asked (or when there is none), then export every champion; errors exit 1."""
+    from cxml.jobs.export import NothingToServe, export_for_serving
+    from cxml.jobs.snapshot import has_snapshot, run_snapshot
+
+    try:
+        if data is not None or as_of is not None or not has_snapshot(ws):
+            typer.echo(f"snapshot as of {run_snapshot(ws, data, as_of).date()}")
+        return export_for_serving(ws)
+    except (NothingToServe, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+SnapshotAsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Snapshot date: features from rows before it (default: the day after the last order).",
+    ),
+]
+
+
 @app.command()
-def build(home: HomeOption = None) -> None:
-    """Export the champions and the feature snapshot to the BentoML store and build the Bento."""
-    from cxml.jobs import export_for_serving
+def snapshot(
+    data: Annotated[Path | None, typer.Option("--data", help="Folder of contract tables.")] = None,
+    as_of: SnapshotAsOf = None,
+    home: HomeOption = None,
+) -> None:
+    """Write the serving snapshot: every customer's features (and contact states) at one date."""
+    from cxml.jobs.snapshot import run_snapshot
 
     ws = _workspace(home)
-    manifest = export_for_serving(ws)
-    typer.echo(f"serving {manifest}")
-    subprocess.run([sys.executable, "-m", "bentoml", "build", "."], check=True, env=_serve_env(ws))
+    try:
+        date = run_snapshot(ws, data, as_of)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"snapshot of {data or ws.data} as of {date.date()} → {ws.snapshots}")
 
 
-def _serve_env(ws: Workspace) -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1])
-    return {
-        **os.environ,
-        "BENTOML_HOME": str(ws.bentoml_home),
-        "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p),
-    }
+@app.command()
+def build(
+    data: Annotated[Path | None, typer.Option("--data", help="Rewrite the snapshot from this folder first.")] = None,
+    as_of: SnapshotAsOf = None,
+    home: HomeOption = None,
+) -> None:
+    """Export the champions and the feature snapshot to the BentoML store and build the Bento."""
+    from cxml.jobs.export import build_bento
+
+    ws = _workspace(home)
+    typer.echo(f"serving {_export(ws, data, as_of)}")
+    typer.echo(f"built the Bento {build_bento(ws)} (BENTOML_HOME={ws.bentoml_home})")
 
 
 @app.command()
@@ -495,18 +550,17 @@ def serve(
     home: HomeOption = None,
 ) -> None:
     """Serve the champions with BentoML (exports them first, so the served versions are exact)."""
-    from cxml.jobs import export_for_serving, serve_command
+    from cxml.jobs.export import serve_command, serve_env
 
     ws = _workspace(home)
-    manifest = export_for_serving(ws)
+    manifest = _export(ws, None, None)
     _print_try_it(host, port, ws)
     typer.echo(f"serving {manifest}")
-    cmd = serve_command(host, port)
-    raise typer.Exit(subprocess.run(cmd, env=_serve_env(ws)).returncode)
+    raise typer.Exit(subprocess.run(serve_command(host, port), env=serve_env(ws)).returncode)
 
 
 def _print_try_it(host: str, port: int, ws: Workspace) -> None:
-    from cxml.jobs import example_customer
+    from cxml.jobs.snapshot import example_customer
 
     customer = example_customer(ws)
     payload = shlex.quote(json.dumps({"customer_id": customer, "top_k": 3}))
@@ -531,18 +585,13 @@ def demo(
     home: HomeOption = None,
 ) -> None:
     """The main job end to end: generate → validate → features → tune/train → gate → explain → card → build → serve."""
-    from cxml.jobs import run_demo
+    from cxml.jobs.demo import run_demo
+    from cxml.jobs.export import build_bento
 
     ws = _workspace(home)
     t0 = time.perf_counter()
     summary = run_demo(ws, customers=customers, seed=seed, trials=trials, echo=typer.echo)
-    subprocess.run(
-        [sys.executable, "-m", "bentoml", "build", "."],
-        check=True,
-        env=_serve_env(ws),
-        stdout=subprocess.DEVNULL,
-    )
-    typer.echo(f"built the Bento (bentoml list, BENTOML_HOME={ws.bentoml_home})")
+    typer.echo(f"built the Bento {build_bento(ws)} (bentoml list, BENTOML_HOME={ws.bentoml_home})")
     typer.echo(f"demo ready in {time.perf_counter() - t0:.0f}s: {json_line(summary)}")
     if not no_serve:
         serve(host="127.0.0.1", port=port, home=home)

@@ -1,16 +1,26 @@
-"""Pipeline configuration (validated YAML) and the workspace where runs write their outputs."""
+"""Pipeline configuration (validated YAML) and the workspace where runs write their outputs.
+
+Settings never depend on the working directory: each family's defaults ship inside the package
+(``cxml/pipelines/<name>.yaml``); a project's ``pipelines/<name>.yaml`` (in the current folder, or the folder in
+``$CXML_PIPELINES``) overrides them key by key, and ``--pipeline FILE`` overrides both. A file that was named but
+is missing, bad YAML or an unknown key fails at once, naming the file and the key.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Algorithm = Literal["xgboost", "lightgbm"]
+BUILTIN_FAMILIES = ("churn", "uplift", "survival", "clv", "cross_sell", "price")
+"""The model families shipped with cxml (``cxml.datasets.<family>``), in the order the demo trains them."""
 
 
 class _Strict(BaseModel):
@@ -66,8 +76,8 @@ class PipelineConfig(_Strict):
 
     @classmethod
     def from_yaml(cls, path: Path) -> PipelineConfig:
-        with open(path) as fh:
-            return cls.model_validate(yaml.safe_load(fh) or {})
+        """One file on its own (no shipped defaults beneath it); errors name the file and key."""
+        return validate_settings(cls, [(str(path), _parse(Path(path).read_text(), str(path)))])
 
 
 @dataclass(frozen=True)
@@ -109,9 +119,95 @@ class TrainRequest:
         return self.table or self.transactions
 
 
-def default_pipeline(family: str) -> Path:
-    """The YAML shipped in ``pipelines/`` for a family, looked up from the working directory."""
-    return Path("pipelines") / f"{family}.yaml"
+class SettingsError(ValueError):
+    """A settings file that is missing, is not YAML, or has a key or value the schema refuses."""
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+PIPELINES_ENV = "CXML_PIPELINES"
+
+
+def project_pipelines() -> Path:
+    """The folder of a project's overrides: ``$CXML_PIPELINES``, or ``pipelines/`` in the current folder."""
+    return Path(os.environ.get(PIPELINES_ENV, "pipelines"))
+
+
+def shipped_settings(name: str) -> str:
+    """The text of a settings file shipped inside the package (``cxml/pipelines/<name>.yaml``)."""
+    return resources.files("cxml.pipelines").joinpath(f"{name}.yaml").read_text()
+
+
+def _parse(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{source}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source}: expected a mapping of settings, found {type(data).__name__}")
+    return data
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``, key by key (nested mappings merged, everything else replaced)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _has_key(data: Mapping[str, Any], loc: tuple[Any, ...]) -> bool:
+    node: Any = data
+    for part in loc:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def settings_layers(name: str, explicit: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(source, values) from lowest to highest precedence: shipped defaults, project file, ``explicit``."""
+    layers = [(f"cxml/pipelines/{name}.yaml (shipped)", _parse(shipped_settings(name), f"shipped {name}.yaml"))]
+    if explicit is not None:
+        if not Path(explicit).is_file():
+            raise SettingsError(f"pipeline file {explicit} does not exist")
+        layers.append((str(explicit), _parse(Path(explicit).read_text(), str(explicit))))
+        return layers
+    project = project_pipelines() / f"{name}.yaml"
+    if project.is_file():
+        layers.append((str(project), _parse(project.read_text(), str(project))))
+    return layers
+
+
+def validate_settings(model: type[SettingsT], layers: list[tuple[str, dict[str, Any]]]) -> SettingsT:
+    """Merge the layers and validate them; an error names the key and the file it came from."""
+    merged: dict[str, Any] = {}
+    for _, values in layers:
+        merged = _merge(merged, values)
+    try:
+        return model.model_validate(merged)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            source = next((src for src, values in reversed(layers) if _has_key(values, loc)), layers[-1][0])
+            problems.append(f"{source}: {'.'.join(map(str, loc)) or '(top level)'}: {err['msg']}")
+        raise SettingsError("; ".join(problems)) from None
+
+
+def load_pipeline(family: str, path: Path | None = None, trials: int | None = None, **tuning: Any) -> PipelineConfig:
+    """A family's pipeline settings (shipped defaults, project overrides, ``path``), with command-line overrides."""
+    cfg = validate_settings(PipelineConfig, settings_layers(family, path))
+    if cfg.family != family:
+        raise SettingsError(f"{path or family + '.yaml'} configures family {cfg.family!r}, not {family!r}")
+    overrides = {**tuning, **({"n_trials": trials} if trials else {})}
+    if overrides:
+        cfg = cfg.model_copy(update={"tuning": cfg.tuning.model_copy(update=overrides)})
+    return cfg
 
 
 class Workspace:
@@ -130,7 +226,8 @@ class Workspace:
 
     @property
     def tracking_uri(self) -> str:
-        return f"sqlite:///{self._dir() / 'mlflow.db'}"
+        """``$MLFLOW_TRACKING_URI`` when set (a shared server or database), else the workspace's SQLite store."""
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self._dir() / 'mlflow.db'}"
 
     @property
     def artifacts(self) -> Path:
@@ -155,3 +252,17 @@ class Workspace:
     @property
     def data(self) -> Path:
         return self.root / "data" / "company"
+
+    @property
+    def manifest(self) -> Path:
+        """The exact BentoML tags this workspace serves (written by ``cxml build``, read by its server)."""
+        return self.root / "served.json"
+
+    @property
+    def policy(self) -> Path | None:
+        """The contact policy: ``policy.yaml`` in the workspace, else a project's ``pipelines/policy.yaml``;
+        None means the shipped defaults."""
+        for path in (self.root / "policy.yaml", project_pipelines() / "policy.yaml"):
+            if path.is_file():
+                return path
+        return None

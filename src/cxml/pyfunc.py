@@ -13,6 +13,8 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
 
+from cxml.datasets import get_family
+
 ESTIMATOR_FILE = "estimator.joblib"
 # What a logged model needs besides cxml itself, pinned to the running versions. Declaring them skips MLflow's
 # requirement inference, which costs ~14 s per model (a subprocess that re-imports the stack) and misses the
@@ -34,10 +36,9 @@ class CxmlModel(PythonModel):
     """Loads the fitted cxml estimator and serves ``ModelSpec.score`` as a one-column ``score`` frame."""
 
     def load_context(self, context: Any) -> None:
-        from cxml.models.spec import get_spec
 
         self.estimator = joblib.load(context.artifacts["estimator"])
-        self.spec = get_spec(context.model_config["family"])
+        self.spec = get_family(context.model_config["family"]).spec
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         return score_frame(self.spec, self.estimator, model_input)
@@ -61,12 +62,11 @@ def model_input(X: pd.DataFrame) -> pd.DataFrame:
 
 def log_estimator(estimator: Any, family: str, X_example: pd.DataFrame, tmp_dir: Path) -> Any:
     """Log the estimator under the active run as an MLflow pyfunc with signature and input example."""
-    from cxml.models.spec import get_spec
 
     path = tmp_dir / ESTIMATOR_FILE
     joblib.dump(estimator, path)
     example = model_input(X_example.head(5))
-    output = score_frame(get_spec(family), estimator, example)
+    output = score_frame(get_family(family).spec, estimator, example)
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=CxmlModel(),

@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from cxml.config import GateConfig
 from cxml.models.spec import ModelSpec
+from cxml.pyfunc import model_input
 from cxml.tracking import client
 
 CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous", "challenger"
@@ -93,7 +94,6 @@ def score_version(name: str, version: str, X: pd.DataFrame) -> np.ndarray:
 
     One score column gives a vector; several (one per arm) a matrix with the columns in the model's order.
     """
-    from cxml.pyfunc import model_input
 
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     scores = np.asarray(model.predict(model_input(X)), dtype=float)

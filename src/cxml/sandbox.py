@@ -17,6 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from cxml.config import Workspace
+from cxml.data.sources import read_valid_tables
+from cxml.data.synthetic import write_company
+from cxml.training import HOLDOUT_ARTIFACT
 
 DATA_ENV = "CXML_NOTEBOOK_DATA"
 """Where the notebooks' parameters cell looks for a company already written by ``cxml generate`` (the notebook
@@ -34,7 +37,6 @@ class Sandbox:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The company's contract tables, validated."""
-        from cxml.jobs import read_valid_tables
 
         return read_valid_tables(self.data)
 
@@ -52,7 +54,6 @@ def open_sandbox(customers: int = 2_000, seed: int = 0, data: Path | str | None 
             shutil.rmtree(root, ignore_errors=True)
             raise ValueError(f"no company at {path}; run `cxml generate --out {path}` or leave data unset")
         return Sandbox(Workspace(root), path.resolve(), generated=False)
-    from cxml.data.synthetic import write_company
 
     path = root / "company"
     write_company(path, customers, seed=seed)
@@ -72,7 +73,5 @@ def quiet() -> None:
 def read_holdout(run_id: str) -> pd.DataFrame:
     """The holdout a training run logged: features, target columns, ``__score__*`` and ``__baseline_score__*``."""
     import mlflow
-
-    from cxml.training import HOLDOUT_ARTIFACT
 
     return pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_ARTIFACT))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import mlflow
@@ -22,6 +24,21 @@ def configure(ws: Workspace) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+@contextmanager
+def using(ws: Workspace) -> Iterator[str]:
+    """MLflow pointed at the workspace's store for the block, and back to what it was after: a library call
+    (``training.train``) must not leave the process's global tracking URI changed."""
+    before = mlflow.get_tracking_uri() if mlflow.tracking.is_tracking_uri_set() else None
+    before_registry = mlflow.get_registry_uri() if before else None
+    uri = configure(ws)
+    try:
+        yield uri
+    finally:
+        if before is not None:
+            mlflow.set_tracking_uri(before)
+            mlflow.set_registry_uri(before_registry or before)
 
 
 def client() -> MlflowClient:

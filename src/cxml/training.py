@@ -14,6 +14,7 @@ import pandas as pd
 
 from cxml import registry, tracking
 from cxml.config import PipelineConfig, Workspace
+from cxml.evaluation.plots import data_uri_bytes
 from cxml.json_lines import json_line
 from cxml.models.spec import Dataset, ModelSpec, Targets
 from cxml.pyfunc import log_estimator
@@ -104,7 +105,6 @@ def _log_figures(spec: ModelSpec, holdout: pd.DataFrame, tmp: Path) -> None:
     """The family's diagnostic plots of the holdout as PNG artifacts under ``figures/``."""
     if spec.figures is None:
         return
-    from cxml.evaluation.plots import data_uri_bytes
 
     folder = tmp / FIGURES_ARTIFACT
     folder.mkdir(exist_ok=True)
@@ -148,7 +148,20 @@ def train(
     so they never compete with (or replace) the model served on the contract features.
     """
     name = model_name or spec.registered_name
-    tracking.configure(ws)
+    with tracking.using(ws):
+        return _train(spec, data, cfg, ws, name, resume, progress, cv_report_folds)
+
+
+def _train(
+    spec: ModelSpec,
+    data: Dataset,
+    cfg: PipelineConfig,
+    ws: Workspace,
+    name: str,
+    resume: bool,
+    progress: bool,
+    cv_report_folds: int | None,
+) -> TrainResult:
     experiment_id = tracking.ensure_experiment(spec.experiment, ws)
     digest = tracking.frame_digest(data.X_train, data.y_train, data.X_holdout, data.y_holdout)
     study_name = f"{spec.family}-{digest}"

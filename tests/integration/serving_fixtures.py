@@ -20,11 +20,13 @@ import pytest
 from sklearn.datasets import make_classification
 
 from cxml.config import PipelineConfig, Workspace
-from cxml.datasets import table_dataset, uplift_table_dataset
-from cxml.jobs import serve_command, uplift_serving_metadata
-from cxml.models.spec import get_spec
+from cxml.datasets import get_family
+from cxml.datasets.tables import table_dataset
+from cxml.datasets.uplift import uplift_table_dataset
+from cxml.jobs.export import serve_command
 from cxml.pyfunc import load_estimator
 from cxml.serving import store
+from cxml.serving.uplift_export import uplift_serving_metadata
 from cxml.training import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,7 +79,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     cfg = PipelineConfig.model_validate(
         {"family": "churn", "tuning": {"n_trials": 1, "cv_folds": 2, "algorithms": ["xgboost"], "n_jobs": 1}}
     )
-    result = train(get_spec("churn"), data, cfg, ws)
+    result = train(get_family("churn").spec, data, cfg, ws)
     assert result.gate.passed, result.gate.reason
     features = pd.concat([data.X_train, data.X_holdout])
     uplift = _train_uplift(ws, frame.drop(columns="churn"))
@@ -124,7 +126,7 @@ def _train_uplift(ws: Workspace, frame: pd.DataFrame) -> object:
             "gate": {"primary_metric": "qini", "min_gain_vs_baseline": -1.0},
         }
     )
-    result = train(get_spec("uplift"), data, cfg, ws)
+    result = train(get_family("uplift").spec, data, cfg, ws)
     assert result.gate.passed and result.model_version == "1", result.gate.reason
     return load_estimator("models:/cxml.uplift/1")
 

@@ -11,9 +11,10 @@ import pytest
 
 from cxml import registry, tracking
 from cxml.config import PipelineConfig, TrainRequest, Workspace
-from cxml.jobs import run_train
+from cxml.datasets import get_family
+from cxml.jobs.train import run_train
 from cxml.models.cross_sell import calibration_plot
-from cxml.models.spec import Dataset, get_spec
+from cxml.models.spec import Dataset
 from cxml.pyfunc import model_input
 from cxml.training import HOLDOUT_ARTIFACT, train
 from tests.unit.test_cross_sell_spec import shop, shop_rows
@@ -40,7 +41,9 @@ def data():
 
 @pytest.fixture(scope="module")
 def first(ws, data):
-    return train(get_spec("cross_sell"), data, PipelineConfig.model_validate(CFG), ws, model_name="cxml.cross_sell.t")
+    return train(
+        get_family("cross_sell").spec, data, PipelineConfig.model_validate(CFG), ws, model_name="cxml.cross_sell.t"
+    )
 
 
 def test_registered_and_promoted_over_both_baselines(first):
@@ -61,7 +64,7 @@ def test_logged_pyfunc_loads_and_serves_pair_probabilities(first, data):
     assert list(served.columns) == ["probability"]
     p = served["probability"].to_numpy()
     assert ((p > 0) & (p < 1)).all() and len(np.unique(p)) > 20
-    spec = get_spec("cross_sell")
+    spec = get_family("cross_sell").spec
     assert spec.metrics(data.y_holdout, p)["map_at_10"] == pytest.approx(first.metrics["map_at_10"])
 
 
@@ -72,7 +75,7 @@ def test_holdout_artefact_rederives_the_figures_and_the_calibration_plot(first, 
     y = holdout[["__label__", "__customer_id__", "__item__", "__owned__"]].set_axis(
         ["label", "customer_id", "item", "owned"], axis=1
     )
-    assert get_spec("cross_sell").metrics(y, holdout["__score__"].to_numpy())["map_at_10"] == pytest.approx(
+    assert get_family("cross_sell").spec.metrics(y, holdout["__score__"].to_numpy())["map_at_10"] == pytest.approx(
         first.metrics["map_at_10"]
     )
     assert calibration_plot(holdout).startswith("data:image/png;base64,")
@@ -96,7 +99,9 @@ def test_the_calibration_plot_is_logged_and_the_model_card_shows_it(first, tmp_p
 
 
 def test_the_same_model_again_is_refused_against_the_champion(first, ws, data):
-    again = train(get_spec("cross_sell"), data, PipelineConfig.model_validate(CFG), ws, model_name=first.model_name)
+    again = train(
+        get_family("cross_sell").spec, data, PipelineConfig.model_validate(CFG), ws, model_name=first.model_name
+    )
     assert not again.gate.passed
     assert "does not beat the champion" in again.gate.reason
     assert again.champion_metrics is not None

@@ -11,9 +11,9 @@ from sklearn.datasets import make_classification
 
 from cxml import registry, tracking
 from cxml.config import PipelineConfig, Workspace
-from cxml.datasets import table_dataset
+from cxml.datasets import get_family
+from cxml.datasets.tables import table_dataset
 from cxml.models.churn import ChurnClassifier
-from cxml.models.spec import get_spec
 from cxml.pyfunc import model_input
 from cxml.training import train
 
@@ -39,7 +39,7 @@ def crippled(spec):
 
 def test_gate_promotes_refuses_and_rolls_back(setup):
     data, cfg, ws = setup
-    spec = get_spec("churn")
+    spec = get_family("churn").spec
     weak = train(crippled(spec), data, cfg, ws, model_name=NAME)
     assert weak.gate.passed, weak.gate.reason  # beats the no-skill baseline, no champion yet
     assert registry.alias_version(NAME, "champion") == weak.model_version
@@ -68,7 +68,7 @@ def test_gate_promotes_refuses_and_rolls_back(setup):
 
 def test_run_is_tracked_with_nested_trials_dataset_and_probabilities(setup):
     data, cfg, ws = setup
-    result = train(get_spec("churn"), data, cfg, ws, model_name=NAME + ".tracked")
+    result = train(get_family("churn").spec, data, cfg, ws, model_name=NAME + ".tracked")
     run = mlflow.get_run(result.run_id)
     assert run.data.tags["cxml.feature_set"] == "table:gate_test"
     assert run.data.tags["cxml.git_commit"]
@@ -90,7 +90,7 @@ def test_run_is_tracked_with_nested_trials_dataset_and_probabilities(setup):
 
 def test_holdout_with_scores_is_logged_for_reports(setup):
     data, cfg, ws = setup
-    result = train(get_spec("churn"), data, cfg, ws, model_name=NAME + ".holdout")
+    result = train(get_family("churn").spec, data, cfg, ws, model_name=NAME + ".holdout")
     path = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="holdout/holdout.parquet")
     frame = pd.read_parquet(path)
     assert len(frame) == len(data.X_holdout)
@@ -110,11 +110,11 @@ def test_a_killed_run_promotes_nothing_and_resumes_its_study_and_run(setup, monk
 
     monkeypatch.setattr(tracking, "log_trial", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
-        train(get_spec("churn"), data, cfg, ws, model_name=name)
+        train(get_family("churn").spec, data, cfg, ws, model_name=name)
     assert tracking.client().search_model_versions(f"name = '{name}'") == []
     monkeypatch.setattr(tracking, "log_trial", real_log_trial)
 
-    result = train(get_spec("churn"), data, cfg, ws, model_name=name, resume=True)
+    result = train(get_family("churn").spec, data, cfg, ws, model_name=name, resume=True)
     assert result.study.n_complete + result.study.n_pruned == cfg.tuning.n_trials
     children = mlflow.search_runs(
         experiment_ids=[mlflow.get_run(result.run_id).info.experiment_id],

@@ -12,11 +12,15 @@ import pytest
 from cxml import registry, tracking
 from cxml.config import PipelineConfig, TrainRequest, Workspace
 from cxml.data.synthetic import write_company
+from cxml.datasets import get_family
+from cxml.datasets.clv import _split
+from cxml.datasets.survival import survival_table_dataset
 from cxml.features.rfm_data import clv_rows
-from cxml.jobs import explain_customer, run_train
-from cxml.models.clv import LifetimeValueModel, _split
-from cxml.models.spec import Dataset, get_spec
-from cxml.models.survival import survival_table_dataset
+from cxml.jobs.explain import explain_customer
+from cxml.jobs.snapshot import run_snapshot
+from cxml.jobs.train import run_train
+from cxml.models.clv import LifetimeValueModel
+from cxml.models.spec import Dataset
 from cxml.pyfunc import model_input
 from cxml.training import HOLDOUT_ARTIFACT, train
 from tests.unit.test_clv_spec import simulate as simulate_transactions
@@ -57,7 +61,7 @@ def test_survival_is_registered_gated_and_served_with_every_column(ws):
     cfg = PipelineConfig.model_validate(
         {"family": "survival", "tuning": TUNING, "gate": {"primary_metric": "c_index", "min_value": 0.5}}
     )
-    result = train(get_spec("survival"), data, cfg, ws, model_name="cxml.survival.test")
+    result = train(get_family("survival").spec, data, cfg, ws, model_name="cxml.survival.test")
     assert result.gate.passed, result.gate.reason
     assert result.gate.reason.startswith("promoted: c_index") and "baseline 0.5000" in result.gate.reason
     assert result.metrics["c_index"] > 0.65 and result.baseline_metrics["c_index"] == 0.5
@@ -86,7 +90,7 @@ def test_clv_lower_rmse_is_promoted_and_a_worse_one_refused_against_the_champion
     X_tr, X_ho, y_tr, y_ho = _split(X, y, 0.3, 0)
     dataset = Dataset("sim", "generated", X_tr, y_tr, X_ho, y_ho, feature_set="rfm:sim")
     cfg = PipelineConfig.model_validate({"family": "clv", "tuning": TUNING, "gate": {"primary_metric": "rmse"}})
-    spec = get_spec("clv")
+    spec = get_family("clv").spec
     good = train(spec, dataset, cfg, ws, model_name="cxml.clv.test")
     assert good.gate.passed and good.metrics["rmse"] < good.baseline_metrics["rmse"], good.gate.reason
     served = _served(good, X_ho)
@@ -110,13 +114,16 @@ def company(tmp_path_factory):
 
 @pytest.mark.parametrize("family", ["survival", "clv"])
 def test_contract_tables_train_and_gate_with_the_shipped_pipeline(ws, company, family):
-    request = TrainRequest(family=family, data=company, pipeline=ROOT / "pipelines" / f"{family}.yaml", trials=3)
+    request = TrainRequest(
+        family=family, data=company, pipeline=ROOT / "src" / "cxml" / "pipelines" / f"{family}.yaml", trials=3
+    )
     result = run_train(request, ws)
     assert result.model_name == f"cxml.{family}"
     assert result.gate.passed, result.gate.reason
     run = mlflow.get_run(result.run_id)
     assert run.data.params["as_of"] == {"survival": "2025-06-01", "clv": "2025-07-01"}[family]
     if family == "survival":
+        run_snapshot(ws, company)
         customer = pd.read_parquet(ws.snapshots / "customer360.parquet")["customer_id"].iloc[0]
         explained = explain_customer(ws, "survival", str(customer), k=2)
         assert set(explained["scores"]) >= {"risk", "survival_3", "expected_remaining_tenure"}

@@ -11,7 +11,7 @@ import pytest
 from cxml import tracking
 from cxml.config import Workspace
 from cxml.data.synthetic import write_company
-from cxml.lifecycle_jobs import SEGMENTS_MODEL, segment_gate
+from cxml.jobs.segments import SEGMENTS_MODEL, segment_gate
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from cxml import registry, tracking
 from cxml.config import Workspace
 from cxml.data.sources import read_tables, read_truth
 from cxml.data.synthetic import write_company
-from cxml.models.price_data import PriceOptions
+from cxml.models.price_frame import PriceOptions
 from cxml.pyfunc import load_estimator
 from cxml.serving.price_scoring import PriceScorer, price_serving_table
 from cxml.training import HOLDOUT_ARTIFACT
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def fast_pipeline(tmp_path_factory) -> Path:
-    cfg = yaml.safe_load((ROOT / "pipelines" / "price.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / "src" / "cxml" / "pipelines" / "price.yaml").read_text())
     cfg["tuning"].update(n_trials=1, cv_folds=2)
     path = tmp_path_factory.mktemp("pipeline") / "price.yaml"
     path.write_text(yaml.safe_dump(cfg))

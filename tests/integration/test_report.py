@@ -15,9 +15,9 @@ from sklearn.datasets import make_classification
 
 from cxml import tracking
 from cxml.config import PipelineConfig, Workspace
-from cxml.datasets import table_dataset
+from cxml.datasets import get_family
+from cxml.datasets.tables import table_dataset
 from cxml.explain.card import CARD_ARTIFACT_DIR, write_card, write_index
-from cxml.models.spec import get_spec
 from cxml.training import train
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def report(tmp_path_factory):
         {"family": "churn", "tuning": {"n_trials": 2, "cv_folds": 2, "algorithms": ["lightgbm"]}}
     )
     ws = Workspace(tmp_path_factory.mktemp("ws"))
-    result = train(get_spec("churn"), data, cfg, ws, model_name=NAME)
+    result = train(get_family("churn").spec, data, cfg, ws, model_name=NAME)
     out = tmp_path_factory.mktemp("reports")
     path, card = write_card(NAME, None, out)
     index = write_index(out)

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from cxml.config import PipelineConfig, Workspace
-from cxml.datasets import table_dataset
+from cxml.datasets import get_family
+from cxml.datasets.tables import table_dataset
 from cxml.explain.card import write_card, write_index
-from cxml.models.spec import get_spec
 from cxml.training import train
 from tests.integration.test_report import HEADINGS, generated_table
 
@@ -92,7 +92,7 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Path, str]]:
     cfg = PipelineConfig.model_validate(
         {"family": "churn", "tuning": {"n_trials": 2, "cv_folds": 2, "algorithms": ["xgboost"]}}
     )
-    train(get_spec("churn"), data, cfg, Workspace(tmp_path_factory.mktemp("ws")), model_name=NAME)
+    train(get_family("churn").spec, data, cfg, Workspace(tmp_path_factory.mktemp("ws")), model_name=NAME)
     out = tmp_path_factory.mktemp("reports")
     card, _ = write_card(NAME, None, out)
     write_index(out)

@@ -204,7 +204,7 @@ def _not_held_out(served: Served) -> list[str]:
     from cxml.decision.nba import NbaConfig
     from cxml.decision.policy import in_holdout
 
-    policy = NbaConfig.from_yaml(REPO / "pipelines" / "policy.yaml").policy
+    policy = NbaConfig.from_yaml(None).policy
     return [c for c in served.features.index if not in_holdout(c, policy.holdout_share, policy.holdout_salt)]
 
 

@@ -18,8 +18,10 @@ import yaml
 from cxml import registry, tracking
 from cxml.config import TrainRequest, Workspace
 from cxml.data.synthetic import write_company
-from cxml.jobs import OPTIONAL_FAMILIES, export_for_serving, read_snapshot, run_train
-from cxml.lifecycle_jobs import SEGMENTS_MODEL, run_segments
+from cxml.jobs.export import export_for_serving
+from cxml.jobs.segments import SEGMENTS_MODEL, run_segments
+from cxml.jobs.snapshot import read_snapshot, write_snapshot
+from cxml.jobs.train import run_train
 from cxml.models.lifecycle_stage import STAGES
 from cxml.pyfunc import load_estimator
 from cxml.serving import store
@@ -34,18 +36,19 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Path,
     ws = Workspace(tmp_path_factory.mktemp("families-ws"))
     data = ws.root / "company"
     write_company(data, n_customers=2000, seed=3)
-    for family in ("churn", *OPTIONAL_FAMILIES):
+    for family in ("churn", "survival", "clv", "cross_sell"):
         result = run_train(TrainRequest(family=family, data=data, trials=2), ws)
         assert result.gate.passed, f"{family}: {result.gate.reason}"
     # 2,000 customers are too few for the price gate (tests/integration/test_price_family.py has one that passes):
     # open it, since serving, not the estimate, is under test here
     price_yaml = ws.root / "price.yaml"
-    config = yaml.safe_load((ROOT / "pipelines" / "price.yaml").read_text())
+    config = yaml.safe_load((ROOT / "src" / "cxml" / "pipelines" / "price.yaml").read_text())
     config["gate"].update(min_gain_vs_baseline=-10.0, also_beat_baseline=[])
     price_yaml.write_text(yaml.safe_dump(config))
     price = run_train(TrainRequest(family="price", data=data, trials=1, pipeline=price_yaml), ws)
     assert price.gate.passed, price.gate.reason
     tables = {p.stem: pd.read_parquet(p) for p in data.glob("*.parquet")}
+    write_snapshot(ws, tables, data)
     _, as_of = read_snapshot(ws)
     segments = run_segments(ws, tables, as_of, out_dir=ws.root / "segments", min_ari=0.0, min_size=0.0)
     assert segments.gate.passed, segments.gate.reason

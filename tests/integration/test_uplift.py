@@ -14,10 +14,11 @@ from cxml import registry
 from cxml.config import PipelineConfig, UpliftConfig, Workspace
 from cxml.data.sources import write_table_atomic
 from cxml.data.synthetic import generate_company
-from cxml.datasets import uplift_dataset
+from cxml.datasets import get_family
+from cxml.datasets.uplift import uplift_dataset
 from cxml.explain.card import write_card
-from cxml.jobs import explain_customer, write_snapshot
-from cxml.models.spec import get_spec
+from cxml.jobs.explain import explain_customer
+from cxml.jobs.snapshot import write_snapshot
 from cxml.models.uplift import CONTROL, SPEC, ResponseModel
 from cxml.pyfunc import model_input
 from cxml.training import train
@@ -55,7 +56,7 @@ def trained(campaign, workspace):
             "gate": {"primary_metric": "qini", "min_gain_vs_baseline": 0.0, "min_value": 0.0},
         }
     )
-    return train(get_spec("uplift"), data, cfg, workspace)
+    return train(get_family("uplift").spec, data, cfg, workspace)
 
 
 def test_the_model_is_registered_and_gated_against_random_and_the_response_model(trained):

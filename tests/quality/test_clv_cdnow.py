@@ -11,8 +11,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, train_test_split
 
+from cxml.features.rfm import rfm_summary
 from cxml.models.boosting import BoosterParams, predict_margin, train_booster
-from cxml.models.btyd import BetaGeoNBD, GammaGamma, ModifiedBetaGeoNBD, ParetoNBD, rfm_summary
+from cxml.models.btyd import BetaGeoNBD, GammaGamma, ModifiedBetaGeoNBD, ParetoNBD
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.quality

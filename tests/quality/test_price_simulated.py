@@ -95,10 +95,11 @@ def test_segment_averages_rank_like_the_truth(result):
 def test_the_price_family_with_its_shipped_settings_meets_both_targets(result):
     """What ``cxml train price`` refits (``PriceDML``, pipelines/price.yaml, the refit's repeated cross-fitting) on
     every cell-week of the same company, scored on the 48 true cell elasticities."""
-    from cxml.jobs import load_pipeline
+    from cxml.config import load_pipeline
+    from cxml.datasets.price import FAMILY
     from cxml.models.price import SPEC
 
-    data = SPEC.contract_dataset(result["tables"], None, load_pipeline("price"), str(result["folder"]))
+    data = FAMILY.contract_dataset(result["tables"], None, load_pipeline("price"), str(result["folder"]))
     X, y = pd.concat([data.X_train, data.X_holdout]), pd.concat([data.y_train, data.y_holdout])
     model = SPEC.build({**SPEC.refit_params}).fit(X, y)
     truth = result["table"][[*KEYS, "elasticity"]]

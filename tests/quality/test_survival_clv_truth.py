@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from cxml.config import load_pipeline
 from cxml.data.synthetic import generate_company
+from cxml.datasets import get_family
 from cxml.evaluation.survival_metrics import concordance_index
-from cxml.jobs import load_pipeline
 from cxml.models.clv import LifetimeValueModel
-from cxml.models.spec import get_spec
 from cxml.models.survival import TenureBooster
 
 pytestmark = pytest.mark.quality
@@ -27,7 +27,7 @@ def company():
 
 def _dataset(family, tables):
     cfg = load_pipeline(family)
-    return get_spec(family).contract_dataset(tables, cfg.as_of, cfg, "generated")
+    return get_family(family).contract_dataset(tables, cfg.as_of, cfg, "generated")
 
 
 def _rank_corr(a, b) -> float:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxml.datasets import uplift_table_dataset
+from cxml.datasets.uplift import uplift_table_dataset
 from cxml.models.uplift import SPEC, ResponseModel
 from tests.conftest import shared_data
 

@@ -9,7 +9,8 @@ from scipy.special import gammaln
 from scipy.stats import chi2
 from sklearn.base import clone
 
-from cxml.models.btyd import BetaGeoNBD, GammaGamma, ModifiedBetaGeoNBD, ParetoNBD, rfm_summary
+from cxml.features.rfm import rfm_summary
+from cxml.models.btyd import BetaGeoNBD, GammaGamma, ModifiedBetaGeoNBD, ParetoNBD
 
 pytestmark = pytest.mark.unit
 

@@ -10,6 +10,7 @@ import pytest
 from sklearn.base import clone
 
 from cxml.config import PipelineConfig, TrainRequest
+from cxml.datasets.cross_sell import pair_rows, split_customers, table_dataset
 from cxml.features.affinity import build_cross_sell
 from cxml.features.transactions import normalise_transactions
 from cxml.models.cross_sell import (
@@ -19,8 +20,6 @@ from cxml.models.cross_sell import (
     calibration_metrics,
     matrices,
     options,
-    pair_rows,
-    split_customers,
 )
 
 FAST = {"n_estimators": 120, "learning_rate": 0.1, "early_stopping_rounds": 20}
@@ -228,7 +227,7 @@ def test_bring_your_own_transactions(tmp_path):
         quantity="Qty",
     )
     cfg = PipelineConfig(family="cross_sell", options={"horizon_days": 21, "min_item_buyers": 5})
-    data, notes = SPEC.table_dataset(req, cfg)
+    data, notes = table_dataset(req, cfg)
     assert "2 rows without a customer dropped" in notes
     assert any("1 returns/cancellations removed" in n for n in notes)
     assert data.name == "my_shop" and data.as_of == "2024-04-09"  # last purchase on 2024-04-29: 21 days before
@@ -240,10 +239,10 @@ def test_bring_your_own_transactions(tmp_path):
 def test_bring_your_own_needs_the_item_column(tmp_path):
     req = TrainRequest(family="cross_sell", transactions=_write_file(tmp_path), customer="Customer", time="Date")
     with pytest.raises(ValueError, match="--item"):
-        SPEC.table_dataset(req, PipelineConfig(family="cross_sell"))
+        table_dataset(req, PipelineConfig(family="cross_sell"))
     req = TrainRequest(family="cross_sell", transactions=req.transactions, customer="Customer", item="SKU", time="Date")
     with pytest.raises(ValueError, match="SKU"):
-        SPEC.table_dataset(req, PipelineConfig(family="cross_sell"))
+        table_dataset(req, PipelineConfig(family="cross_sell"))
 
 
 def test_item_pattern_filters_items(tmp_path):
@@ -251,7 +250,7 @@ def test_item_pattern_filters_items(tmp_path):
         family="cross_sell", transactions=_write_file(tmp_path), customer="Customer", item="Sku", time="Date"
     )
     cfg = PipelineConfig(family="cross_sell", options={"item_pattern": "a", "min_item_buyers": 5})
-    data, notes = SPEC.table_dataset(req, cfg)
+    data, notes = table_dataset(req, cfg)
     assert set(data.X_train["item"]) <= {f"a{k}" for k in range(6)}
     assert any("does not match 'a'" in n for n in notes)
 

@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from cxml.config import GateConfig, PipelineConfig, TrainRequest
-from cxml.datasets import TableError
+from cxml.config import GateConfig, PipelineConfig, TrainRequest, load_pipeline
+from cxml.datasets.price import table_dataset
+from cxml.datasets.tables import TableError
 from cxml.decision.price_plan import guardrails_of, price_recommendations
 from cxml.decision.pricing import PricingGuardrails
 from cxml.models.price import SPEC, ConstantElasticity, PriceDML, Roles, explain_row, metrics, score
-from cxml.models.price_data import options, panel_rows, table_dataset
+from cxml.models.price_frame import options, panel_rows
 from cxml.registry import decide
 from cxml.serving.price_scoring import PriceScorer
 from cxml.serving.scoring import RequestError
@@ -111,7 +112,7 @@ def test_the_gate_also_requires_beating_the_baseline_on_elasticity_error():
 
 
 def test_the_shipped_pipeline_validates_with_its_guardrails():
-    cfg = PipelineConfig.from_yaml(__import__("pathlib").Path("pipelines/price.yaml"))
+    cfg = load_pipeline("price")
     assert cfg.gate.primary_metric == "demand_rmse" and cfg.gate.also_beat_baseline == ("elasticity_mae",)
     assert guardrails_of(options(cfg)) == PricingGuardrails(max_change=0.10, min_margin=0.05, fairness_spread=0.15)
 

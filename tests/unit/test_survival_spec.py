@@ -9,6 +9,7 @@ from scipy.stats import spearmanr
 from sklearn.base import clone
 
 from cxml.config import PipelineConfig
+from cxml.datasets.survival import survival_table_dataset
 from cxml.evaluation.survival_metrics import concordance_index, kaplan_meier, survival_at
 from cxml.models.survival import (
     SPEC,
@@ -17,7 +18,6 @@ from cxml.models.survival import (
     options,
     restricted_mean,
     survival_metrics,
-    survival_table_dataset,
     survival_targets,
 )
 from cxml.tuning import cross_validate

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cxml.data.sources import read_flat_table
-from cxml.datasets import prepare_table
+from cxml.datasets.tables import prepare_table
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,8 @@ import pytest
 
 from cxml.config import UpliftConfig
 from cxml.data.synthetic import generate_company
-from cxml.datasets import TableError, latest_campaign, uplift_dataset, uplift_table_dataset
+from cxml.datasets.tables import TableError
+from cxml.datasets.uplift import latest_campaign, uplift_dataset, uplift_table_dataset
 from cxml.features.labels import campaign_outcomes
 
 pytestmark = pytest.mark.unit

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxml.data.contract import SCHEMAS, TABLE_NAMES, TableSchema
+from cxml.data.contract import SCHEMAS, TABLE_NAMES, TableSchema, validate_tables
 
 _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}
@@ -82,6 +82,15 @@ def read_tables(data_dir: Path, tables: Iterable[str] | None = None) -> dict[str
             continue
         out[name] = _read(path, SCHEMAS[name])
     return out
+
+
+def read_valid_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
+    """Contract tables from a folder, validated; a violation raises ValueError naming table/column/rows."""
+    if not Path(data_dir).exists():
+        raise ValueError(f"no data at {data_dir}; run `cxml generate --out {data_dir}` or pass --data")
+    tables = read_tables(data_dir)
+    validate_tables(tables)
+    return tables
 
 
 def read_truth(data_dir: Path) -> dict[str, pd.DataFrame]:

@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from cxml.config import settings_layers, validate_settings
 from cxml.decision.policy import Action, ContactPolicy
 from cxml.decision.value import ContactCosts, incremental_profit
 
@@ -54,11 +54,8 @@ class NbaConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: Path | None) -> NbaConfig:
-        """The YAML at ``path`` (validated), or the defaults when there is none."""
-        if path is None or not Path(path).exists():
-            return cls()
-        with open(path) as fh:
-            return cls.model_validate(yaml.safe_load(fh) or {})
+        """The shipped ``policy.yaml`` with ``path`` (a workspace's or project's file) on top, validated."""
+        return validate_settings(cls, settings_layers("policy", path))
 
 
 def campaign_actions(effects: Mapping[str, float], costs: ContactCosts | None, campaign: str | None) -> list[Action]:

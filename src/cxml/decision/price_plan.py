@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cxml.decision.pricing import PricingGuardrails, recommend_prices
+from cxml.features.demand import order_cells
 
 KEYS = ("segment", "product_id", "channel", "time_bucket")
 
@@ -41,7 +42,6 @@ def current_cells(
     lookback_weeks: int = 8,
 ) -> pd.DataFrame:
     """One row per cell seen in the ``lookback_weeks`` before ``as_of``: price, unit cost, weekly quantity."""
-    from cxml.features.demand import order_cells
 
     as_of = pd.Timestamp(as_of)
     orders = tables["orders"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,17 @@ import numpy as np
 import pandas as pd
 
 from cxml import registry
+from cxml.datasets import get_family
 from cxml.evaluation import plots
-from cxml.evaluation.grades import Grade, grade
+from cxml.evaluation.grades import grade
 from cxml.evaluation.metrics import binary_metrics
 from cxml.evaluation.segments import segment_table
-from cxml.explain.reasons import Reason, top_reasons
+from cxml.explain import uplift_card
+from cxml.explain.card_data import CardData, Example, card_stem
+from cxml.explain.card_html import render_card, render_index
+from cxml.features.reasons import top_reasons
+from cxml.models.uplift import bootstrap_intervals
+from cxml.pyfunc import load_estimator
 from cxml.tracking import client
 from cxml.training import HOLDOUT_ARTIFACT
 
@@ -31,59 +36,6 @@ CARD_ARTIFACT_DIR = "model_card"
 LOWER_IS_BETTER = {"brier"}
 META = ("__label__", "__score__", "__baseline_score__")
 SHAP_ROWS = 1000
-
-
-@dataclass(frozen=True)
-class Example:
-    customer_id: str
-    label: str
-    score: float
-    actual: int
-    reasons: list[Reason]
-
-
-@dataclass(frozen=True)
-class CardData:
-    """Every number and figure of one card; ``figures`` are PNG data URIs keyed by name."""
-
-    model_name: str
-    version: str
-    run_id: str
-    aliases: list[str]
-    family: str
-    data: dict[str, str]
-    primary_metric: str
-    metrics: dict[str, tuple[float, float, float]]  # name → (value, ci_low, ci_high)
-    baseline: dict[str, tuple[float, float, float]]
-    champion: dict[str, float]
-    grade: Grade
-    gate_passed: bool | None
-    gate_reason: str
-    validation_status: str
-    figures: dict[str, str]
-    examples: list[Example]
-    segments: pd.DataFrame
-    baseline_name: str = "naive baseline"
-    tags: dict[str, str] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, Any]:
-        """What the index page needs about this card (written beside it as JSON)."""
-        value, lo, hi = self.metrics[self.primary_metric]
-        return {
-            "model_name": self.model_name,
-            "version": self.version,
-            "aliases": self.aliases,
-            "family": self.family,
-            "feature_set": self.data.get("feature set", ""),
-            "primary_metric": self.primary_metric,
-            "value": value,
-            "ci": [lo, hi],
-            "baseline": self.baseline[self.primary_metric][0],
-            "grade": asdict(self.grade),
-            "gate_reason": self.gate_reason,
-            "validation_status": self.validation_status,
-            "flagged_segments": int(self.segments["flagged"].sum()) if len(self.segments) else 0,
-        }
 
 
 def bootstrap_all(
@@ -155,8 +107,6 @@ def _number(value: str | None, fmt: str) -> str:
 
 def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
     """Load a registered version, its run and its holdout, and compute every figure of its card."""
-    from cxml.models.spec import get_spec
-    from cxml.pyfunc import load_estimator
 
     version = version or _default_version(name)
     mv = client().get_model_version(name, version)
@@ -164,7 +114,7 @@ def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
     run = client().get_run(run_id)
     params, tags, logged = run.data.params, run.data.tags, run.data.metrics
     family = tags.get("cxml.family", "churn")
-    spec = get_spec(family)
+    spec = get_family(family).spec
     holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_ARTIFACT))
     estimator = load_estimator(f"models:/{name}/{version}")
     X = holdout[list(estimator.feature_names_in_)]
@@ -233,8 +183,6 @@ def _probability_parts(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame, s
 
 def _uplift_parts(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame, seed: int) -> Parts:
     """Uplift cards: Qini and decile plots, SHAP of the effect, persuadable examples, uplift per segment."""
-    from cxml.explain import uplift_card
-    from cxml.models.uplift import bootstrap_intervals
 
     y, arms = uplift_card.targets(holdout)
     score = uplift_card.arm_scores(holdout, arms, "score")
@@ -281,13 +229,8 @@ def _examples(estimator: Any, X: pd.DataFrame, y: np.ndarray, score: np.ndarray)
     return out
 
 
-def card_stem(name: str, version: str) -> str:
-    return f"{name}-v{version}"
-
-
 def write_card(name: str, version: str | None, out_dir: Path, *, log_to_run: bool = True) -> tuple[Path, CardData]:
     """Gather, render and write ``<name>-v<version>.html`` (plus a JSON summary); log the HTML to the run."""
-    from cxml.explain.card_html import render_card
 
     card = gather(name, version)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -303,7 +246,6 @@ def write_card(name: str, version: str | None, out_dir: Path, *, log_to_run: boo
 
 def write_index(out_dir: Path) -> Path:
     """``index.html``: every card in ``out_dir`` and the champion of every registered model, side by side."""
-    from cxml.explain.card_html import render_index
 
     out_dir.mkdir(parents=True, exist_ok=True)
     cards = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]

@@ -13,7 +13,8 @@ import numpy as np
 
 from cxml.evaluation.grades import RULES
 from cxml.evaluation.segments import GAP_THRESHOLD
-from cxml.explain.card import CardData, card_stem
+from cxml.explain.card_data import CardData, card_stem
+from cxml.explain.uplift_card import GAP_THRESHOLD as UPLIFT_GAP
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
@@ -164,7 +165,6 @@ def _examples_section(card: CardData) -> str:
 
 
 def _uplift_segments_section(card: CardData) -> str:
-    from cxml.explain.uplift_card import GAP_THRESHOLD as UPLIFT_GAP
 
     seg = card.segments
     if seg.empty:

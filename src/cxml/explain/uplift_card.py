@@ -10,7 +10,7 @@ import pandas as pd
 
 from cxml.evaluation import plots, uplift_plots
 from cxml.evaluation.segments import MIN_ROWS, segment_columns
-from cxml.explain.reasons import Reason
+from cxml.features.reasons import Reason
 from cxml.models.uplift import CONTROL, explain_row
 
 HEADLINE = ("qini", "qini_norm", "auuc", "uplift_at_10", "uplift_at_30")

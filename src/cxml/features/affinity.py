@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from cxml.features.build import build_features
+from cxml.features.reasons import describe_value
 from cxml.features.transactions import Level, contract_transactions
 
 PAIR_FEATURES: tuple[str, ...] = (
@@ -248,7 +250,6 @@ def cross_sell_from_tables(
     **kwargs: object,
 ) -> CrossSellData:
     """Cross-sell pairs from the cxml contract tables, with the customer-360 features joined."""
-    from cxml.features.build import build_features
 
     transactions = contract_transactions(tables, level)
     customer360 = build_features(tables, as_of)
@@ -393,7 +394,6 @@ def describe_pair(feature: str, row: Mapping[str, object], item_names: Mapping[s
     ``row`` holds the feature values and the context columns plus ``item``; ``item_names`` turns item ids into
     names. Customer-360 features are worded by the feature registry.
     """
-    from cxml.explain.reasons import describe_value
 
     value = row.get(feature)
     if feature not in _PAIR_WORDS:

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from cxml.models.btyd import rfm_summary
+from cxml.features.build import build_features
+from cxml.features.rfm import rfm_summary
 
 RFM_FEATURES = ("frequency", "recency", "T", "monetary_value", "average_spend")
 """``rfm_summary``'s columns, and ``average_spend``: mean value of all calibration purchases (first included)."""
@@ -157,7 +158,6 @@ def clv_contract_rows(
 
     Raises ``ValueError`` when the holdout runs past the last order (its value would be censored).
     """
-    from cxml.features.build import build_features
 
     as_of_ts = pd.Timestamp(as_of).normalize()
     holdout_end = as_of_ts + pd.Timedelta(days=horizon_days)
@@ -189,7 +189,6 @@ def clv_scoring_rows(
 ) -> pd.DataFrame:
     """The features ``clv_contract_rows`` builds, for scoring at ``as_of`` (calibration up to the day before,
     no holdout): one row per customer with a kept order before ``as_of``, indexed by ``customer_id``."""
-    from cxml.features.build import build_features
 
     as_of_ts = pd.Timestamp(as_of).normalize()
     X, _, _ = clv_rows(

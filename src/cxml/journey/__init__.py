@@ -1,7 +1,6 @@
 """The customer journey: stages from first visit to churn, channel flows, and a self-contained HTML page."""
 
 from cxml.journey.flows import ChannelFlows, channel_flows, convert_summary, time_to_convert
-from cxml.journey.job import run_journey
 from cxml.journey.report import JourneyResult, read_segment, write_journey
 from cxml.journey.stages import (
     STAGES,
@@ -26,7 +25,6 @@ __all__ = [
     "journey_table",
     "open_source",
     "read_segment",
-    "run_journey",
     "segment_labels",
     "stitching",
     "time_to_convert",

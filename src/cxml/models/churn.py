@@ -19,6 +19,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
+from cxml.evaluation.baselines import RECENCY_FEATURE, PriorRate, RecencyRule
+from cxml.evaluation.metrics import binary_metrics
 from cxml.models.boosting import (
     Algorithm,
     BoosterParams,
@@ -29,6 +31,7 @@ from cxml.models.boosting import (
     tree_contributions,
 )
 from cxml.models.encoding import TableEncoder
+from cxml.models.spec import ModelSpec
 
 Calibration = Literal["sigmoid", "isotonic", "none"]
 
@@ -227,7 +230,6 @@ def _build(params: dict[str, Any]) -> ChurnClassifier:
 
 
 def _baseline(X: pd.DataFrame) -> Any:
-    from cxml.evaluation.baselines import RECENCY_FEATURE, PriorRate, RecencyRule
 
     return RecencyRule() if RECENCY_FEATURE in X.columns else PriorRate()
 
@@ -237,26 +239,11 @@ def _score(model: Any, X: pd.DataFrame) -> np.ndarray:
 
 
 def _metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
-    from cxml.evaluation.metrics import binary_metrics
 
     return binary_metrics(y, score)
 
 
-def _contract_dataset(*args: Any) -> Any:
-    from cxml.datasets import churn_contract_dataset
-
-    return churn_contract_dataset(*args)
-
-
-def _table_dataset(*args: Any) -> Any:
-    from cxml.datasets import churn_request_dataset
-
-    return churn_request_dataset(*args)
-
-
 def _make_spec() -> Any:
-    from cxml.models.spec import ModelSpec
-
     return ModelSpec(
         family="churn",
         primary_metric="pr_auc",
@@ -267,8 +254,6 @@ def _make_spec() -> Any:
         baseline=_baseline,
         baseline_name="recency rule (churn rate by recency decile)",
         refit_params={"n_bags": 5},
-        contract_dataset=_contract_dataset,
-        table_dataset=_table_dataset,
     )
 
 

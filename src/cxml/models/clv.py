@@ -23,8 +23,7 @@ purchases against actual, the AUC of "any holdout purchase" and Spearman's rank 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -35,13 +34,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from cxml.config import PipelineConfig
+from cxml.evaluation.plots import holdout_decile_plot
+from cxml.features.reasons import top_reasons
 from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster, train_booster, tree_contributions
 from cxml.models.btyd import RFM_COLUMNS, BetaGeoNBD, GammaGamma, ParetoNBD
 from cxml.models.encoding import TableEncoder
-
-if TYPE_CHECKING:
-    from cxml.config import PipelineConfig, TrainRequest
-    from cxml.models.spec import Dataset
+from cxml.models.spec import ModelSpec
 
 Kind = Literal["pareto_nbd", "bg_nbd", "gbm"]
 KINDS: tuple[str, ...] = ("pareto_nbd", "bg_nbd", "gbm")
@@ -114,7 +113,7 @@ class LifetimeValueModel(BaseEstimator):
         """``X`` has the RFM columns (and any others, used by ``gbm``); ``y`` has value, purchases, duration."""
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
-        self.horizon_ = float(self.horizon if self.horizon is not None else _horizon(y))
+        self.horizon_ = float(self.horizon if self.horizon is not None else holdout_horizon(y))
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         rfm = X[list(RFM_COLUMNS)]
         pareto = self._btyd(ParetoNBD, rfm) if self.kind == "pareto_nbd" or self.with_p_alive else None
@@ -177,7 +176,7 @@ class LifetimeValueModel(BaseEstimator):
         return pd.DataFrame(phi[:, :-1], columns=self.encoder_.columns, index=X.index), float(phi[0, -1])
 
 
-def _horizon(y: pd.DataFrame) -> float:
+def holdout_horizon(y: pd.DataFrame) -> float:
     durations = y["duration"].to_numpy(float)
     if durations.size == 0 or not np.all(durations == durations[0]) or not durations[0] > 0:
         raise ValueError("targets' duration must be one positive holdout length for every customer")
@@ -289,7 +288,6 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
 
     A BTYD model has no per-feature contributions: its reasons are the customer's RFM history in words.
     """
-    from cxml.explain.reasons import top_reasons
 
     scores = model.predict_frame(row).iloc[0]
     result: dict[str, Any] = {
@@ -310,99 +308,11 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
 
 def figures(holdout: pd.DataFrame) -> dict[str, str]:
     """Holdout value against the model's and the baseline's expected value, by decile of the model's."""
-    from cxml.evaluation.plots import holdout_decile_plot
 
     return {"Holdout value by decile": holdout_decile_plot(holdout, "expected_value", "value")}
 
 
-def _split(X: pd.DataFrame, y: pd.DataFrame, fraction: float, seed: int) -> tuple[Any, Any, Any, Any]:
-    strata = repeat_strata(y)
-    stratify = strata if np.bincount(strata, minlength=2).min() >= 2 else None
-    return train_test_split(X, y, test_size=fraction, random_state=seed, stratify=stratify)
-
-
-def _table_dataset(req: TrainRequest, cfg: PipelineConfig) -> tuple[Dataset, list[str]]:
-    """``cxml train clv --transactions FILE --customer COL --time COL --value COL --calibration-end DATE``.
-
-    The holdout runs from the day after the calibration end to the last transaction in the file.
-    """
-    from cxml.data.sources import read_flat_table
-    from cxml.datasets import TableError, _required, file_name
-    from cxml.features.rfm_data import clv_rows, parse_times
-    from cxml.models.spec import Dataset
-
-    _required(req, "transactions", "customer", "time", "value", "calibration_end")
-    assert req.transactions and req.customer and req.time and req.value and req.calibration_end
-    opts = options(cfg)
-    frame = read_flat_table(req.transactions)
-    if frame.shape[1] == 1 and len(str(frame.columns[0]).split()) > 1:
-        raise TableError(
-            f"{req.transactions} has one column {frame.columns[0]!r}: it looks whitespace-separated; "
-            "save it as CSV (comma-separated) or Parquet"
-        )
-    if req.time not in frame.columns:
-        raise TableError(f"columns not in the table: {[req.time]}; it has {list(frame.columns)}")
-    try:
-        times = parse_times(frame[req.time], req.time)
-        cal_end = pd.Timestamp(req.calibration_end)
-        X, y, notes = clv_rows(
-            frame.assign(**{req.time: times}),
-            customer=req.customer,
-            time=req.time,
-            value=req.value,
-            calibration_end=cal_end,
-            observation_end=times.max(),
-            period_days=opts.period_days,
-        )
-    except ValueError as exc:
-        raise TableError(str(exc)) from None
-    name = file_name(req.transactions)
-    X_tr, X_ho, y_tr, y_ho = _split(X, y, opts.holdout_fraction, cfg.tuning.seed)
-    tags = _tags(y, opts, cal_end, times.max())
-    data = Dataset(name, str(req.transactions), X_tr, y_tr, X_ho, y_ho, f"rfm:{name}", str(cal_end.date()), tags)
-    return data, notes
-
-
-def _tags(y: pd.DataFrame, opts: ClvOptions, cal_end: pd.Timestamp, holdout_end: pd.Timestamp) -> dict[str, str]:
-    return {
-        "cxml.clv_horizon": f"{_horizon(y):g} periods of {opts.period_days:g} days",
-        "cxml.calibration_end": str(cal_end.date()),
-        "cxml.holdout_end": str(holdout_end.date()),
-    }
-
-
-def clv_contract_dataset(
-    tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str
-) -> Dataset:
-    """Customers with a kept order before ``as_of``: calibration features before it, value in the
-    ``horizon_days`` after it; customers split at random, stratified by whether they buy again."""
-    from cxml.features.build import FEATURE_SET
-    from cxml.features.rfm_data import clv_contract_rows
-    from cxml.models.spec import Dataset
-
-    if as_of is None:
-        raise ValueError("no --as-of and none in the pipeline YAML")
-    opts = options(cfg)
-    X, y, _ = clv_contract_rows(tables, as_of, horizon_days=opts.horizon_days, period_days=opts.period_days)
-    X_tr, X_ho, y_tr, y_ho = _split(X, y, opts.holdout_fraction, cfg.tuning.seed)
-    as_of_ts = pd.Timestamp(as_of)
-    tags = _tags(y, opts, as_of_ts - pd.Timedelta(days=1), as_of_ts + pd.Timedelta(days=opts.horizon_days - 1))
-    return Dataset("company", source, X_tr, y_tr, X_ho, y_ho, f"rfm+{FEATURE_SET}", str(as_of_ts.date()), tags)
-
-
-def serving_rows(
-    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, model: Any, cfg: PipelineConfig
-) -> pd.DataFrame:
-    """Every customer's RFM and customer-360 features at the snapshot date, for the CLV endpoint."""
-    from cxml.features.rfm_data import clv_scoring_rows
-
-    rows = clv_scoring_rows(tables, as_of, period_days=options(cfg).period_days)
-    return rows[list(model.feature_names_in_)]
-
-
 def _make_spec() -> Any:
-    from cxml.models.spec import ModelSpec
-
     return ModelSpec(
         family="clv",
         primary_metric="rmse",
@@ -418,12 +328,8 @@ def _make_spec() -> Any:
         interval=_interval,
         score_columns=lambda model: list(SCORE_COLUMNS),
         explain_row=explain_row,
-        contract_dataset=clv_contract_dataset,
         figures=figures,
-        table_dataset=_table_dataset,
         refit_params={"with_p_alive": True},
-        table_cv_folds=None,
-        serving_rows=serving_rows,
     )
 
 

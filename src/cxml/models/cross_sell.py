@@ -18,22 +18,19 @@ pairs may sit in several folds; that only ranks each customer's items within a f
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.base import BaseEstimator
 
+from cxml.config import PipelineConfig
+from cxml.evaluation.plots import reliability_plot
 from cxml.evaluation.ranking import bootstrap_ranking_ci, ranking_metrics, ranking_per_customer
-from cxml.features.affinity import CrossSellData
 from cxml.models.boosting import suggest_booster
 from cxml.models.recommenders import PerItemPropensity, SharedPropensity
-
-if TYPE_CHECKING:
-    from cxml.config import PipelineConfig, TrainRequest
-    from cxml.models.spec import Dataset
+from cxml.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 KEYS: tuple[str, str] = ("customer_id", "item")
@@ -271,7 +268,6 @@ def calibration_plot(holdout: pd.DataFrame, n_bins: int = 10) -> str:
 
     Owned pairs are left out: they are never recommended.
     """
-    from cxml.evaluation.plots import reliability_plot
 
     keep = ~holdout["__owned__"].to_numpy(dtype=bool)
     label, score = holdout["__label__"].to_numpy(float), holdout["__score__"].to_numpy(float)
@@ -286,178 +282,7 @@ def figures(holdout: pd.DataFrame) -> dict[str, str]:
 # ---- datasets: contract tables and bring-your-own transactions -------------------------------------------------
 
 
-def pair_rows(data: CrossSellData) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Flat pair rows (``customer_id``, ``item`` columns) and their targets frame."""
-    if data.labels is None:
-        raise ValueError("cross-sell pairs need labels (build them with a horizon)")
-    X = data.pairs.reset_index().astype({"owned": "bool"})
-    y = pd.DataFrame(
-        {
-            "label": data.labels.to_numpy(dtype="int8"),
-            "customer_id": X["customer_id"].to_numpy(),
-            "item": X["item"].to_numpy(),
-            "owned": X["owned"].to_numpy(),
-        },
-        index=X.index,
-    )
-    return X, y
-
-
-def split_customers(
-    X: pd.DataFrame, y: pd.DataFrame, fraction: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """A seeded share of customers (with all their pairs) held out: (X_train, X_holdout, y_train, y_holdout)."""
-    customers = np.sort(X["customer_id"].astype("str").unique())
-    n_out = round(fraction * len(customers))
-    if n_out < 1 or n_out >= len(customers):
-        raise ValueError(f"{len(customers)} customers cannot be split {1 - fraction:.0%} / {fraction:.0%}")
-    held = set(np.random.default_rng(seed).permutation(customers)[:n_out])
-    out = X["customer_id"].astype("str").isin(held).to_numpy()
-    for name, rows in (("training", ~out), ("holdout", out)):
-        if y.loc[rows & ~y["owned"].to_numpy(), "label"].sum() == 0:
-            raise ValueError(f"no {name} customer buys a new item in the horizon: nothing to learn or rank")
-    return X.loc[~out], X.loc[out], y.loc[~out], y.loc[out]
-
-
-def _dataset(data: CrossSellData, opts: CrossSellOptions, seed: int, **kwargs: Any) -> Dataset:
-    from cxml.models.spec import Dataset
-
-    X, y = pair_rows(data)
-    X_tr, X_ho, y_tr, y_ho = split_customers(X, y, opts.holdout_fraction, seed)
-    tags = {
-        "cxml.cross_sell_items": str(len(data.items)),
-        "cxml.cross_sell_customers": str(len(data.customers)),
-        "cxml.lookback_days": f"{data.lookback_days:g}",
-        "cxml.horizon_days": f"{data.horizon_days:g}",
-    }
-    return Dataset(X_train=X_tr, y_train=y_tr, X_holdout=X_ho, y_holdout=y_ho, tags=tags, **kwargs)
-
-
-def contract_dataset(tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str) -> Any:
-    """Pairs at ``as_of`` from the contract tables (customer-360 + affinity features), customers split."""
-    from cxml.features.affinity import cross_sell_from_tables
-    from cxml.features.build import FEATURE_SET
-
-    if as_of is None:
-        raise ValueError("no --as-of and none in the pipeline YAML")
-    opts = options(cfg)
-    data = cross_sell_from_tables(
-        tables,
-        as_of,
-        level=opts.level,
-        lookback_days=opts.lookback_days or 180.0,
-        horizon_days=opts.horizon_days or 90.0,
-        min_item_buyers=opts.min_item_buyers,
-    )
-    feature_set = f"affinity:{opts.level}+{FEATURE_SET}"
-    return _dataset(data, opts, cfg.tuning.seed, name="company", source=source, feature_set=feature_set, as_of=as_of)
-
-
-QUANTITY_NAMES = ("quantity", "qty", "units")
-INVOICE_NAMES = ("invoiceno", "invoice_no", "invoice", "invoice_id", "order_id", "orderid")
-
-
-def _named_like(frame: pd.DataFrame, names: tuple[str, ...], flag: str, notes: list[str]) -> str | None:
-    """The column whose lower-cased name is one of ``names`` (so returns are recognised without the flag), noted."""
-    found = [c for c in frame.columns if str(c).lower() in names]
-    if not found:
-        return None
-    notes.append(f"column {found[0]!r} read as {flag.removeprefix('--')} (give {flag} to choose another)")
-    return str(found[0])
-
-
-def read_transactions(req: TrainRequest, opts: CrossSellOptions) -> tuple[pd.DataFrame, list[str]]:
-    """The user's line items as kept purchases, and what cleaning removed (in words, for the log)."""
-    import re
-
-    from cxml.data.sources import read_flat_table
-    from cxml.datasets import _required
-    from cxml.features.transactions import normalise_transactions
-
-    _required(req, "transactions", "customer", "item", "time")
-    assert req.transactions and req.customer and req.item and req.time
-    frame = read_flat_table(req.transactions)
-    notes = []
-    if opts.item_pattern:
-        if req.item not in frame.columns:
-            raise ValueError(f"column {req.item!r} (--item) not in {req.transactions}: {list(frame.columns)}")
-        keep = frame[req.item].astype("str").str.match(re.compile(opts.item_pattern)).fillna(False)
-        notes.append(f"{int((~keep).sum()):,} rows whose item does not match {opts.item_pattern!r} left out")
-        frame = frame.loc[keep.to_numpy(dtype=bool)]
-    quantity = req.quantity or _named_like(frame, QUANTITY_NAMES, "--quantity", notes)
-    invoice = req.invoice or opts.invoice_column or _named_like(frame, INVOICE_NAMES, "--invoice", notes)
-    tx, cleaning = normalise_transactions(
-        frame,
-        customer=req.customer,
-        item=req.item,
-        time=req.time,
-        quantity=quantity,
-        invoice=invoice,
-        price=req.price,
-        group=opts.group_column,
-    )
-    notes.append(f"{cleaning.dropped_no_customer:,} rows without a customer dropped")
-    notes.append(cleaning.summary())
-    return tx, notes
-
-
-def table_dataset(req: TrainRequest, cfg: PipelineConfig) -> tuple[Any, list[str]]:
-    """``cxml train cross_sell --transactions FILE --customer COL --item COL --time COL [--quantity COL]``.
-
-    The horizon is the last ``horizon_days`` (14) of the data; the look-back the ``lookback_days`` (90) before.
-    """
-    from cxml.datasets import file_name
-    from cxml.features.affinity import build_cross_sell
-
-    opts = options(cfg)
-    tx, notes = read_transactions(req, opts)
-    if tx.empty:
-        raise ValueError(f"{req.transactions}: no purchase rows left after cleaning ({notes[-1]})")
-    horizon = opts.horizon_days or 14.0
-    end = tx["ts"].max().normalize() + pd.Timedelta(days=1)
-    as_of = pd.Timestamp(opts.as_of or req.as_of or end - pd.Timedelta(days=horizon))
-    data = build_cross_sell(
-        tx, as_of, lookback_days=opts.lookback_days or 90.0, horizon_days=horizon, min_item_buyers=opts.min_item_buyers
-    )
-    notes.append(
-        f"as_of {as_of.date()}: {len(data.customers):,} customers × {len(data.items):,} items "
-        f"(≥ {opts.min_item_buyers} look-back buyers), horizon {horizon:g} days"
-    )
-    name = file_name(req.transactions)  # type: ignore[arg-type]
-    dataset = _dataset(
-        data,
-        opts,
-        cfg.tuning.seed,
-        name=name,
-        source=str(req.transactions),
-        feature_set=f"affinity:{name}",
-        as_of=str(as_of.date()),
-    )
-    return dataset, notes
-
-
-def serving_rows(
-    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, model: Any, cfg: PipelineConfig
-) -> pd.DataFrame:
-    """Unlabelled pairs of every active customer × the champion's items at the snapshot date (flat: with
-    ``customer_id`` and ``item`` columns), for the cross-sell endpoints."""
-    from cxml.features.affinity import cross_sell_from_tables
-
-    opts = options(cfg)
-    data = cross_sell_from_tables(
-        tables,
-        as_of,
-        level=opts.level,
-        lookback_days=opts.lookback_days or 180.0,
-        horizon_days=None,
-        items=list(model.items_),
-    )
-    return data.pairs.reset_index()
-
-
 def _make_spec() -> Any:
-    from cxml.models.spec import ModelSpec
-
     return ModelSpec(
         family="cross_sell",
         primary_metric="map_at_10",
@@ -474,10 +299,6 @@ def _make_spec() -> Any:
         score_columns=lambda model: ["probability"],
         explain_row=explain_row,
         figures=figures,
-        serving_rows=serving_rows,
-        contract_dataset=contract_dataset,
-        table_dataset=table_dataset,
-        table_cv_folds=None,
     )
 
 

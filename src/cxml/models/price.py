@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -36,12 +36,11 @@ from scipy.stats import norm
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from cxml.evaluation.plots import holdout_decile_plot
 from cxml.models.demand import PRICE_FEATURE, LogLogDemand, MonotoneDemandGBM
 from cxml.models.dml import ElasticityDML
-from cxml.models.price_data import CONTROL, TIME, UNIT, contract_dataset, table_dataset
-
-if TYPE_CHECKING:
-    from cxml.models.spec import ModelSpec
+from cxml.models.price_frame import CONTROL, TIME, UNIT
+from cxml.models.spec import ModelSpec
 
 SCORE_COLUMNS = ["elasticity", "elasticity_lower", "elasticity_upper", "log_quantity"]
 MAX_PAIRWISE_TERMS = 64
@@ -424,14 +423,11 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
 
 def figures(holdout: pd.DataFrame) -> dict[str, str]:
     """Held-out log units against the model's and the log-log baseline's forecast, by decile of the model's."""
-    from cxml.evaluation.plots import holdout_decile_plot
 
     return {"Held-out demand by decile": holdout_decile_plot(holdout, "log_quantity", "log units")}
 
 
 def _make_spec() -> ModelSpec:
-    from cxml.models.spec import ModelSpec
-
     return ModelSpec(
         family="price",
         primary_metric="demand_rmse",
@@ -447,10 +443,7 @@ def _make_spec() -> ModelSpec:
         interval=interval,
         score_columns=lambda model: list(SCORE_COLUMNS),
         explain_row=explain_row,
-        contract_dataset=contract_dataset,
-        table_dataset=table_dataset,
         figures=figures,
-        table_cv_folds=None,
         refit_params={"n_repeats": 3},  # repeated cross-fitting: 48-cell MAE 0.130 → 0.113 on 100,000 customers
     )
 

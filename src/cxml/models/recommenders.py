@@ -28,8 +28,8 @@ from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from cxml.explain.reasons import Reason
 from cxml.features.affinity import CONTEXT_COLUMNS, describe_pair
+from cxml.features.reasons import Reason
 from cxml.models.boosting import Algorithm, BoosterParams, predict_margin, train_booster, tree_contributions
 from cxml.models.encoding import TableEncoder
 

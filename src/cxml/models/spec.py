@@ -1,27 +1,22 @@
 """The one shape every model family has: how to build it, what to search, how to score it, what to beat.
 
-A family is a module ``cxml.models.<family>`` exposing ``SPEC: ModelSpec``; the training pipeline, tuning,
-tracking, gate and serving only ever talk to this interface.
+A family's model module ``cxml.models.<family>`` exposes ``SPEC: ModelSpec`` (pure: no files, no MLflow); its
+rows come from ``cxml.datasets.<family>``, which registers the family. The training pipeline, tuning, tracking,
+gate and serving only ever talk to these two records.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import optuna
 import pandas as pd
 
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from cxml.config import PipelineConfig, TrainRequest
-
-FAMILIES = ("churn", "uplift", "survival", "clv", "cross_sell", "price")
-"""The model families: each a module ``cxml.models.<family>`` with a ``SPEC``."""
+from cxml.evaluation.metrics import bootstrap_ci
+from cxml.features.reasons import top_reasons
 
 Targets: TypeAlias = np.ndarray | pd.DataFrame
 """A label per row (churn), or several target columns per row (uplift: the outcome and the arm received)."""
@@ -76,14 +71,10 @@ def _label_columns(y: Targets) -> pd.DataFrame:
 
 
 def _binary_interval(y: Targets, score: np.ndarray, metric: str, seed: int) -> tuple[float, float]:
-    from cxml.evaluation.metrics import bootstrap_ci
-
     return bootstrap_ci(np.asarray(y), score, metric, seed=seed)
 
 
 def _explain_probability(estimator: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
-    from cxml.explain.reasons import top_reasons
-
     explanation = estimator.explain(row)
     reasons = top_reasons(explanation.proba.iloc[0], row.iloc[0], k=k)
     return {"score": float(explanation.probability[0]), "reasons": [r.as_dict() for r in reasons]}
@@ -122,18 +113,9 @@ class ModelSpec:
     """A fitted estimator → names of the columns of ``score`` (one per arm for uplift)."""
     explain_row: Callable[[Any, pd.DataFrame, int], dict[str, Any]] = _explain_probability
     """(fitted estimator, one row, k) → the score(s) and the top ``k`` reasons in words, as JSON-ready values."""
-    contract_dataset: Callable[[Mapping[str, pd.DataFrame], str | None, PipelineConfig, str], Dataset] | None = None
-    """(contract tables, as_of, pipeline config, source) → the Dataset on the company's own data."""
-    table_dataset: Callable[[TrainRequest, PipelineConfig], tuple[Dataset, list[str]]] | None = None
-    """(``cxml train`` request, pipeline config) → the Dataset on a file the user brings, and notes to log."""
-    table_cv_folds: int | None = 5
-    """Folds of the extra cross-validation reported on a user's file (None: skip it)."""
     figures: Callable[[pd.DataFrame], dict[str, str]] | None = None
     """The logged holdout frame (targets, ``__score__``, ``__baseline_score__`` columns) → the family's own
     diagnostic plots as {title: PNG data URI}: logged with the run under ``figures/`` and shown on its card."""
-    serving_rows: Callable[[Mapping[str, pd.DataFrame], pd.Timestamp, Any, PipelineConfig], pd.DataFrame] | None = None
-    """(contract tables, snapshot date, champion, pipeline config) → the rows its endpoint looks customers up in,
-    exported with the champion (CLV: RFM rows; cross-sell: pair rows). None: the customer-360 snapshot."""
 
     @property
     def experiment(self) -> str:
@@ -150,11 +132,3 @@ class ModelSpec:
     def better(self, a: float, b: float, margin: float = 0.0) -> bool:
         """True when metric value ``a`` beats ``b`` by more than ``margin`` (a tie never wins)."""
         return a - b > margin if self.greater_is_better else b - a > margin
-
-
-def get_spec(family: str) -> ModelSpec:
-    try:
-        module = importlib.import_module(f"cxml.models.{family}")
-    except ModuleNotFoundError as exc:
-        raise ValueError(f"unknown model family {family!r}") from exc
-    return module.SPEC

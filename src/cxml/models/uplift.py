@@ -17,9 +17,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 
+from cxml.evaluation.uplift_metrics import uplift_by_decile, uplift_metrics
+from cxml.features.reasons import top_reasons
 from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster, train_booster
 from cxml.models.encoding import TableEncoder
 from cxml.models.meta_learners import DRLearner, SLearner, TLearner, XLearner
+from cxml.models.spec import ModelSpec
 
 CONTROL = "control"
 LEARNERS: dict[str, type] = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner}
@@ -70,7 +73,6 @@ def arm_metrics(y: pd.DataFrame, score: np.ndarray, arms: list[str]) -> dict[str
     ``qini``, ``auuc``, ``uplift_at_10``, ``uplift_at_30`` are the unweighted means over arms of the per-arm values
     (definitions in :mod:`cxml.evaluation.uplift_metrics`); ``qini:<arm>`` etc. are the per-arm values.
     """
-    from cxml.evaluation.uplift_metrics import uplift_metrics
 
     outcome, received = y["outcome"].to_numpy(float), y["arm"].to_numpy().astype(str)
     per_arm = {}
@@ -125,7 +127,6 @@ def effect_bands(holdout: pd.DataFrame, arms: list[str], n_bins: int = 10, z: fl
     ``holdout`` is the logged holdout (``__label__``, ``__arm__``, ``__score__:<arm>``). Serving maps a
     customer's predicted effect to its decile and reports that decile's interval beside the point estimate.
     """
-    from cxml.evaluation.uplift_metrics import uplift_by_decile
 
     received = holdout["__arm__"].astype(str).to_numpy()
     out: dict[str, Any] = {}
@@ -188,7 +189,6 @@ def _score(model: Any, X: pd.DataFrame) -> np.ndarray:
 
 def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     """Effects of every arm for one customer, and why the strongest arm works (or backfires) for them."""
-    from cxml.explain.reasons import top_reasons
 
     effects = model.effects(row).iloc[0]
     arm = str(effects.abs().idxmax())
@@ -203,21 +203,7 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     }
 
 
-def _contract_dataset(*args: Any) -> Any:
-    from cxml.datasets import uplift_contract_dataset
-
-    return uplift_contract_dataset(*args)
-
-
-def _table_dataset(*args: Any) -> Any:
-    from cxml.datasets import uplift_request_dataset
-
-    return uplift_request_dataset(*args)
-
-
 def _make_spec() -> Any:
-    from cxml.models.spec import ModelSpec
-
     return ModelSpec(
         family="uplift",
         primary_metric="qini",
@@ -233,9 +219,6 @@ def _make_spec() -> Any:
         interval=_interval,
         score_columns=lambda model: list(model.arms_),
         explain_row=explain_row,
-        contract_dataset=_contract_dataset,
-        table_dataset=_table_dataset,
-        table_cv_folds=None,
     )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from cxml.models.spec import get_spec
+from cxml.datasets import get_family
 from cxml.serving.cross_sell_scoring import CrossSellScorer
 from cxml.serving.price_scoring import PriceScorer
 from cxml.serving.schemas import (
@@ -59,7 +59,7 @@ class FamilyScorer(SnapshotScorer):
 
     def score(self, req: ScoreRequest) -> ScoreResponse:
         frame = self._frame(self._records([req], batch=False))
-        explained = get_spec(self.family).explain_row(self.estimator, frame, req.top_k)
+        explained = get_family(self.family).spec.explain_row(self.estimator, frame, req.top_k)
         return ScoreResponse(
             customer_id=req.customer_id,
             family=self.family,
@@ -77,7 +77,7 @@ def load_family_scorer(family: str, model: bentoml.Model, snapshot: bentoml.Mode
     """A scorer on the rows exported with the champion, or on the customer-360 snapshot when it has none."""
     estimator = load_estimator(model, nthread=1)
     rows: FeatureSnapshot | None
-    if get_spec(family).serving_rows is not None:
+    if get_family(family).serving_rows is not None:
         rows = FeatureSnapshot(load_rows(model), model.info.labels.get("as_of", _as_of(snapshot)), str(model.tag))
     else:
         rows = load_snapshot(snapshot) if snapshot is not None else None

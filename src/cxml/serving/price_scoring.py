@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cxml.decision.price_plan import current_cells, guardrails_of, price_recommendations
-from cxml.models.price_data import PriceOptions
+from cxml.models.price_frame import PriceOptions
 from cxml.serving.schemas import ErrorDetail
 from cxml.serving.scoring import RequestError
 

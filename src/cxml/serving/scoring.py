@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cxml.explain.reasons import top_reasons
+from cxml.features.reasons import top_reasons
 from cxml.serving.schemas import (
     BatchChurnRequest,
     ChurnRequest,

@@ -2,9 +2,10 @@
 
 Serve with ``bentoml serve cxml.serving.service:CxmlService`` (``PYTHONPATH=src``, ``BENTOML_HOME`` pointing
 at the store the models were exported to). The exact model tags come from the manifest at ``$CXML_MANIFEST``
-(default ``models/served.json``), read once at import; ``$CXML_WORKERS`` sets the worker processes,
+(default ``$CXML_HOME/served.json``, the workspace's), read once at import; ``$CXML_WORKERS`` sets the worker processes,
 ``$CXML_API_KEY`` (optional) the key every request must carry, ``$CXML_MAX_BODY_BYTES`` the request size limit
-and ``$CXML_POLICY`` the next-best-action policy YAML (default ``pipelines/policy.yaml``).
+and ``$CXML_POLICY`` the next-best-action policy YAML (default: the shipped policy).
+The routes come from the served-family registry (``cxml.serving.families``), one generated method per route.
 """
 
 from __future__ import annotations
@@ -28,86 +29,75 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse
 
 from cxml.decision.nba import NbaConfig
-from cxml.serving.family_scoring import load_cross_sell, load_family_scorer, load_price, load_segment_scorer
+from cxml.serving.families import Route, ServedFamily, served_families
 from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
-from cxml.serving.schemas import (
-    BatchChurnRequest,
-    BatchChurnResponse,
-    ChurnRequest,
-    ChurnResponse,
-    CrossSellPairRequest,
-    CrossSellPairResponse,
-    CrossSellRequest,
-    CrossSellResponse,
-    CustomerRequest,
-    NextBestActionRequest,
-    NextBestActionResponse,
-    PriceRequest,
-    PriceResponse,
-    ScoreRequest,
-    ScoreResponse,
-    SegmentResponse,
-    ServiceInfo,
-    UpliftRequest,
-    UpliftResponse,
-)
-from cxml.serving.scoring import RequestError, load_churn_scorer
+from cxml.serving.schemas import NextBestActionRequest, NextBestActionResponse, ServiceInfo
+from cxml.serving.scoring import RequestError
 from cxml.serving.security import DEFAULT_MAX_BODY, ApiKeyMiddleware, BodyLimitMiddleware
 from cxml.serving.store import load_contacts, load_values, read_manifest
-from cxml.serving.uplift_scoring import load_uplift_scorer
 
 SERVICE_NAME = "cxml"
-MANIFEST = read_manifest(Path(os.environ.get("CXML_MANIFEST", "models/served.json")), required=("churn",))
-NBA_CONFIG = NbaConfig.from_yaml(Path(os.environ.get("CXML_POLICY", "pipelines/policy.yaml")))
+HOME = Path(os.environ.get("CXML_HOME", ".cxml"))
+MANIFEST = read_manifest(Path(os.environ.get("CXML_MANIFEST", HOME / "served.json")), required=("churn",))
+_POLICY = os.environ.get("CXML_POLICY")
+NBA_CONFIG = NbaConfig.from_yaml(Path(_POLICY) if _POLICY else None)
+SERVED = served_families()
 
 
-def _optional(family: str) -> bentoml.models.BentoModel | None:
-    return bentoml.models.BentoModel(MANIFEST[family]) if family in MANIFEST else None
+def error_response(exc: RequestError) -> JSONResponse:
+    """The one mapping of a request error to its status and body."""
+    return JSONResponse(exc.body(), status_code=exc.status)
 
 
-def _not_served(family: str, command: str) -> JSONResponse:
-    body = {"error": f"no {family} model is served: train and promote one (`{command}`), export again, restart"}
+def not_served(served: ServedFamily) -> JSONResponse:
+    body = {"error": f"no {served.name} model is served: train and promote one (`{served.fix}`), export again, restart"}
     return JSONResponse(body, status_code=503)
+
+
+def _api(served: ServedFamily, route: Route) -> Any:
+    """A BentoML API method for one route: typed request → the family's scorer → typed response (or 4xx/503)."""
+
+    def handler(self: Any, request: Any, /) -> Any:
+        scorer = self.scorers.get(served.name)
+        if scorer is None:
+            return not_served(served)
+        try:
+            return route.call(scorer, request)
+        except RequestError as exc:
+            return error_response(exc)
+
+    handler.__name__ = handler.__qualname__ = route.method
+    handler.__doc__ = route.doc
+    handler.__annotations__ = {"request": route.request, "return": route.response | JSONResponse}
+    # No adaptive batching: it answers 503 under concurrency with small latency budgets (DESIGN §10);
+    # clients with many customers call /churn_batch, which is one vectorised prediction.
+    return bentoml.api(route=route.path, output_spec=route.response)(handler)
 
 
 # GET routes live on a small FastAPI app mounted beside the BentoML APIs (BentoML APIs are POST only).
 meta_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
 
-@bentoml.service(
-    name=SERVICE_NAME,
-    workers=int(os.environ.get("CXML_WORKERS", "1")),
-    traffic={"timeout": 30},
-)
-@bentoml.asgi_app(meta_app, path="/")
-class CxmlService:
-    churn_model = bentoml.models.BentoModel(MANIFEST["churn"])
+class _Service:
     snapshot_model = bentoml.models.BentoModel(MANIFEST["snapshot"]) if "snapshot" in MANIFEST else None
-    uplift_model = _optional("uplift")
-    survival_model = _optional("survival")
-    clv_model = _optional("clv")
-    cross_sell_model = _optional("cross_sell")
-    segments_model = _optional("segments")
-    price_model = _optional("price")
 
     def __init__(self) -> None:
         snapshot = self.snapshot_model
-        self.churn = load_churn_scorer(self.churn_model, snapshot)
-        self.uplift = load_uplift_scorer(self.uplift_model, snapshot) if self.uplift_model else None
-        self.survival = load_family_scorer("survival", self.survival_model, snapshot) if self.survival_model else None
-        self.clv = load_family_scorer("clv", self.clv_model, snapshot) if self.clv_model else None
-        self.cross_sell = load_cross_sell(self.cross_sell_model, snapshot) if self.cross_sell_model else None
-        self.segments = load_segment_scorer(self.segments_model, snapshot) if self.segments_model else None
-        self.price = load_price(self.price_model, snapshot) if self.price_model else None
+        self.scorers: dict[str, Any] = {}
+        for name, served in SERVED.items():
+            model = getattr(self, f"{name}_model", None)
+            if model is not None:
+                self.scorers[name] = served.load(model, snapshot)
+        self.churn = self.scorers["churn"]
         self.nba = (
             NextBestActionScorer(
                 self.churn,
-                self.uplift,
+                self.scorers.get("uplift"),
                 load_contacts(snapshot),
                 load_values(snapshot, VALUE_FEATURE),
                 NBA_CONFIG,
-                cross_sell=self.cross_sell,
-                clv=self.clv,
+                cross_sell=self.scorers.get("cross_sell"),
+                clv=self.scorers.get("clv"),
             )
             if snapshot is not None
             else None
@@ -116,56 +106,11 @@ class CxmlService:
         # collections over the models and libraries paused requests for 100-150 ms (bench/serving.py p99).
         gc.freeze()
 
-    def _scorers(self) -> dict[str, Any]:
-        """Every family's scorer (None where not served), by the family names of the manifest."""
-        return {
-            "churn": self.churn,
-            "uplift": self.uplift,
-            "survival": self.survival,
-            "clv": self.clv,
-            "cross_sell": self.cross_sell,
-            "segments": self.segments,
-            "price": self.price,
-        }
-
     def __is_ready__(self) -> bool:
         """Ready once every model the manifest pins (and the snapshot, when pinned) is loaded."""
-        scorers = self._scorers()
-        models_loaded = all(scorers[f] is not None for f in MANIFEST if f in scorers)
+        models_loaded = all(f in self.scorers for f in MANIFEST if f in SERVED)
         snapshot_loaded = "snapshot" not in MANIFEST or self.churn.snapshot is not None
         return models_loaded and snapshot_loaded
-
-    # No adaptive batching: it answers 503 under concurrency with small latency budgets (DESIGN §10);
-    # clients with many customers call /churn_batch, which is one vectorised prediction.
-    @bentoml.api(route="/churn", output_spec=ChurnResponse)
-    def churn_one(self, request: ChurnRequest, /) -> ChurnResponse | JSONResponse:
-        """Churn probability of one customer (by `customer_id` or feature record), with its top reasons."""
-        try:
-            return self.churn.score(request)
-        except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-
-    @bentoml.api(route="/churn_batch", output_spec=BatchChurnResponse)
-    def churn_batch(self, request: BatchChurnRequest, /) -> BatchChurnResponse | JSONResponse:
-        """Churn probabilities of up to 1,000 customers in one call: `items` (ids or feature records) or the faster
-        table form (`columns` + `rows`); a bad item, column or row fails the batch, named."""
-        try:
-            # the items are validated responses already: construct, do not validate 1,000 of them again
-            return BatchChurnResponse.model_construct(items=self.churn.score_many(request))
-        except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-
-    @bentoml.api(route="/uplift", output_spec=UpliftResponse)
-    def uplift_one(self, request: UpliftRequest, /) -> UpliftResponse | JSONResponse:
-        """Effect of each campaign arm for one customer, with the holdout interval, the most profitable arm
-        (or do_not_contact) and why the strongest arm works for them."""
-        if self.uplift is None:
-            body = {"error": "no uplift model is served: train one (`cxml train uplift`) and export again"}
-            return JSONResponse(body, status_code=503)
-        try:
-            return self.uplift.score(request)
-        except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
 
     @bentoml.api(route="/next_best_action", output_spec=NextBestActionResponse)
     def next_best_action(self, request: NextBestActionRequest, /) -> NextBestActionResponse | JSONResponse:
@@ -178,69 +123,7 @@ class CxmlService:
         try:
             return self.nba.decide(request)
         except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-
-    @bentoml.api(route="/survival", output_spec=ScoreResponse)
-    def survival_one(self, request: ScoreRequest, /) -> ScoreResponse | JSONResponse:
-        """A customer's survival curve summary: P(still a customer) after 3, 6 and 12 months, expected remaining
-        tenure within the last horizon, relative risk, and what drives the risk."""
-        if self.survival is None:
-            return _not_served("survival", "cxml train survival")
-        try:
-            return self.survival.score(request)
-        except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-
-    @bentoml.api(route="/clv", output_spec=ScoreResponse)
-    def clv_one(self, request: ScoreRequest, /) -> ScoreResponse | JSONResponse:
-        """A customer's expected value and purchases over the CLV horizon and P(alive), with the reasons."""
-        if self.clv is None:
-            return _not_served("clv", "cxml train clv")
-        try:
-            return self.clv.score(request)
-        except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-
-    @bentoml.api(route="/segment", output_spec=SegmentResponse)
-    def segment_one(self, request: CustomerRequest, /) -> SegmentResponse | JSONResponse:
-        """A customer's behavioural segment (in words), value × engagement cell and lifecycle stage with why."""
-        if self.segments is None:
-            return _not_served("segments", "cxml segments")
-        try:
-            return self.segments.score(request)
-        except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-
-    @bentoml.api(route="/cross_sell", output_spec=CrossSellResponse)
-    def cross_sell_top(self, request: CrossSellRequest, /) -> CrossSellResponse | JSONResponse:
-        """The items a customer is most likely to buy next (not owned yet), with probabilities and reasons."""
-        if self.cross_sell is None:
-            return _not_served("cross_sell", "cxml train cross_sell")
-        try:
-            return self.cross_sell.top_k(request)
-        except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-
-    @bentoml.api(route="/cross_sell_pair", output_spec=CrossSellPairResponse)
-    def cross_sell_pair(self, request: CrossSellPairRequest, /) -> CrossSellPairResponse | JSONResponse:
-        """P(customer X buys item Y) in the horizon, whether they own it already, and the reasons."""
-        if self.cross_sell is None:
-            return _not_served("cross_sell", "cxml train cross_sell")
-        try:
-            return self.cross_sell.pair(request)
-        except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-
-    @bentoml.api(route="/price", output_spec=PriceResponse)
-    def price_quote(self, request: PriceRequest, /) -> PriceResponse | JSONResponse:
-        """Elasticity with its interval and the recommended price (within the guardrails) for a segment or a
-        customer × product × channel × time bucket, with the expected volume, revenue and margin changes."""
-        if self.price is None:
-            return _not_served("price", "cxml train price")
-        try:
-            return self.price.quote(request)
-        except RequestError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
+            return error_response(exc)
 
     @meta_app.get("/info", response_model=ServiceInfo)
     def info(self) -> ServiceInfo:
@@ -248,13 +131,25 @@ class CxmlService:
         return ServiceInfo(
             service=SERVICE_NAME,
             ready=self.__is_ready__(),
-            models=[s.model for s in self._scorers().values() if s is not None],
+            models=[scorer.model for scorer in self.scorers.values()],
             snapshot=self.churn.snapshot_info(),
         )
 
 
+# Every served family's model (exact tag from the manifest: BentoML packs it into the Bento) and routes.
+for _name, _served in SERVED.items():
+    setattr(_Service, f"{_name}_model", bentoml.models.BentoModel(MANIFEST[_name]) if _name in MANIFEST else None)
+    for _route in _served.routes:
+        setattr(_Service, _route.method, _api(_served, _route))
+
+CxmlService = bentoml.service(
+    name=SERVICE_NAME,
+    workers=int(os.environ.get("CXML_WORKERS", "1")),
+    traffic={"timeout": 30},
+)(bentoml.asgi_app(meta_app, path="/")(_Service))
+
 # The decorator turned the class into a BentoML Service, which mypy does not see (hence the ignores).
 MAX_BODY_BYTES = int(os.environ.get("CXML_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
-CxmlService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)  # type: ignore[attr-defined]
+CxmlService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
 if os.environ.get("CXML_API_KEY"):
-    CxmlService.add_asgi_middleware(ApiKeyMiddleware, key=os.environ["CXML_API_KEY"])  # type: ignore[attr-defined]
+    CxmlService.add_asgi_middleware(ApiKeyMiddleware, key=os.environ["CXML_API_KEY"])

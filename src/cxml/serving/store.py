@@ -22,7 +22,11 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from cxml import tracking
 from cxml.config import Workspace
+from cxml.pyfunc import load_estimator as load_pyfunc_estimator
+from cxml.registry import CHAMPION
+from cxml.tracking import frame_digest
 
 if TYPE_CHECKING:
     import bentoml
@@ -83,10 +87,6 @@ def export_champion(
     import bentoml
     from mlflow.exceptions import MlflowException
 
-    from cxml import tracking
-    from cxml.pyfunc import load_estimator
-    from cxml.registry import CHAMPION
-
     name = model_name or f"cxml.{family}"
     tracking.configure(ws)
     client = tracking.client()
@@ -97,7 +97,7 @@ def export_champion(
     run_id = mv.run_id or mv.tags.get("run_id", "")
     if not run_id:
         raise LookupError(f"{name} version {mv.version} records no run id")
-    estimator = (loader or load_estimator)(f"models:/{name}/{mv.version}")
+    estimator = (loader or load_pyfunc_estimator)(f"models:/{name}/{mv.version}")
     made = rows(estimator) if rows is not None else None
     frames = {"rows": made} if isinstance(made, pd.DataFrame) else made
     digest = f"-{_rows_digest(*frames.values())}" if frames else ""
@@ -128,7 +128,6 @@ def export_champion(
 
 
 def _rows_digest(*frames: pd.DataFrame) -> str:
-    from cxml.tracking import frame_digest
 
     return frame_digest(*frames)[:8]
 
@@ -145,8 +144,6 @@ def export_snapshot(ws: Workspace, features: pd.DataFrame, as_of: str, contacts:
     """Save the features (one row per customer, index = customer id) as ``cxml-snapshot:<as_of>-<digest>``,
     with each customer's consent and contact history (``cxml.decision.policy.contact_states``) when given."""
     import bentoml
-
-    from cxml.tracking import frame_digest
 
     if not features.index.is_unique:
         dup = features.index[features.index.duplicated()].unique()[:5].tolist()

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from cxml.features.registry import FEATURES, describe
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -25,7 +27,6 @@ class Reason:
 
 def describe_value(feature: str, value: object) -> str:
     """The feature registry's words for a value, or ``feature = value`` for columns it does not know."""
-    from cxml.features.registry import FEATURES, describe
 
     if feature in FEATURES:
         try:

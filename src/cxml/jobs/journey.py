@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxml.data.sources import read_tables
 from cxml.journey.report import JourneyResult, read_segment, write_journey
 from cxml.journey.stages import SEGMENT_COLUMNS, TABLE_COLUMNS, Source
 
@@ -26,7 +27,6 @@ def journey_source(data: Path) -> Source:
         raise ValueError(f"no data at {data}; run `cxml generate --out {data}` or pass --data DIR")
     if all((data / f"{table}.parquet").exists() for table in TABLE_COLUMNS):
         return data
-    from cxml.data.sources import read_tables
 
     try:
         return read_tables(data, tables=list(TABLE_COLUMNS))

@@ -1,6 +1,6 @@
-"""Jobs for the customer lifecycle: behavioural segments with stages and value × engagement, and lookalikes.
+"""The ``cxml segments`` job: behavioural segments with lifecycle stages and value × engagement cells.
 
-Both are tracked in MLflow (experiments ``cxml/segments`` and ``cxml/lookalike``). The segmenter is registered
+Tracked in MLflow (experiment ``cxml/segments``). The segmenter is registered
 as ``cxml.segments`` and becomes champion only through its gate: assignments stable across seeds (mean adjusted
 Rand index ≥ ``min_ari``) and no segment smaller than ``min_share`` of the customers.
 """
@@ -8,7 +8,6 @@ Rand index ≥ ``min_ari``) and no segment smaller than ``min_share`` of the cus
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,11 @@ import pandas as pd
 from cxml import registry, tracking
 from cxml.config import Workspace
 from cxml.evaluation import plots
+from cxml.evaluation.survival_metrics import kaplan_meier, kaplan_meier_summary
+from cxml.features.build import FEATURE_SET, build_features
+from cxml.features.tenure import lifetime_labels
+from cxml.models.lifecycle_stage import migration_matrix, stage_at
+from cxml.models.segmentation import BehaviouralSegmenter, grid_summary, value_engagement_grid
 from cxml.pyfunc import pip_requirements
 
 log = logging.getLogger(__name__)
@@ -84,9 +88,6 @@ def run_segments(
     source: str = "",
 ) -> SegmentsResult:
     """Segment the customers at ``as_of``, attach stage and value × engagement, log, register and gate."""
-    from cxml.features.build import FEATURE_SET, build_features
-    from cxml.models.lifecycle_stage import migration_matrix, stage_at
-    from cxml.models.segmentation import BehaviouralSegmenter, grid_summary, value_engagement_grid
 
     features = build_features(tables, as_of)
     segmenter = BehaviouralSegmenter(random_state=seeds[0]).fit(features)
@@ -174,106 +175,9 @@ def segment_lifetimes(
 ) -> SegmentLifetimes:
     """How long customers of each segment stay: Kaplan–Meier over lifetimes from the first purchase to the first
     lapse of ``lapse_days`` (still-active customers censored at ``as_of``), from rows before ``as_of`` only."""
-    from cxml.evaluation.survival_metrics import kaplan_meier, kaplan_meier_summary
-    from cxml.features.tenure import lifetime_labels
 
     lives = lifetime_labels(tables["orders"], tables["customers"], as_of, lapse_days=lapse_days)
     lives = lives.join(segment.rename("segment"), how="inner")
     curves = kaplan_meier(lives["duration"], lives["event"], group=lives["segment"].astype("str"))
     title = f"Customer lifetime by segment (lapse: {lapse_days} days without a purchase)"
     return SegmentLifetimes(curves, kaplan_meier_summary(curves), plots.kaplan_meier_plot(curves, title=title))
-
-
-def segment_lookup(segmenter: Any, tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.DataFrame:
-    """Every customer at ``as_of``: segment (number, name, traits in words), value × engagement cell and
-    lifecycle stage with its reason: the rows the ``/segment`` endpoint serves."""
-    from cxml.features.build import build_features
-    from cxml.models.lifecycle_stage import stage_at
-    from cxml.models.segmentation import value_engagement_grid
-
-    features = build_features(tables, as_of)
-    traits = segmenter.describe()["summary"]  # indexed by segment number
-    assigned = segmenter.segment(features)
-    stages = stage_at(tables, as_of)[["stage", "reason"]].rename(columns={"reason": "stage_reason"})
-    frame = assigned.assign(segment_traits=traits.reindex(assigned["segment"]).to_numpy())
-    frame = frame.join(value_engagement_grid(features)[["high_value", "engaged", "cell"]]).join(stages)
-    frame["stage"] = frame["stage"].astype("str")
-    return frame.rename_axis("customer_id")
-
-
-def churner_seed(tables: dict[str, pd.DataFrame], as_of: str, days: int = 90) -> pd.Index:
-    """Customers active before the last ``days`` who made no purchase in them: last quarter's churners."""
-    from cxml.features.labels import churn_labels
-
-    start = pd.Timestamp(as_of) - pd.Timedelta(days=days)
-    labels = churn_labels(tables["orders"], tables["customers"], start, days, 180)
-    return labels.index[labels.to_numpy() == 1]
-
-
-def read_seed_ids(path: Path) -> pd.Index:
-    """Seed customer ids from a file: a ``customer_id`` column (CSV/Parquet), or one id per line."""
-    from cxml.data.sources import read_flat_table
-
-    if path.suffix.lower() in {".csv", ".parquet", ".pq"}:
-        frame = read_flat_table(path)
-        if "customer_id" not in frame.columns:
-            raise ValueError(f"{path} has no customer_id column; it has {list(frame.columns)[:10]}")
-        ids = frame["customer_id"].dropna().astype(str)
-    else:
-        ids = pd.Series([line.strip() for line in path.read_text().splitlines() if line.strip()])
-    if ids.empty:
-        raise ValueError(f"{path} holds no customer ids")
-    return pd.Index(ids.unique())
-
-
-def run_lookalike(
-    ws: Workspace,
-    tables: dict[str, pd.DataFrame],
-    as_of: str,
-    seed_ids: pd.Index,
-    out: Path,
-    *,
-    level: float = 0.1,
-    seed_name: str = "seed",
-) -> dict[str, Any]:
-    """Score every customer outside the seed by likeness, write the scored list, log recall at each level."""
-    from cxml.features.build import build_features
-    from cxml.models.lookalike import LookalikeScorer, evaluate_lookalike, scored_list, write_scored_list
-
-    features = build_features(tables, as_of)
-    unknown = pd.Index(seed_ids).difference(features.index)
-    if len(unknown) == len(pd.Index(seed_ids)):
-        raise ValueError(f"no seed customer is known at {as_of} (first ids: {list(unknown[:5])})")
-    if len(unknown):
-        log.warning("%d seed ids unknown at %s dropped (first: %s)", len(unknown), as_of, list(unknown[:5]))
-    seed = pd.Index(seed_ids).intersection(features.index)
-    evaluation = evaluate_lookalike(features, seed, levels=(0.05, 0.1, 0.2))
-    best = evaluation.groupby("method")["recall"].mean().idxmax()
-    model = LookalikeScorer(method=best).fit(features, seed_ids=seed)
-    scored = scored_list(model, level)
-    path = write_scored_list(scored, out)
-    reasons = model.reasons()
-    tracking.configure(ws)
-    experiment_id = tracking.ensure_experiment("cxml/lookalike", ws)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"lookalike-{seed_name}-{as_of}") as run:
-        mlflow.log_params({"as_of": as_of, "seed": seed_name, "n_seed": len(seed), "level": level, "method": best})
-        mlflow.log_metrics(
-            {f"recall_{r.method}_at_{round(r.level * 100)}pct": r.recall for r in evaluation.itertuples()}
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            evaluation.to_csv(Path(tmp) / "evaluation.csv", index=False)
-            reasons.to_csv(Path(tmp) / "reasons.csv", index=False)
-            mlflow.log_artifacts(tmp, artifact_path="lookalike")
-    return {
-        "run_id": run.info.run_id,
-        "path": str(path),
-        "method": best,
-        "n_seed": len(seed),
-        "n_scored": len(scored),
-        "n_selected": int(scored["selected"].sum()),
-        "recall": {
-            f"{r.method}@{r.level:.0%}": round(r.recall, 4) for r in evaluation.itertuples() if r.method == best
-        },
-        "random": {f"@{r.level:.0%}": round(r.random, 4) for r in evaluation.itertuples() if r.method == best},
-        "alike_because": reasons["text"].tolist(),
-    }

@@ -1,0 +1,135 @@
+"""The ``cxml build`` and ``cxml serve`` jobs: every champion (exact MLflow version) with the rows its endpoint
+reads, and the feature snapshot, into the workspace's BentoML store; the manifest; the Bento; the server command.
+
+The Bento is built from a staging folder outside the checkout and the workspace, because BentoML refuses any
+path with a component that starts with "." (a workspace ``.cxml``, a clone under ``~/.local/src``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cxml import registry, tracking
+from cxml.config import Workspace, load_pipeline
+from cxml.datasets import families
+from cxml.jobs.snapshot import read_contacts, read_snapshot, snapshot_data_dir, snapshot_tables
+from cxml.serving import store
+from cxml.serving.export_inputs import ExportInputs
+from cxml.serving.families import ServedFamily, served_families
+
+SERVICE = "cxml.serving.service:CxmlService"
+
+
+class NothingToServe(ValueError):
+    """No champion of a required family (churn) yet: the message names the command that trains one."""
+
+
+def _exporters(served: ServedFamily) -> tuple[Any, Any]:
+    """The rows and metadata callables of a served family: its own, else its dataset family's."""
+    family = families().get(served.name)
+    rows, metadata = served.export_rows, served.export_metadata
+    if rows is None and family is not None and family.serving_rows is not None:
+        make = family.serving_rows
+
+        def rows(inputs: ExportInputs, model: Any) -> Any:
+            return make(inputs.tables(), inputs.date, model, load_pipeline(served.name))
+
+    if metadata is None and family is not None and family.serving_metadata is not None:
+        describe = family.serving_metadata
+
+        def metadata(inputs: ExportInputs) -> dict[str, Any]:
+            return describe(inputs.tables(), load_pipeline(served.name))
+
+    return rows, metadata
+
+
+def _rows_of(make: Any, inputs: ExportInputs, model: Any) -> Any:
+    return make(inputs, model)
+
+
+def export_for_serving(ws: Workspace, manifest_path: Path | None = None) -> dict[str, str]:
+    """Copy each champion (exact MLflow version) and the snapshot into the BentoML store; write the manifest.
+
+    A required family (churn) must have a champion; the others are exported when they have one, with the rows
+    their endpoints look customers up in, built from the snapshot's tables at its date."""
+    snapshot, as_of = read_snapshot(ws)
+    tracking.configure(ws)
+    tables = cache(lambda: snapshot_tables(ws))
+    tags: dict[str, str] = {}
+    for name, served in served_families().items():
+        version = registry.alias_version(served.registered_name, registry.CHAMPION)
+        if version is None:
+            if served.required:
+                raise NothingToServe(f"{served.registered_name} has no champion yet: {served.fix} first")
+            continue
+        inputs = ExportInputs(ws, tables, pd.Timestamp(as_of), snapshot_data_dir(ws), served.registered_name, version)
+        rows, metadata = _exporters(served)
+        tags[name] = store.export_champion(
+            ws,
+            name,
+            model_name=served.registered_name,
+            loader=served.loader,
+            rows=partial(_rows_of, rows, inputs) if rows else None,
+            extra_metadata=metadata(inputs) if metadata else None,
+        )
+    tags["snapshot"] = store.export_snapshot(ws, snapshot, as_of, read_contacts(ws))
+    store.write_manifest(manifest_path or ws.manifest, tags)
+    return tags
+
+
+def serve_env(ws: Workspace) -> dict[str, str]:
+    """The environment the service reads: the workspace's BentoML store, manifest and policy."""
+    import os
+
+    env = {**os.environ, "BENTOML_HOME": str(ws.bentoml_home), "CXML_HOME": str(ws.root)}
+    env["CXML_MANIFEST"] = str(ws.manifest)
+    if ws.policy is not None:
+        env["CXML_POLICY"] = str(ws.policy.resolve())
+    env.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    return env
+
+
+def serve_command(host: str, port: int) -> list[str]:
+    """The ``bentoml serve`` command line for the cxml service (used by ``cxml serve`` and the tests)."""
+    return [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+
+
+def project_root() -> Path:
+    """The folder holding ``bentofile.yaml`` and ``src/cxml`` (the checkout cxml runs from)."""
+    return Path(__file__).resolve().parents[3]
+
+
+def build_bento(ws: Workspace) -> str:
+    """``bentoml build`` from a staging folder with no dot in its path: the bentofile, the package source, the
+    manifest and the policy. Returns the Bento's tag."""
+    root = project_root()
+    staging = Path(tempfile.mkdtemp(prefix="cxml-bento-", dir="/tmp"))
+    try:
+        shutil.copy(root / "bentofile.yaml", staging / "bentofile.yaml")
+        shutil.copy(root / "requirements.lock", staging / "requirements.lock")
+        shutil.copytree(root / "src" / "cxml", staging / "src" / "cxml", ignore=shutil.ignore_patterns("__pycache__"))
+        (staging / "models").mkdir()
+        shutil.copy(ws.manifest, staging / "models" / "served.json")
+        if ws.policy is not None:
+            shutil.copy(ws.policy, staging / "models" / "policy.yaml")
+        env = {**serve_env(ws), "CXML_MANIFEST": str(staging / "models" / "served.json")}
+        env["PYTHONPATH"] = str(staging / "src")
+        out = subprocess.run(
+            [sys.executable, "-m", "bentoml", "build", str(staging), "--output", "tag"],
+            check=True,
+            env=env,
+            cwd=staging,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
