@@ -132,11 +132,6 @@ def project_pipelines() -> Path:
     return Path(os.environ.get(PIPELINES_ENV, "pipelines"))
 
 
-def shipped_settings(name: str) -> str:
-    """The text of a settings file shipped inside the package (``cxml/pipelines/<name>.yaml``)."""
-    return resources.files("cxml.pipelines").joinpath(f"{name}.yaml").read_text()
-
-
 def _parse(text: str, source: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
@@ -171,7 +166,10 @@ def _has_key(data: Mapping[str, Any], loc: tuple[Any, ...]) -> bool:
 
 def settings_layers(name: str, explicit: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(source, values) from lowest to highest precedence: shipped defaults, project file, ``explicit``."""
-    layers = [(f"cxml/pipelines/{name}.yaml (shipped)", _parse(shipped_settings(name), f"shipped {name}.yaml"))]
+    shipped = resources.files("cxml.pipelines").joinpath(f"{name}.yaml")
+    # a family registered from outside the package ships no file: the schema's defaults are its defaults
+    base = _parse(shipped.read_text(), f"shipped {name}.yaml") if shipped.is_file() else {}
+    layers = [(f"cxml/pipelines/{name}.yaml (shipped)", base)]
     if explicit is not None:
         if not Path(explicit).is_file():
             raise SettingsError(f"pipeline file {explicit} does not exist")
@@ -201,7 +199,7 @@ def validate_settings(model: type[SettingsT], layers: list[tuple[str, dict[str, 
 
 def load_pipeline(family: str, path: Path | None = None, trials: int | None = None, **tuning: Any) -> PipelineConfig:
     """A family's pipeline settings (shipped defaults, project overrides, ``path``), with command-line overrides."""
-    cfg = validate_settings(PipelineConfig, settings_layers(family, path))
+    cfg = validate_settings(PipelineConfig, [("(family)", {"family": family}), *settings_layers(family, path)])
     if cfg.family != family:
         raise SettingsError(f"{path or family + '.yaml'} configures family {cfg.family!r}, not {family!r}")
     overrides = {**tuning, **({"n_trials": trials} if trials else {})}
