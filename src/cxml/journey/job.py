@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxml.journey.funnel import SEGMENT_COLUMNS
 from cxml.journey.report import JourneyResult, read_segment, write_journey
-from cxml.journey.stages import SEGMENT_COLUMNS, TABLE_COLUMNS, Source
+from cxml.journey.source import TABLE_COLUMNS, Source
 
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 

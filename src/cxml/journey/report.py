@@ -23,18 +23,10 @@ import pandas as pd
 
 from cxml.data.sources import read_flat_table, write_table_atomic
 from cxml.journey.flows import ChannelFlows, channel_flows, convert_summary, time_to_convert
-from cxml.journey.stages import (
-    CHANNEL_DIMENSION,
-    SEGMENT_COLUMNS,
-    STAGE_LABELS,
-    STAGES,
-    Source,
-    funnel,
-    journey_table,
-    open_source,
-    segment_labels,
-    stitching,
-)
+from cxml.journey.funnel import CHANNEL_DIMENSION, SEGMENT_COLUMNS, funnel, segment_labels
+from cxml.journey.source import Source, open_source
+from cxml.journey.stages import STAGE_LABELS, STAGES, journey_table
+from cxml.journey.stitching import stitching
 
 HTML_NAME = "journey.html"
 CSS = """
