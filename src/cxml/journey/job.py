@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxml.journey.funnel import SEGMENT_COLUMNS
+from cxml.journey.conversion import SEGMENT_COLUMNS
 from cxml.journey.report import JourneyResult, read_segment, write_journey
 from cxml.journey.source import TABLE_COLUMNS, Source
 

@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from cxml.data.sources import read_flat_table, write_table_atomic
+from cxml.journey.conversion import CHANNEL_DIMENSION, SEGMENT_COLUMNS, funnel, segment_labels
 from cxml.journey.flows import channel_flows, convert_summary, time_to_convert
-from cxml.journey.funnel import CHANNEL_DIMENSION, SEGMENT_COLUMNS, funnel, segment_labels
+from cxml.journey.identity import stitching
 from cxml.journey.page import HTML_NAME, render_journey
 from cxml.journey.source import Source, open_source
 from cxml.journey.stages import STAGES, journey_table
-from cxml.journey.stitching import stitching
 
 
 @dataclass(frozen=True)
