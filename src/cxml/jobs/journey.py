@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from cxml.data.sources import read_tables
+from cxml.journey.conversion import SEGMENT_COLUMNS
 from cxml.journey.report import JourneyResult, read_segment, write_journey
-from cxml.journey.stages import SEGMENT_COLUMNS, TABLE_COLUMNS, Source
+from cxml.journey.source import TABLE_COLUMNS, Source
 
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 

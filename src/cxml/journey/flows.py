@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cxml.journey.stages import JourneySource
+from cxml.journey.source import JourneySource
 
 _STEPS_SQL = """
 CREATE OR REPLACE TEMP TABLE j_steps AS
