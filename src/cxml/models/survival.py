@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from cxml.evaluation.bootstrap import bootstrap_interval
 from cxml.evaluation.survival_metrics import (
     brier_scores,
     calibration_at_horizons,
@@ -201,16 +202,13 @@ def _metrics(y: pd.DataFrame, score: np.ndarray) -> dict[str, float]:
 def _interval(y: pd.DataFrame, score: np.ndarray, metric: str, seed: int, n_boot: int = 200) -> tuple[float, float]:
     """95 % percentile bootstrap of Harrell's C (or another metric), resampling customers."""
     s = np.asarray(score, dtype=float).reshape(len(y), -1)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
+
+    def statistic(idx: np.ndarray) -> float:
         if metric == "c_index":
-            values.append(concordance_index(y["duration"].to_numpy()[idx], y["event"].to_numpy()[idx], s[idx, 0]))
-        else:
-            values.append(_metrics(y.iloc[idx], s[idx])[metric])
-    lo, hi = np.nanquantile(values, [0.025, 0.975])
-    return float(lo), float(hi)
+            return concordance_index(y["duration"].to_numpy()[idx], y["event"].to_numpy()[idx], s[idx, 0])
+        return _metrics(y.iloc[idx], s[idx])[metric]
+
+    return bootstrap_interval(len(y), statistic, n_boot=n_boot, seed=seed)
 
 
 def event_strata(y: Any) -> np.ndarray:
