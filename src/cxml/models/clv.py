@@ -36,7 +36,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from cxml.evaluation.bootstrap import bootstrap_interval
-from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster, train_booster, tree_contributions
+from cxml.models.boosting import booster_params, predict_margin, suggest_booster, train_booster, tree_contributions
 from cxml.models.btyd import RFM_COLUMNS, BetaGeoNBD, GammaGamma, ParetoNBD
 from cxml.models.encoding import TableEncoder
 
@@ -136,8 +136,7 @@ class LifetimeValueModel(BaseEstimator):
         return model(self.penalizer, n_starts=1, random_state=self.random_state).fit(rfm)
 
     def _boost(self, matrix: np.ndarray, target: np.ndarray) -> tuple[Any, int]:
-        names = BoosterParams.__dataclass_fields__.keys() - {"objective"}
-        params = BoosterParams(objective="regression", **{n: getattr(self, n) for n in names})
+        params = booster_params(self, objective="regression")
         tr, va = train_test_split(
             np.arange(len(target)), test_size=self.validation_fraction, random_state=self.random_state
         )

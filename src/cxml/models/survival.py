@@ -33,7 +33,7 @@ from cxml.evaluation.survival_metrics import (
     kaplan_meier,
     survival_at,
 )
-from cxml.models.boosting import tree_contributions
+from cxml.models.boosting import suggest_booster, tree_contributions
 from cxml.models.survival_boost import SurvivalBooster
 
 if TYPE_CHECKING:
@@ -223,15 +223,7 @@ def _fit(estimator: Any, X: pd.DataFrame, y: pd.DataFrame) -> Any:
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
     """XGBoost's Cox or AFT objective (``algorithms`` does not apply: the survival objectives are XGBoost's)."""
     objective = trial.suggest_categorical("objective", ["cox", "aft"])
-    params: dict[str, Any] = {
-        "objective": objective,
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-        "max_depth": trial.suggest_int("max_depth", 2, 6),
-        "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 50.0, log=True),
-        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
-    }
+    params: dict[str, Any] = {"objective": objective, **suggest_booster(trial, None, max_depth=(2, 6))}
     if objective == "aft":
         params["distribution"] = trial.suggest_categorical("distribution", ["normal", "logistic", "extreme"])
     return params
