@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from cxml.evaluation.bootstrap import bootstrap_interval
+
 
 def lift_at(y_true: np.ndarray, score: np.ndarray, fraction: float = 0.10) -> float:
     """Lift@k: positive rate among the top ``fraction`` of customers by score, divided by the overall rate.
@@ -49,13 +51,10 @@ def bootstrap_ci(
     """Percentile bootstrap interval of one ``binary_metrics`` entry, resampling customers with replacement."""
     y = np.asarray(y_true, dtype=int)
     s = np.asarray(score, dtype=float)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, y.size, y.size)
-        if y[idx].min() == y[idx].max():
-            continue
-        values.append(binary_metrics(y[idx], s[idx])[metric])
-    alpha = (1 - level) / 2
-    lo, hi = np.nanquantile(values, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+
+    def statistic(idx: np.ndarray) -> float:
+        if y[idx].min() == y[idx].max():  # one class only: no AUC
+            return float("nan")
+        return binary_metrics(y[idx], s[idx])[metric]
+
+    return bootstrap_interval(y.size, statistic, n_boot=n_boot, level=level, seed=seed)

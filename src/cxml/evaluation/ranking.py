@@ -19,6 +19,8 @@ from typing import TypeAlias
 import numpy as np
 import pandas as pd
 
+from cxml.evaluation.bootstrap import bootstrap_interval
+
 Matrix: TypeAlias = pd.DataFrame | np.ndarray
 METRICS: tuple[str, ...] = ("map", "success", "precision", "recall", "ndcg")
 
@@ -99,8 +101,4 @@ def bootstrap_ranking_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of one ``ranking_per_customer`` column over customers."""
     values = per_customer[column].to_numpy(dtype=float)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+    return bootstrap_interval(len(values), lambda idx: values[idx].mean(), n_boot=n_boot, level=level, seed=seed)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from cxml.evaluation.bootstrap import bootstrap_interval
+
 
 def _validate(y: np.ndarray, uplift: np.ndarray, treatment: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``y``, ``uplift`` as 1-D float arrays and ``treatment`` as a 1-D 0/1 int array, or raise ValueError."""
@@ -259,31 +261,12 @@ def uplift_bootstrap_ci(
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     y_arr, s_arr, t_arr = _validate(y, uplift, treatment)
     fn = _METRICS[metric]
-    rng = np.random.default_rng(seed)
-    treated_idx = np.flatnonzero(t_arr == 1)
-    control_idx = np.flatnonzero(t_arr == 0)
-    values: list[float] = []
-    for _ in range(n_boot):
-        if stratify:
-            # sorted, so rows keep their original order and ties at a top-k cut-off are not broken by group
-            idx = np.sort(
-                np.concatenate(
-                    [
-                        rng.choice(treated_idx, size=treated_idx.size, replace=True),
-                        rng.choice(control_idx, size=control_idx.size, replace=True),
-                    ]
-                )
-            )
-        else:
-            idx = rng.integers(0, y_arr.size, y_arr.size)
-            n_treated = int(t_arr[idx].sum())
-            if n_treated in (0, idx.size):
-                continue
-        values.append(fn(y_arr[idx], s_arr[idx], t_arr[idx]))
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(finite, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
+
+    def statistic(idx: np.ndarray) -> float:
+        if not stratify and int(t_arr[idx].sum()) in (0, idx.size):  # a resample missing a group
+            return float("nan")
+        return fn(y_arr[idx], s_arr[idx], t_arr[idx])
+
+    # strata labelled 0 = treated, 1 = control: the treated rows are drawn first, as they always were
+    strata = (t_arr != 1).astype(np.int8) if stratify else None
+    return bootstrap_interval(y_arr.size, statistic, n_boot=n_boot, level=level, seed=seed, strata=strata)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from cxml import registry
 from cxml.datasets import get_family
-from cxml.evaluation import plots
+from cxml.evaluation import bootstrap, plots
 from cxml.evaluation.grades import grade
 from cxml.evaluation.metrics import binary_metrics
 from cxml.evaluation.segments import segment_table
@@ -44,21 +44,12 @@ def bootstrap_all(
     """Every ``binary_metrics`` entry with its percentile bootstrap interval, from one set of resamples."""
     y, score = np.asarray(y, dtype=int), np.asarray(score, dtype=float)
     point = binary_metrics(y, score)
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {k: [] for k in point}
-    for _ in range(n_boot):
-        idx = rng.integers(0, y.size, y.size)
-        if y[idx].min() == y[idx].max():
-            continue
-        for k, v in binary_metrics(y[idx], score[idx]).items():
-            draws[k].append(v)
-    alpha = (1 - level) / 2
-    out = {}
-    for k, v in point.items():
-        finite = [d for d in draws[k] if np.isfinite(d)]
-        lo, hi = np.quantile(finite, [alpha, 1 - alpha]) if finite else (np.nan, np.nan)
-        out[k] = (float(v), float(lo), float(hi))
-    return out
+
+    def statistics(idx: np.ndarray) -> dict[str, float]:
+        return {} if y[idx].min() == y[idx].max() else binary_metrics(y[idx], score[idx])
+
+    ci = bootstrap.bootstrap_intervals(y.size, statistics, n_boot=n_boot, level=level, seed=seed)
+    return {k: (float(v), *ci.get(k, (float("nan"), float("nan")))) for k, v in point.items()}
 
 
 def pick_examples(score: np.ndarray) -> list[tuple[int, str]]:

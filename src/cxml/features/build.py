@@ -7,13 +7,14 @@ at or after ``as_of`` is filtered out inside the SQL, so the result depends on t
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+
+from cxml.data.duck import Source, attach_table, connect
 
 FEATURE_SET = "customer360_v1"
 
@@ -93,18 +94,8 @@ def _run(
     threads: int | None,
 ) -> pd.DataFrame:
     as_of_ts = _as_naive_timestamp(as_of)
-    con = duckdb.connect(database=":memory:")
+    con = connect(threads)
     try:
-        if threads is not None:
-            con.execute(f"SET threads = {int(threads)}")
-        # In Jupyter without ipywidgets DuckDB has the bar off already and refuses the SET
-        with contextlib.suppress(duckdb.InvalidInputException):
-            con.execute("SET enable_progress_bar = false")
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET TimeZone = 'UTC'")  # tz-aware inputs compare with as_of (naive = UTC) in UTC
-        # Parquet min/max statistics leave NaN out, and DuckDB's statistics propagation then folds
-        # isnan(x) to false, so a score stored as NaN (not null) would poison the means. No measurable cost.
-        con.execute("SET disabled_optimizers = 'statistics_propagation'")
         _attach_sources(con, source)
         con.execute(read_sql(_MACROS))
         frame = con.execute(query, {"as_of": as_of_ts.to_pydatetime()}).df()
@@ -120,37 +111,17 @@ def _as_naive_timestamp(as_of: str | pd.Timestamp) -> pd.Timestamp:
     return ts
 
 
-def _attach_sources(con: duckdb.DuckDBPyConnection, source: Mapping[str, pd.DataFrame] | Path | str) -> None:
-    if isinstance(source, (str, Path)):
-        _attach_parquet_dir(con, Path(source))
-        return
+def _attach_sources(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     for table, columns in SOURCE_COLUMNS.items():
-        if table not in source:
-            raise ValueError(f"build_features needs table {table!r}; got {sorted(source)}")
-        frame = source[table]
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ValueError(f"table {table!r} lacks column(s) {missing}")
-        con.register(table, frame)
-
-
-def _attach_parquet_dir(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
-    if not directory.is_dir():
-        raise ValueError(f"{directory} is not a directory of <table>.parquet files")
-    for table in SOURCE_COLUMNS:
-        path = directory / f"{table}.parquet"
-        if path.is_dir():
-            pattern = str(path / "**" / "*.parquet")
-        elif path.is_file():
-            pattern = str(path)
+        attach_table(con, source, table, needed_by="build_features")
+        if isinstance(source, (str, Path)):
+            where = str(Path(source) / f"{table}.parquet")
+            present = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
         else:
-            raise ValueError(f"build_features needs {path} (table {table!r})")
-        literal = pattern.replace("'", "''")
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{literal}')")
-        present = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
-        missing = [c for c in SOURCE_COLUMNS[table] if c not in present]
+            where, present = f"table {table!r}", set(source[table].columns)
+        missing = [c for c in columns if c not in present]
         if missing:
-            raise ValueError(f"{path} lacks column(s) {missing}")
+            raise ValueError(f"{where} lacks column(s) {missing}")
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:

@@ -37,6 +37,30 @@ class BoosterParams:
     random_state: int = 0
 
 
+def booster_params(estimator: Any, **overrides: Any) -> BoosterParams:
+    """The :class:`BoosterParams` of an estimator: each field from its hyper-parameter of the same name where it
+    has one (never ``objective``, which is the family's own word, e.g. SurvivalBooster's "cox"), the field's
+    default where it has none, then ``overrides``."""
+    names = BoosterParams.__dataclass_fields__.keys() - {"objective"} - overrides.keys()
+    return BoosterParams(**{n: getattr(estimator, n) for n in names if hasattr(estimator, n)}, **overrides)
+
+
+def xgboost_params(p: BoosterParams) -> dict[str, Any]:
+    """The tree and sampling parameters in XGBoost's words; the objective and eval metric are the caller's."""
+    return {
+        "eta": p.learning_rate,
+        "max_depth": p.max_depth,
+        "min_child_weight": p.min_child_weight,
+        "subsample": p.subsample,
+        "colsample_bytree": p.colsample_bytree,
+        "lambda": p.reg_lambda,
+        "alpha": p.reg_alpha,
+        "tree_method": "hist",
+        "nthread": p.n_jobs,
+        "seed": p.random_state,
+    }
+
+
 class _XGBReport(xgb.callback.TrainingCallback):
     def __init__(self, callback: IterationCallback, every: int = 10):
         self.callback, self.every = callback, every
@@ -70,16 +94,7 @@ def train_booster(
         params = {
             "objective": objective,
             "eval_metric": "logloss" if p.objective == "binary" else "rmse",
-            "eta": p.learning_rate,
-            "max_depth": p.max_depth,
-            "min_child_weight": p.min_child_weight,
-            "subsample": p.subsample,
-            "colsample_bytree": p.colsample_bytree,
-            "lambda": p.reg_lambda,
-            "alpha": p.reg_alpha,
-            "tree_method": "hist",
-            "nthread": p.n_jobs,
-            "seed": p.random_state,
+            **xgboost_params(p),
         }
         xgb_callbacks: list[xgb.callback.TrainingCallback] = [_XGBReport(on_iteration)] if on_iteration else []
         booster = xgb.train(
@@ -124,16 +139,22 @@ def train_booster(
 
 def suggest_booster(
     trial: Any,
-    algorithms: tuple[str, ...],
+    algorithms: tuple[str, ...] | None,
     *,
     max_depth: tuple[int, int] = (2, 7),
     min_child_weight: tuple[float, float] = (0.5, 50.0),
     num_leaves: tuple[int, int] = (4, 64),
 ) -> dict[str, Any]:
-    """The booster part of every family's Optuna search space (ranges per family, log scales where it matters)."""
-    algorithm = trial.suggest_categorical("algorithm", list(algorithms))
-    params: dict[str, Any] = {
-        "algorithm": algorithm,
+    """The booster part of every family's Optuna search space (ranges per family, log scales where it matters).
+
+    ``algorithms=None`` is a family on XGBoost alone (survival's objectives): no ``algorithm`` choice and no
+    ``num_leaves``.
+    """
+    params: dict[str, Any] = {}
+    algorithm = "xgboost"
+    if algorithms is not None:
+        algorithm = params["algorithm"] = trial.suggest_categorical("algorithm", list(algorithms))
+    params |= {
         "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
         "max_depth": trial.suggest_int("max_depth", *max_depth),
         "min_child_weight": trial.suggest_float("min_child_weight", *min_child_weight, log=True),

@@ -25,6 +25,7 @@ from cxml.models.boosting import (
     Algorithm,
     BoosterParams,
     IterationCallback,
+    booster_params,
     predict_margin,
     suggest_booster,
     train_booster,
@@ -98,8 +99,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _booster_params(self) -> BoosterParams:
-        names = BoosterParams.__dataclass_fields__.keys() - {"objective"}
-        return BoosterParams(**{n: getattr(self, n) for n in names})
+        return booster_params(self)
 
     def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
         """Frames keep their dtypes (categoricals); arrays go through scikit-learn's validation."""

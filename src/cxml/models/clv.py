@@ -35,9 +35,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from cxml.config import PipelineConfig
+from cxml.evaluation.bootstrap import bootstrap_interval
 from cxml.evaluation.plots import holdout_decile_plot
 from cxml.features.reasons import top_reasons
-from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster, train_booster, tree_contributions
+from cxml.models.boosting import booster_params, predict_margin, suggest_booster, train_booster, tree_contributions
 from cxml.models.btyd import RFM_COLUMNS, BetaGeoNBD, GammaGamma, ParetoNBD
 from cxml.models.encoding import TableEncoder
 from cxml.models.spec import ModelSpec
@@ -134,8 +135,7 @@ class LifetimeValueModel(BaseEstimator):
         return model(self.penalizer, n_starts=1, random_state=self.random_state).fit(rfm)
 
     def _boost(self, matrix: np.ndarray, target: np.ndarray) -> tuple[Any, int]:
-        names = BoosterParams.__dataclass_fields__.keys() - {"objective"}
-        params = BoosterParams(objective="regression", **{n: getattr(self, n) for n in names})
+        params = booster_params(self, objective="regression")
         tr, va = train_test_split(
             np.arange(len(target)), test_size=self.validation_fraction, random_state=self.random_state
         )
@@ -234,17 +234,14 @@ def value_metrics(y: pd.DataFrame, score: np.ndarray) -> dict[str, float]:
 def _interval(y: pd.DataFrame, score: np.ndarray, metric: str, seed: int, n_boot: int = 200) -> tuple[float, float]:
     """95 % percentile bootstrap of a ``value_metrics`` entry, resampling customers."""
     s = np.asarray(score, dtype=float).reshape(len(y), -1)
-    rng = np.random.default_rng(seed)
     errors = s[:, 0] - y["value"].to_numpy(float)
-    draws = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
+
+    def statistic(idx: np.ndarray) -> float:
         if metric == "rmse":  # the primary metric, without the ranking metrics' cost
-            draws.append(float(np.sqrt(np.mean(errors[idx] ** 2))))
-        else:
-            draws.append(value_metrics(y.iloc[idx], s[idx])[metric])
-    lo, hi = np.nanquantile(draws, [0.025, 0.975])
-    return float(lo), float(hi)
+            return float(np.sqrt(np.mean(errors[idx] ** 2)))
+        return value_metrics(y.iloc[idx], s[idx])[metric]
+
+    return bootstrap_interval(len(y), statistic, n_boot=n_boot, seed=seed)
 
 
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
-from cxml.models.boosting import Algorithm, BoosterParams, predict_margin, train_booster, tree_contributions
+from cxml.models.boosting import Algorithm, booster_params, predict_margin, train_booster, tree_contributions
 from cxml.models.encoding import TableEncoder
 
 Fitted = tuple[Any, int]
@@ -199,9 +199,8 @@ class _MetaLearner(BaseEstimator):
         self, X: np.ndarray, y: np.ndarray, valid: np.ndarray, *, objective: str | None = None, seed: int = 0
     ) -> Fitted:
         """Train one booster on the non-validation rows, early-stopping on the validation rows."""
-        shared = BoosterParams.__dataclass_fields__.keys() - {"objective", "reg_alpha", "random_state"}
-        params = BoosterParams(
-            **{name: getattr(self, name) for name in shared},
+        params = booster_params(
+            self,
             objective=objective or ("binary" if self._binary else "regression"),
             random_state=self.random_state + seed,
         )

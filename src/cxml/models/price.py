@@ -36,6 +36,7 @@ from scipy.stats import norm
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from cxml.evaluation.bootstrap import bootstrap_interval
 from cxml.evaluation.plots import holdout_decile_plot
 from cxml.models.demand import PRICE_FEATURE, LogLogDemand, MonotoneDemandGBM
 from cxml.models.dml import ElasticityDML
@@ -339,15 +340,11 @@ def interval(y: Any, score: np.ndarray, metric: str, seed: int, n_boot: int = 20
     """95 % percentile bootstrap of a ``metrics`` entry, resampling rows."""
     s = np.asarray(score, dtype=np.float64).reshape(-1, len(SCORE_COLUMNS))
     frame = y if isinstance(y, pd.DataFrame) else pd.DataFrame({"log_quantity": np.asarray(y, dtype=np.float64)})
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(frame), len(frame))
-        draws.append(metrics(frame.iloc[idx], s[idx]).get(metric, np.nan))
-    if not np.isfinite(draws).any():
-        return float("nan"), float("nan")
-    lo, hi = np.nanquantile(draws, [0.025, 0.975])
-    return float(lo), float(hi)
+
+    def statistic(idx: np.ndarray) -> float:
+        return metrics(frame.iloc[idx], s[idx]).get(metric, np.nan)
+
+    return bootstrap_interval(len(frame), statistic, n_boot=n_boot, seed=seed)
 
 
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:

@@ -30,7 +30,14 @@ from sklearn.linear_model import LogisticRegression
 
 from cxml.features.affinity import CONTEXT_COLUMNS, describe_pair
 from cxml.features.reasons import Reason
-from cxml.models.boosting import Algorithm, BoosterParams, predict_margin, train_booster, tree_contributions
+from cxml.models.boosting import (
+    Algorithm,
+    BoosterParams,
+    booster_params,
+    predict_margin,
+    train_booster,
+    tree_contributions,
+)
 from cxml.models.encoding import TableEncoder
 
 Calibration = Literal["sigmoid", "isotonic"]
@@ -208,8 +215,7 @@ class _Propensity(_Ranker):
         self.random_state = random_state
 
     def _booster_params(self) -> BoosterParams:
-        names = BoosterParams.__dataclass_fields__.keys() - {"objective"}
-        return BoosterParams(**{n: getattr(self, n) for n in names})
+        return booster_params(self)
 
     def _features(self, X: pd.DataFrame) -> pd.DataFrame:
         return X.drop(columns=[c for c in CONTEXT_COLUMNS if c in X.columns])

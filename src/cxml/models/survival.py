@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from cxml.config import PipelineConfig
+from cxml.evaluation.bootstrap import bootstrap_interval
 from cxml.evaluation.plots import survival_calibration_plot
 from cxml.evaluation.survival_metrics import (
     brier_scores,
@@ -34,7 +35,7 @@ from cxml.evaluation.survival_metrics import (
     survival_at,
 )
 from cxml.features.reasons import top_reasons
-from cxml.models.boosting import tree_contributions
+from cxml.models.boosting import suggest_booster, tree_contributions
 from cxml.models.spec import ModelSpec
 from cxml.models.survival_boost import SurvivalBooster
 
@@ -200,16 +201,13 @@ def _metrics(y: pd.DataFrame, score: np.ndarray) -> dict[str, float]:
 def _interval(y: pd.DataFrame, score: np.ndarray, metric: str, seed: int, n_boot: int = 200) -> tuple[float, float]:
     """95 % percentile bootstrap of Harrell's C (or another metric), resampling customers."""
     s = np.asarray(score, dtype=float).reshape(len(y), -1)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
+
+    def statistic(idx: np.ndarray) -> float:
         if metric == "c_index":
-            values.append(concordance_index(y["duration"].to_numpy()[idx], y["event"].to_numpy()[idx], s[idx, 0]))
-        else:
-            values.append(_metrics(y.iloc[idx], s[idx])[metric])
-    lo, hi = np.nanquantile(values, [0.025, 0.975])
-    return float(lo), float(hi)
+            return concordance_index(y["duration"].to_numpy()[idx], y["event"].to_numpy()[idx], s[idx, 0])
+        return _metrics(y.iloc[idx], s[idx])[metric]
+
+    return bootstrap_interval(len(y), statistic, n_boot=n_boot, seed=seed)
 
 
 def event_strata(y: Any) -> np.ndarray:
@@ -224,15 +222,7 @@ def _fit(estimator: Any, X: pd.DataFrame, y: pd.DataFrame) -> Any:
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
     """XGBoost's Cox or AFT objective (``algorithms`` does not apply: the survival objectives are XGBoost's)."""
     objective = trial.suggest_categorical("objective", ["cox", "aft"])
-    params: dict[str, Any] = {
-        "objective": objective,
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-        "max_depth": trial.suggest_int("max_depth", 2, 6),
-        "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 50.0, log=True),
-        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
-    }
+    params: dict[str, Any] = {"objective": objective, **suggest_booster(trial, None, max_depth=(2, 6))}
     if objective == "aft":
         params["distribution"] = trial.suggest_categorical("distribution", ["normal", "logistic", "extreme"])
     return params

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from cxml.models.boosting import predict_margin
+from cxml.models.boosting import booster_params, predict_margin, xgboost_params
 from cxml.models.encoding import TableEncoder
 
 Objective = Literal["cox", "aft"]
@@ -110,18 +110,7 @@ class SurvivalBooster(BaseEstimator):
         self.random_state = random_state
 
     def _params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "eta": self.learning_rate,
-            "max_depth": self.max_depth,
-            "min_child_weight": self.min_child_weight,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "lambda": self.reg_lambda,
-            "alpha": self.reg_alpha,
-            "tree_method": "hist",
-            "nthread": self.n_jobs,
-            "seed": self.random_state,
-        }
+        params = xgboost_params(booster_params(self))
         if self.objective == "cox":
             return {**params, "objective": "survival:cox", "eval_metric": "cox-nloglik"}
         if self.objective == "aft":

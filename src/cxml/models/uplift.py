@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 
+from cxml.evaluation import bootstrap
 from cxml.evaluation.uplift_metrics import uplift_by_decile, uplift_metrics
 from cxml.features.reasons import top_reasons
 from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster, train_booster
@@ -100,19 +101,15 @@ def bootstrap_intervals(
     within each arm so the arm sizes stay fixed."""
     score = np.asarray(score).reshape(len(y), -1)
     point = _metrics(y, score)
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y["arm"].to_numpy().astype(str) == a) for a in [CONTROL, *_arms(y)]]
-    draws: dict[str, list[float]] = {m: [] for m in metrics}
-    for _ in range(n_boot):
-        idx = np.sort(np.concatenate([rng.choice(g, g.size) for g in groups]))
+    # strata numbered control first, then the arms in sorted order: the order the resamples have always drawn in
+    strata = pd.Index([CONTROL, *_arms(y)]).get_indexer(y["arm"].to_numpy().astype(str))
+
+    def statistics(idx: np.ndarray) -> dict[str, float]:
         values = _metrics(y.iloc[idx], score[idx])
-        for m in metrics:
-            draws[m].append(values[m])
-    out = {}
-    for m in metrics:
-        lo, hi = np.nanquantile(draws[m], [0.025, 0.975])
-        out[m] = (float(point[m]), float(lo), float(hi))
-    return out
+        return {m: values[m] for m in metrics}
+
+    ci = bootstrap.bootstrap_intervals(len(y), statistics, n_boot=n_boot, seed=seed, strata=strata)
+    return {m: (float(point[m]), *ci[m]) for m in metrics}
 
 
 def _interval(y: pd.DataFrame, score: np.ndarray, metric: str, seed: int) -> tuple[float, float]:
