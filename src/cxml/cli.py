@@ -27,6 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 log = logging.getLogger("cxml")
+_STATE: dict[str, str | None] = {}
+"""What the top-level options set for the command that runs (the tracking URI as it was at start)."""
 
 HomeOption = Annotated[
     Path | None,
@@ -51,8 +53,7 @@ def _setup(
         ),
     ] = None,
 ) -> None:
-    if tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    _STATE["tracking_uri"] = tracking_uri
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         stream=sys.stderr,
@@ -68,7 +69,7 @@ def _setup(
 
 
 def _workspace(home: Path | None) -> Workspace:
-    ws = Workspace(home)
+    ws = Workspace(home, tracking_uri=_STATE.get("tracking_uri"))
     os.environ["BENTOML_HOME"] = str(ws.bentoml_home)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     return ws

@@ -214,8 +214,9 @@ class Workspace:
     Defaults to ``./.cxml`` (or ``$CXML_HOME``); nothing is created until a command asks for a folder.
     """
 
-    def __init__(self, root: Path | str | None = None):
+    def __init__(self, root: Path | str | None = None, tracking_uri: str | None = None):
         self.root = Path(root or os.environ.get("CXML_HOME", ".cxml")).resolve()
+        self._tracking_uri = tracking_uri
 
     def _dir(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)
@@ -224,8 +225,10 @@ class Workspace:
 
     @property
     def tracking_uri(self) -> str:
-        """``$MLFLOW_TRACKING_URI`` when set (a shared server or database), else the workspace's SQLite store."""
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self._dir() / 'mlflow.db'}"
+        """The store given (``cxml --tracking-uri`` or ``$MLFLOW_TRACKING_URI`` as the command started: a shared
+        server or database), else the workspace's SQLite file. The environment is not read here: MLflow's own
+        ``set_tracking_uri`` writes ``MLFLOW_TRACKING_URI``, which would tie every later workspace to the first."""
+        return self._tracking_uri or f"sqlite:///{self._dir() / 'mlflow.db'}"
 
     @property
     def artifacts(self) -> Path:

@@ -53,11 +53,25 @@ def test_the_policy_resolves_from_the_workspace(tmp_path, monkeypatch):
     assert NbaConfig.from_yaml(ws.policy).policy.max_contacts_7d == 1  # the shipped value beneath
 
 
-def test_mlflow_tracking_uri_is_honoured(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def test_a_workspace_uses_its_own_store_unless_given_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere.db")  # what mlflow.set_tracking_uri leaves
     assert Workspace(tmp_path).tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    assert Workspace(tmp_path).tracking_uri == "http://127.0.0.1:5000"
+    assert Workspace(tmp_path, tracking_uri="http://127.0.0.1:5000").tracking_uri == "http://127.0.0.1:5000"
+
+
+def test_the_command_line_honours_mlflow_tracking_uri(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cxml.cli import app
+
+    other = tmp_path / "shared" / "mlflow.db"
+    other.parent.mkdir()
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{other}"}
+    result = CliRunner().invoke(app, ["promote", "churn", "--home", str(tmp_path / "ws")], env=env)
+    assert other.exists() and not (tmp_path / "ws" / "mlflow.db").exists(), result.output
+    flag = ["--tracking-uri", f"sqlite:///{tmp_path / 'flag.db'}", "promote", "churn", "--home", str(tmp_path / "ws")]
+    CliRunner().invoke(app, flag)
+    assert (tmp_path / "flag.db").exists() and not (tmp_path / "ws" / "mlflow.db").exists()
 
 
 def test_house_floors_hold():
