@@ -10,6 +10,8 @@ from cxml.data.synthetic import generate_company
 from cxml.features.affinity import CONTEXT_COLUMNS, build_cross_sell, cross_sell_from_tables, describe_pair
 from cxml.features.transactions import normalise_transactions
 
+pytestmark = pytest.mark.unit
+
 AS_OF = pd.Timestamp("2024-02-01")
 
 

@@ -12,6 +12,8 @@ from cxml.features.rfm_data import clv_rows
 from cxml.models.clv import SPEC, AverageSpendRetention, LifetimeValueModel, options, value_metrics
 from cxml.registry import decide
 
+pytestmark = pytest.mark.unit
+
 CAL_END, OBS_END = pd.Timestamp("2024-06-30"), pd.Timestamp("2024-12-31")
 
 

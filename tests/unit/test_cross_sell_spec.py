@@ -22,6 +22,8 @@ from cxml.models.cross_sell import (
     options,
 )
 
+pytestmark = pytest.mark.unit
+
 FAST = {"n_estimators": 120, "learning_rate": 0.1, "early_stopping_rounds": 20}
 
 

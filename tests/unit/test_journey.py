@@ -21,6 +21,8 @@ from cxml.journey import (
     write_journey,
 )
 
+pytestmark = pytest.mark.unit
+
 AS_OF = pd.Timestamp("2025-06-01")
 T = pd.Timestamp
 

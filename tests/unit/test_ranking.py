@@ -8,6 +8,8 @@ import pytest
 
 from cxml.evaluation.ranking import bootstrap_ranking_ci, ranking_metrics, ranking_per_customer, top_k
 
+pytestmark = pytest.mark.unit
+
 ITEMS = list("ABCDE")
 
 

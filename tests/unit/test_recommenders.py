@@ -15,6 +15,8 @@ from cxml.models.recommenders import (
     SharedPropensity,
 )
 
+pytestmark = pytest.mark.unit
+
 FAST = {"n_estimators": 150, "learning_rate": 0.1, "early_stopping_rounds": 20}
 
 

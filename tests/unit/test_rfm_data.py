@@ -5,6 +5,8 @@ import pytest
 
 from cxml.features.rfm_data import RFM_FEATURES, TARGETS, clv_contract_rows, clv_rows, order_transactions, parse_times
 
+pytestmark = pytest.mark.unit
+
 TRANSACTIONS = pd.DataFrame(
     {
         "cust": ["a", "a", "a", "a", "b", "c", "c", "d"],

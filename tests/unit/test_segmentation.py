@@ -52,7 +52,7 @@ def fitted(data):
     return BehaviouralSegmenter(features=FEATURES, k_range=(2, 6)).fit(X)
 
 
-@parametrize_with_checks([BehaviouralSegmenter(k_range=(2, 3), n_init=1)])
+@parametrize_with_checks([BehaviouralSegmenter(k_range=(2, 3), n_init=1), BehaviourScaler()])
 def test_sklearn_contract(estimator, check):
     check(estimator)
 
@@ -142,6 +142,14 @@ def test_scaler_logs_skewed_columns_fills_by_unit_and_clips():
     assert Z["orders_365d"].max() == 3.0  # 1000 orders clipped
     assert Z.loc[2, "recency_days"] == Z.loc[4, "recency_days"]  # never = longest ago
     assert list(Z.index) == list(X.index) and not Z.isna().any().any()
+
+
+def test_scaler_gives_an_array_the_same_values_as_its_frame():
+    X = pd.DataFrame({"a": [0.0, 1.0, 3.0, 10.0, 1000.0], "b": [5.0, 10.0, np.nan, 40.0, 80.0]})
+    by_frame = BehaviourScaler().fit(X).transform(X)
+    by_array = BehaviourScaler().fit(X.to_numpy()).transform(X.to_numpy())
+    assert isinstance(by_frame, pd.DataFrame) and isinstance(by_array, np.ndarray) and by_array.dtype == np.float64
+    np.testing.assert_array_equal(by_array, by_frame.to_numpy())
 
 
 def test_bad_input_names_the_column_and_rows():

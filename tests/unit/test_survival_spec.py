@@ -22,6 +22,8 @@ from cxml.models.survival import (
 )
 from cxml.tuning import cross_validate
 
+pytestmark = pytest.mark.unit
+
 HORIZONS = (3.0, 6.0, 12.0)
 
 

@@ -5,6 +5,8 @@ import pytest
 
 from cxml.features.tenure import DAYS_PER_MONTH, lifetime_labels, tenure_labels
 
+pytestmark = pytest.mark.unit
+
 AS_OF = pd.Timestamp("2025-04-01")
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from cxml.features.transactions import STANDARD_COLUMNS, contract_transactions, normalise_transactions
 
+pytestmark = pytest.mark.unit
+
 ARGS = {"customer": "cust", "item": "sku", "time": "when", "quantity": "qty", "invoice": "inv", "price": "unit"}
 
 

@@ -160,6 +160,9 @@ class BetaGeoNBD(_TransactionModel):
 
     lambda ~ Gamma(r, alpha), p ~ Beta(a, b). ``params_`` holds r, alpha, a, b. P(alive) is 1 for every
     non-repeater by construction; use ``ParetoNBD`` or ``ModifiedBetaGeoNBD`` for P(alive).
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be an RFM frame with the named ``frequency``,
+    ``recency`` and ``T`` columns, and ``predict`` needs the horizon ``t``.
     """
 
     _names = ("r", "alpha", "a", "b")
@@ -221,6 +224,9 @@ class ModifiedBetaGeoNBD(BetaGeoNBD):
     """MBG/NBD: BG/NBD where a customer may also drop out right after the first purchase.
 
     Non-repeaters get P(alive) < 1, falling with T, which fixes BG/NBD's P(alive) = 1 for them.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be an RFM frame with the named ``frequency``,
+    ``recency`` and ``T`` columns, and ``predict`` needs the horizon ``t``.
     """
 
     _dropout_at_first = 1
@@ -230,6 +236,9 @@ class ParetoNBD(_TransactionModel):
     """Pareto/NBD: purchases Poisson(lambda) while alive, an exponential(mu) lifetime.
 
     lambda ~ Gamma(r, alpha), mu ~ Gamma(s, beta); ``params_`` holds r, alpha, s, beta.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be an RFM frame with the named ``frequency``,
+    ``recency`` and ``T`` columns, and ``predict`` needs the horizon ``t``.
     """
 
     _names = ("r", "alpha", "s", "beta")
@@ -298,6 +307,9 @@ class GammaGamma(BaseEstimator):
 
     Fitted on customers with repeat purchases (``frequency`` > 0, ``monetary_value`` their mean repeat value).
     It assumes spend is independent of frequency: ``spend_frequency_corr_`` reports the correlation to check.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be a spend frame with the named ``frequency`` and
+    ``monetary_value`` columns, and it has no ``predict``.
     """
 
     def __init__(self, penalizer: float = 0.0, n_starts: int = 3, max_iter: int = 500, random_state: int = 0):

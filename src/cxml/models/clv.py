@@ -68,6 +68,10 @@ class LifetimeValueModel(BaseEstimator):
     ``kind="gbm"``; ``penalizer`` to the BTYD likelihoods. ``with_p_alive=False`` skips the companion Pareto/NBD
     of the other kinds (``p_alive`` is then NaN): tuning trials score value only, and a Pareto/NBD fit can take
     seconds (25 s on 1,168 customers of a simulated company whose dropout rates are nearly homogeneous).
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must hold the named RFM columns (``frequency``,
+    ``recency``, ``T``, ``monetary_value``, ``average_spend``) and ``y`` is a targets frame (``value``, ``purchases``,
+    ``duration``), not one target vector.
     """
 
     def __init__(
@@ -189,6 +193,9 @@ class AverageSpendRetention(BaseEstimator):
     The repeat rate is the training customers' mean number of holdout purchases (retention, the share who buy
     again, times the purchases of those who do): the rule gets the purchase count right on average and ranks
     customers by their spend alone. Its ``p_alive`` is the retention, the same for everyone.
+
+    Not under scikit-learn's ``parametrize_with_checks``: it reads the named ``average_spend`` column of ``X`` and the
+    ``purchases`` column of a targets frame ``y``, and scores with ``predict_frame``.
     """
 
     def fit(self, X: pd.DataFrame, y: pd.DataFrame) -> Self:

@@ -76,6 +76,9 @@ class CrossSellPropensity(BaseEstimator):
     """Calibrated P(customer buys item in the horizon): one shared GBM, or one GBM per item (``kind``).
 
     Other parameters go to :class:`~cxml.models.recommenders.SharedPropensity` / ``PerItemPropensity``.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be cross-sell pair rows (customer_id, item,
+    ``owned`` and the affinity columns), not a plain matrix.
     """
 
     def __init__(
@@ -140,7 +143,11 @@ class CrossSellPropensity(BaseEstimator):
 
 class CrossSellBaselines(BaseEstimator):
     """The label-free rankings to beat, one score column each (``BASELINES`` order): look-back popularity and
-    co-purchase (Σ cosine similarity to the owned items, over every active customer's look-back)."""
+    co-purchase (Σ cosine similarity to the owned items, over every active customer's look-back).
+
+    Not under scikit-learn's ``parametrize_with_checks``: it learns nothing from ``y`` and reads the named baseline
+    score columns of the pair rows.
+    """
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> Self:
         missing = [c for c in BASELINE_COLUMNS.values() if c not in X.columns]

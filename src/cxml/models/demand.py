@@ -75,6 +75,9 @@ class MonotoneDemandGBM(RegressorMixin, BaseEstimator):
     """LightGBM demand model ``log q = f(log p, X)`` with ``f`` non-increasing in price (a monotone constraint).
 
     ``quantity`` in ``what_if`` is ``exp`` of the predicted log quantity (a median-type forecast).
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` and ``predict`` need ``price`` besides ``X`` and
+    ``y``.
     """
 
     def __init__(
@@ -168,7 +171,11 @@ class MonotoneDemandGBM(RegressorMixin, BaseEstimator):
 
 
 class LogLogDemand(RegressorMixin, BaseEstimator):
-    """Constant-elasticity baseline: OLS of log quantity on log price plus one-hot / centred controls."""
+    """Constant-elasticity baseline: OLS of log quantity on log price plus one-hot / centred controls.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` and ``predict`` need ``price`` besides ``X`` and
+    ``y``.
+    """
 
     def fit(self, X: pd.DataFrame | None, y: Any, *, price: Any) -> Self:
         n = len(np.asarray(y).ravel())

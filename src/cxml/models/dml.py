@@ -69,7 +69,11 @@ def _vector(values: Any, name: str, index: pd.Index) -> np.ndarray:
 
 
 class LinearDesign:
-    """The final stage's features D(X): intercept, one-hot categories, centred numerics and pairwise products."""
+    """The final stage's features D(X): intercept, one-hot categories, centred numerics and pairwise products.
+
+    Not under scikit-learn's ``parametrize_with_checks``: it is no estimator (no ``get_params``, no ``y``) but the
+    design-matrix builder of a DataFrame that ``ElasticityDML`` and ``LogLogDemand`` use.
+    """
 
     def fit(self, X: pd.DataFrame, interactions: Interactions = None) -> Self:
         self.columns_ = [str(c) for c in X.columns]
@@ -164,6 +168,9 @@ class ElasticityDML(BaseEstimator):
     confounders used by the nuisance models only (rows aligned with ``X`` by position). See the module docstring
     for ``score``, ``additive``, ``interactions`` and ``n_repeats``; ``refit_nuisances=False`` skips the
     all-rows nuisance fits that only ``predict`` needs.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` needs ``treatment`` (log price) besides ``X`` and
+    ``y``.
     """
 
     def __init__(

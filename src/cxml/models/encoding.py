@@ -24,7 +24,11 @@ def is_categorical(series: pd.Series) -> bool:
 
 
 class TableEncoder:
-    """Fixed column order; categorical columns mapped to codes learnt in ``fit`` (unseen → NaN)."""
+    """Fixed column order; categorical columns mapped to codes learnt in ``fit`` (unseen → NaN).
+
+    Not under scikit-learn's ``parametrize_with_checks``: it is no estimator (no ``get_params``, no ``y``) but the
+    DataFrame-to-booster-matrix step inside the models, fitted on named, possibly categorical columns.
+    """
 
     def fit(self, X: pd.DataFrame) -> Self:
         self.feature_names_in_ = [str(c) for c in X.columns]

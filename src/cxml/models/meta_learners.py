@@ -220,6 +220,9 @@ class SLearner(_MetaLearner):
     """One outcome model on the features plus one-hot arm columns; effect = f(x, arm) - f(x, control).
 
     Lowest variance, but shrinks effects towards zero when the trees seldom split on the arm columns.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` needs ``treatment`` (each row's arm) besides ``X`` and
+    ``y``.
     """
 
     def _design(self, matrix: np.ndarray, arm: str | None) -> np.ndarray:
@@ -244,7 +247,11 @@ class SLearner(_MetaLearner):
 
 
 class TLearner(_MetaLearner):
-    """One outcome model per arm, control included; effect = mu_arm(x) - mu_control(x)."""
+    """One outcome model per arm, control included; effect = mu_arm(x) - mu_control(x).
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` needs ``treatment`` (each row's arm) besides ``X`` and
+    ``y``.
+    """
 
     def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
         self.models_ = self._fit_outcome_models(matrix, y, t, valid)
@@ -264,6 +271,9 @@ class XLearner(_MetaLearner):
 
     D1 = Y - mu0(X) on the arm's rows gives tau1, D0 = mu_arm(X) - Y on control gives tau0, and
     tau = g * tau0 + (1 - g) * tau1 with g the (constant) propensity, so the larger group's model weighs more.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` needs ``treatment`` (each row's arm) besides ``X`` and
+    ``y``.
     """
 
     def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
@@ -295,6 +305,9 @@ class DRLearner(_MetaLearner):
 
     psi = mu_a - mu_0 + T (Y - mu_a) / e - (1 - T)(Y - mu_0) / (1 - e) on the rows of the arm and control, with
     mu out-of-fold (``n_folds``) and e the arm's observed share clipped to [clip_propensity, 1 - clip_propensity].
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` needs ``treatment`` (each row's arm) besides ``X`` and
+    ``y``.
     """
 
     def __init__(
@@ -368,6 +381,9 @@ class ClassTransformation(_MetaLearner):
     a classifier, and uplift = 2 P(Z=1|x) - 1. Otherwise the propensity-weighted generalisation: regress
     Z = Y T / p + (1 - Y)(1 - T) / (1 - p), whose mean given x is 1 + uplift for any share p (at p = 1/2 it is
     twice the class variable). ``balanced_`` records which was used.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` needs ``treatment`` (each row's arm) besides ``X`` and
+    ``y``.
     """
 
     def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:

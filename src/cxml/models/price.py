@@ -134,6 +134,9 @@ class PriceDML(BaseEstimator):
     targets frame. Nuisance parameters go to ``ElasticityDML``; ``demand_*`` to ``MonotoneDemandGBM``.
     ``interactions="auto"`` adds pairwise products of the heterogeneity columns when there are few of them and a
     joint Wald test finds them well above noise (``AUTO_INTERACTION_SNR``); ``interactions_`` says what was used.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be a price frame whose column names carry their
+    roles (``log_price``, ``time:``, ``unit:``, ``control:``), with at least one heterogeneity column.
     """
 
     def __init__(
@@ -279,7 +282,11 @@ class PriceDML(BaseEstimator):
 
 
 class ConstantElasticity(BaseEstimator):
-    """The baseline: ``LogLogDemand`` on every column (the period as fixed effects), one elasticity for all."""
+    """The baseline: ``LogLogDemand`` on every column (the period as fixed effects), one elasticity for all.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be a price frame whose column names carry their
+    roles (``log_price`` among them).
+    """
 
     def __init__(self, alpha: float = 0.1):
         self.alpha = alpha

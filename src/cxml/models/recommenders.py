@@ -81,7 +81,11 @@ class _Ranker(BaseEstimator):
 class PopularityRecommender(_Ranker):
     """Most popular items first. ``source="lookback"``: share of active customers who bought the item in the
     look-back (the ``item_popularity`` column, no labels needed); ``"labels"``: the item's purchase rate among
-    training customers who did not own it (fitted on the training horizon)."""
+    training customers who did not own it (fitted on the training horizon).
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be cross-sell pair rows indexed by (customer_id,
+    item) with the ``owned`` and ``item_popularity`` columns.
+    """
 
     def __init__(self, source: Literal["lookback", "labels"] = "lookback"):
         self.source = source
@@ -111,6 +115,9 @@ class CoPurchaseRecommender(_Ranker):
 
     ``similarity="cosine"``: |A_j ∩ A_Y| / sqrt(|A_j| |A_Y|); ``"conditional"``: P(Y | j) = |A_j ∩ A_Y| / |A_j|,
     with A_j the customers owning j. The matrix is learnt in ``fit`` from the owned (look-back) matrix of X only.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be cross-sell pair rows indexed by (customer_id,
+    item) with the ``owned`` column.
     """
 
     def __init__(self, similarity: Literal["cosine", "conditional"] = "cosine"):
@@ -337,6 +344,9 @@ class SharedPropensity(_Propensity):
 
     The item id is a categorical feature for items with at least ``min_positives`` training positives; rarer
     (and unseen) items share one missing code, so a long tail of items adds no id noise.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be cross-sell pair rows indexed by (customer_id,
+    item) with the ``owned`` column.
     """
 
     def fit(self, X: pd.DataFrame, y: Any) -> Self:
@@ -367,6 +377,9 @@ class PerItemPropensity(_Propensity):
 
     Items with fewer training positives (or none among the held-out customers), and items unseen in training,
     are scored by a ``SharedPropensity`` pooled over all items with the same parameters (``fallback_``).
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be cross-sell pair rows indexed by (customer_id,
+    item) with the ``owned`` column.
     """
 
     def fit(self, X: pd.DataFrame, y: Any) -> Self:

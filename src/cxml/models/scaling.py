@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import skew
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cxml.features.registry import FEATURES
 
@@ -95,13 +95,19 @@ def _signed_log1p(x: np.ndarray) -> np.ndarray:
 
 
 class BehaviourScaler(TransformerMixin, BaseEstimator):
-    """Fill, log-transform and robustly scale customer features (rules in the module docstring)."""
+    """Fill, log-transform and robustly scale customer features (rules in the module docstring).
+
+    A DataFrame in gives a DataFrame out, indexed like it, with the ``features_`` columns (picked by name, so the
+    frame may hold more); an array in goes through scikit-learn's validation and gives a float64 array out.
+    """
 
     def __init__(self, features: Sequence[str] | None = None, clip: float = 5.0):
         self.features = features
         self.clip = clip
 
     def fit(self, X: Any, y: Any = None) -> Self:
+        if not isinstance(X, pd.DataFrame):  # arrays: scikit-learn's checks (sparse, complex, empty, 1-d, inf)
+            X = validate_data(self, X, reset=True, dtype=np.float64, ensure_all_finite="allow-nan")
         frame = numeric_frame(X, self.features, default=DEFAULT_FEATURES)
         self.features_ = list(frame.columns)
         self.n_features_in_ = frame.shape[1]
@@ -132,8 +138,12 @@ class BehaviourScaler(TransformerMixin, BaseEstimator):
         self.fill_, self.log_, self.center_, self.scale_ = fill, log, center, scale
         return self
 
-    def transform(self, X: Any) -> pd.DataFrame:
+    def transform(self, X: Any) -> Any:
+        """The scaled features: a DataFrame for a DataFrame (same index), a float64 array for an array."""
         check_is_fitted(self, "features_")
+        array_in = not isinstance(X, pd.DataFrame)
+        if array_in:
+            X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
         frame = numeric_frame(X, self.features_)
         out = {}
         for col in self.features_:
@@ -141,8 +151,14 @@ class BehaviourScaler(TransformerMixin, BaseEstimator):
             if self.log_[col]:
                 v = _signed_log1p(v)
             out[col] = np.clip((v - self.center_[col]) / self.scale_[col], -self.clip, self.clip)
-        return pd.DataFrame(out, index=frame.index)
+        scaled = pd.DataFrame(out, index=frame.index)
+        return scaled.to_numpy(dtype=np.float64) if array_in else scaled
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "features_")
         return np.asarray(self.features_, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values are filled by unit (module docstring)
+        return tags

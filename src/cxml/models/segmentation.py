@@ -152,7 +152,7 @@ class BehaviouralSegmenter(ClusterMixin, BaseEstimator):
         else:
             X = validate_data(self, X, reset=True, dtype=np.float64, ensure_all_finite="allow-nan")
         self.scaler_ = BehaviourScaler(self.features, clip=self.clip).fit(X)
-        Z = self.scaler_.transform(X).to_numpy()
+        Z = np.asarray(self.scaler_.transform(X))
         raw = numeric_frame(X, self.scaler_.features_)
         rng = np.random.default_rng(self.random_state)
         sample = rng.choice(len(Z), size=min(self.sample_size, len(Z)), replace=False)
@@ -225,7 +225,7 @@ class BehaviouralSegmenter(ClusterMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         if not isinstance(X, pd.DataFrame):
             X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
-        Z = self.scaler_.transform(X).to_numpy()
+        Z = np.asarray(self.scaler_.transform(X))
         with threadpool_limits(self.n_jobs):
             return np.asarray(self.relabel_[self.model_.predict(Z)])
 

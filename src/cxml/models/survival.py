@@ -88,7 +88,11 @@ def survival_targets(
 
 
 class TenureBooster(BaseEstimator):
-    """A :class:`SurvivalBooster` (Cox or AFT) fitted on a targets frame, serving risk, S(h) and tenure."""
+    """A :class:`SurvivalBooster` (Cox or AFT) fitted on a targets frame, serving risk, S(h) and tenure.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``y`` is a targets frame of ``duration`` and ``event`` columns
+    (not one target vector), and it scores with ``predict_frame``.
+    """
 
     def __init__(
         self,
@@ -150,7 +154,11 @@ class TenureBooster(BaseEstimator):
 
 
 class KaplanMeierBaseline(BaseEstimator):
-    """One Kaplan–Meier curve for everyone: a constant risk (C = 0.5), S(h) and restricted mean from the curve."""
+    """One Kaplan–Meier curve for everyone: a constant risk (C = 0.5), S(h) and restricted mean from the curve.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``y`` is a targets frame of ``duration`` and ``event`` columns
+    (not one target vector), and it scores with ``predict_frame``.
+    """
 
     def __init__(self, horizons: tuple[float, ...] = DEFAULT_HORIZONS):
         self.horizons = horizons

@@ -73,6 +73,9 @@ class SurvivalBooster(BaseEstimator):
 
     Durations of 0 (e.g. customers in their first period) are raised to half the smallest positive duration,
     since both objectives need positive times.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit(X, duration, event)`` takes two target arrays, not
+    ``fit(X, y)``.
     """
 
     def __init__(

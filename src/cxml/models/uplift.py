@@ -34,6 +34,9 @@ class ResponseModel(BaseEstimator):
     """The naive targeting rule to beat: per arm, P(respond | x, treated with the arm) from a boosted model.
 
     It ranks the customers who would respond anyway first, which is what an uplift model must do better than.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` needs ``treatment`` (each row's arm) besides ``X`` and
+    ``y``.
     """
 
     def __init__(self, control: str = CONTROL, n_estimators: int = 300, random_state: int = 0):
