@@ -9,16 +9,13 @@ grouped once (``j_order_level``) for both of them.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-Source = Mapping[str, pd.DataFrame] | Path | str
+from cxml.data.duck import Source, attach_table, connect
 
 # The tables a journey reads and the columns each needs (a subset of the data contract).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -107,19 +104,10 @@ def open_source(
     ``ValueError`` naming the table, column and first offending rows. ``as_of`` defaults to midnight after the
     latest order, event or service contact.
     """
-    con = duckdb.connect(database=":memory:")
+    con = connect(threads)
     try:
-        if threads is not None:
-            con.execute(f"SET threads = {int(threads)}")
-        # In Jupyter without ipywidgets DuckDB has the bar off already and refuses the SET
-        with contextlib.suppress(duckdb.InvalidInputException):
-            con.execute("SET enable_progress_bar = false")
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET TimeZone = 'UTC'")  # tz-aware inputs become naive UTC, like as_of
-        # statistics propagation folds isnan() to false on Parquet (see features/build.py)
-        con.execute("SET disabled_optimizers = 'statistics_propagation'")
         for table in TABLE_COLUMNS:
-            _attach(con, source, table)
+            attach_table(con, source, table, view=f"raw_{table}", needed_by="the journey")
             present = _describe(con, f"raw_{table}")
             _check_columns(con, table, present)
             channel = "LOWER(CAST(channel AS VARCHAR))" if "channel" in present else _EVENT_CHANNEL
@@ -134,26 +122,6 @@ def open_source(
 
 
 _EVENT_CHANNEL = "CASE WHEN LOWER(CAST(browser AS VARCHAR)) = 'app' THEN 'app' ELSE 'web' END"
-
-
-def _attach(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> None:
-    if isinstance(source, (str, Path)):
-        directory = Path(source)
-        if not directory.is_dir():
-            raise ValueError(f"{directory} is not a directory of <table>.parquet files")
-        path = directory / f"{table}.parquet"
-        if path.is_dir():
-            pattern = str(path / "**" / "*.parquet")
-        elif path.is_file():
-            pattern = str(path)
-        else:
-            raise ValueError(f"the journey needs table {table!r}: {path} not found")
-        literal = pattern.replace("'", "''")
-        con.execute(f"CREATE VIEW raw_{table} AS SELECT * FROM read_parquet('{literal}')")
-        return
-    if table not in source:
-        raise ValueError(f"the journey needs table {table!r}; got {sorted(source)}")
-    con.register(f"raw_{table}", source[table])
 
 
 def _describe(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
