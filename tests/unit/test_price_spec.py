@@ -13,7 +13,8 @@ from cxml.datasets.price import table_dataset
 from cxml.datasets.tables import TableError
 from cxml.decision.price_plan import guardrails_of, price_recommendations
 from cxml.decision.pricing import PricingGuardrails
-from cxml.models.price import SPEC, ConstantElasticity, PriceDML, Roles, explain_row, metrics, score
+from cxml.models.price import SPEC, explain_row, metrics, score
+from cxml.models.price_dml import ConstantElasticity, PriceDML, Roles
 from cxml.models.price_frame import options, panel_rows
 from cxml.registry import decide
 from cxml.serving.price_scoring import PriceScorer
