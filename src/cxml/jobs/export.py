@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from cxml import registry, tracking
 from cxml.config import Workspace, load_pipeline
 from cxml.datasets import families
+from cxml.decision.nba import NbaConfig
 from cxml.jobs.snapshot import read_contacts, read_snapshot, snapshot_data_dir, snapshot_tables
 from cxml.serving import store
 from cxml.serving.export_inputs import ExportInputs
@@ -118,8 +120,9 @@ def build_bento(ws: Workspace) -> str:
         shutil.copytree(root / "src" / "cxml", staging / "src" / "cxml", ignore=shutil.ignore_patterns("__pycache__"))
         (staging / "models").mkdir()
         shutil.copy(ws.manifest, staging / "models" / "served.json")
-        if ws.policy is not None:
-            shutil.copy(ws.policy, staging / "models" / "policy.yaml")
+        # the policy in force, whole (the shipped defaults beneath any override), so the Bento serves the same
+        policy = NbaConfig.from_yaml(ws.policy)
+        (staging / "models" / "policy.yaml").write_text(yaml.safe_dump(policy.model_dump(mode="json")))
         env = {**serve_env(ws), "CXML_MANIFEST": str(staging / "models" / "served.json")}
         env["PYTHONPATH"] = str(staging / "src")
         out = subprocess.run(
