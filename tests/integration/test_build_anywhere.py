@@ -21,7 +21,8 @@ def test_the_bento_builds_from_a_clone_under_a_dotted_path(served, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(clone / "src"), "BENTOML_DO_NOT_TRACK": "true"}
     code = (
         "import cxml, sys; from cxml.config import Workspace; from cxml.jobs.export import build_bento; "
-        f"assert cxml.__file__.startswith({str(clone)!r}), cxml.__file__; print(build_bento(Workspace({str(served.ws.root)!r})))"
+        f"assert cxml.__file__.startswith({str(clone)!r}), cxml.__file__; "
+        f"print(build_bento(Workspace({str(served.ws.root)!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=clone, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
