@@ -36,5 +36,5 @@ def test_the_bento_builds_from_a_clone_under_a_dotted_path(served, tmp_path):
         timeout=120,
         check=True,
     )
-    packed = {m["tag"] for m in json.loads(shown.stdout)["models"]}
+    packed = {m["tag"] for service in json.loads(shown.stdout)["services"] for m in service["models"]}
     assert packed == set(served.tags.values())  # the manifest's exact tags, nothing floating
