@@ -28,6 +28,12 @@ CFG = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _tracking_at_the_workspace(ws):
+    """Registry look-ups in the tests read this module's store (``train`` leaves the global URI as it was)."""
+    tracking.configure(ws)
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     return Workspace(tmp_path_factory.mktemp("ws"))

@@ -29,6 +29,7 @@ def setup(tmp_path_factory):
     data, _ = table_dataset(frame, "churned", name="gate_test", source="generated")
     cfg = PipelineConfig.model_validate({"family": "churn", "tuning": {"n_trials": 3, "cv_folds": 2}})
     ws = Workspace(tmp_path_factory.mktemp("ws"))
+    tracking.configure(ws)
     return data, cfg, ws
 
 

@@ -31,6 +31,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TUNING = {"n_trials": 3, "cv_folds": 2}
 
 
+@pytest.fixture(autouse=True)
+def _tracking_at_the_workspace(ws):
+    """Registry look-ups in the tests read this module's store (``train`` leaves the global URI as it was)."""
+    tracking.configure(ws)
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     return Workspace(tmp_path_factory.mktemp("ws"))

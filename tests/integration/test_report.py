@@ -53,6 +53,7 @@ def report(tmp_path_factory):
         {"family": "churn", "tuning": {"n_trials": 2, "cv_folds": 2, "algorithms": ["lightgbm"]}}
     )
     ws = Workspace(tmp_path_factory.mktemp("ws"))
+    tracking.configure(ws)
     result = train(get_family("churn").spec, data, cfg, ws, model_name=NAME)
     out = tmp_path_factory.mktemp("reports")
     path, card = write_card(NAME, None, out)

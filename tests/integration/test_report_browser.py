@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cxml import tracking
 from cxml.config import PipelineConfig, Workspace
 from cxml.datasets import get_family
 from cxml.datasets.tables import table_dataset
@@ -92,7 +93,9 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Path, str]]:
     cfg = PipelineConfig.model_validate(
         {"family": "churn", "tuning": {"n_trials": 2, "cv_folds": 2, "algorithms": ["xgboost"]}}
     )
-    train(get_family("churn").spec, data, cfg, Workspace(tmp_path_factory.mktemp("ws")), model_name=NAME)
+    ws = Workspace(tmp_path_factory.mktemp("ws"))
+    tracking.configure(ws)
+    train(get_family("churn").spec, data, cfg, ws, model_name=NAME)
     out = tmp_path_factory.mktemp("reports")
     card, _ = write_card(NAME, None, out)
     write_index(out)

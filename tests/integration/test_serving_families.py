@@ -31,9 +31,16 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _tracking_at_the_workspace(exported):
+    """Registry look-ups in the tests read this module's store (``train`` leaves the global URI as it was)."""
+    tracking.configure(exported[0])
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Path, dict[str, str]]:
     ws = Workspace(tmp_path_factory.mktemp("families-ws"))
+    tracking.configure(ws)
     data = ws.root / "company"
     write_company(data, n_customers=2000, seed=3)
     for family in ("churn", "survival", "clv", "cross_sell"):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from cxml import registry
+from cxml import registry, tracking
 from cxml.config import PipelineConfig, UpliftConfig, Workspace
 from cxml.data.sources import write_table_atomic
 from cxml.data.synthetic import generate_company
@@ -26,6 +26,12 @@ from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
 CAMPAIGN = "CMP05"
+
+
+@pytest.fixture(autouse=True)
+def _tracking_at_the_workspace(workspace):
+    """Registry look-ups in the tests read this module's store (``train`` leaves the global URI as it was)."""
+    tracking.configure(workspace)
 
 
 @pytest.fixture(scope="module")
