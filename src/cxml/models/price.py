@@ -33,9 +33,12 @@ import pandas as pd
 
 from cxml.evaluation.bootstrap import bootstrap_interval
 from cxml.evaluation.plots import holdout_decile_plot
-from cxml.models.price_dml import ConstantElasticity, PriceDML, targets
+from cxml.models.price_dml import ConstantElasticity, PriceDML, Roles, targets
 from cxml.models.spec import ModelSpec
 
+# Roles stays importable here for the pickles of models saved before the estimators had their own module (they
+# name cxml.models.price.Roles), so champions registered by earlier versions still load.
+__all__ = ["SPEC", "ConstantElasticity", "PriceDML", "Roles"]
 SCORE_COLUMNS = ["elasticity", "elasticity_lower", "elasticity_upper", "log_quantity"]
 
 
