@@ -24,8 +24,11 @@ def shared_data(*parts: str) -> Path:
 
 def run_cli(*args: str, home: Path, timeout: float = 900) -> tuple[subprocess.CompletedProcess, dict | None]:
     """Run ``cxml`` in a subprocess from the repo root; returns the process and the last-line JSON if any."""
+    # MLflow's set_tracking_uri writes MLFLOW_TRACKING_URI into this process's environment; the command must not
+    # inherit another test's store (the CLI honours the variable), so it starts without it, like a user's shell
+    inherited = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     env = {
-        **os.environ,
+        **inherited,
         "CXML_HOME": str(home),
         "BENTOML_DO_NOT_TRACK": "true",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 
+from cxml import tracking
 from cxml.config import PipelineConfig, Workspace
 from cxml.datasets import get_family
 from cxml.datasets.tables import table_dataset
@@ -70,6 +71,7 @@ def _record(frame: pd.DataFrame, customer_id: str) -> dict[str, object]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
     ws = Workspace(tmp_path_factory.mktemp("serving-ws"))
+    tracking.configure(ws)
     X, y = make_classification(n_samples=300, n_features=6, n_informative=4, random_state=0)
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
     frame["plan"] = np.where(X[:, 0] > 0, "gold", "basic")

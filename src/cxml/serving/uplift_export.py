@@ -22,8 +22,9 @@ def contact_costs(ws: Workspace, name: str, version: str) -> ContactCosts | None
     Contact and incentive costs come from the ``campaigns`` table of the workspace's company, the control
     response rate from the training run, the margin per response from the uplift pipeline settings.
     """
-    client = tracking.client()
-    tags = client.get_run(str(client.get_model_version(name, version).run_id)).data.tags
+    with tracking.using(ws):
+        client = tracking.client()
+        tags = client.get_run(str(client.get_model_version(name, version).run_id)).data.tags
     campaign, rate = tags.get("cxml.campaign"), tags.get("cxml.control_rate")
     path = ws.data / "campaigns.parquet"
     if campaign is None or rate is None or not path.exists():
@@ -42,11 +43,12 @@ def contact_costs(ws: Workspace, name: str, version: str) -> ContactCosts | None
 
 def uplift_serving_metadata(ws: Workspace, version: str, name: str = "cxml.uplift") -> dict[str, Any]:
     """The champion's holdout effect bands per arm, its campaign and the campaign's contact costs."""
-    client = tracking.client()
-    run = client.get_run(str(client.get_model_version(name, version).run_id))
-    holdout = pd.read_parquet(
-        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=HOLDOUT_ARTIFACT)
-    )
+    with tracking.using(ws):
+        client = tracking.client()
+        run = client.get_run(str(client.get_model_version(name, version).run_id))
+        holdout = pd.read_parquet(
+            mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=HOLDOUT_ARTIFACT)
+        )
     arms = [c.split(":", 1)[1] for c in holdout.columns if c.startswith("__score__:")]
     costs = contact_costs(ws, name, version)
     metadata: dict[str, Any] = {"effect_bands": effect_bands(holdout, arms)}  # BentoML metadata allows no None
