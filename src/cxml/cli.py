@@ -262,7 +262,11 @@ def promote(
             typer.echo(f"{model}: version {version} is champion")
         else:
             champion = registry.alias_version(model, registry.CHAMPION)
-            typer.echo(f"{model}: champion is version {champion}; pass --version N or --rollback to change it")
+            if champion is None:
+                make = "cxml segments --as-of DATE" if family == "segments" else f"cxml train {family}"
+                typer.echo(f"{model}: no champion yet; `{make}` trains one and promotes it when it passes the gate")
+            else:
+                typer.echo(f"{model}: champion is version {champion}; pass --version N or --rollback to change it")
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
@@ -492,10 +496,11 @@ def journey(
 
 def _export(ws: Workspace, data: Path | None, as_of: str | None) -> dict[str, str]:
     """Write the snapshot when asked (or when there is none), then export every champion; errors exit 1."""
-    from cxml.jobs.export import NothingToServe, export_for_serving
+    from cxml.jobs.export import NothingToServe, export_for_serving, require_champions
     from cxml.jobs.snapshot import has_snapshot, run_snapshot
 
     try:
+        require_champions(ws)
         if data is not None or as_of is not None or not has_snapshot(ws):
             typer.echo(f"snapshot as of {run_snapshot(ws, data, as_of).date()}")
         return export_for_serving(ws)
