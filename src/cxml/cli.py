@@ -34,16 +34,38 @@ HomeOption = Annotated[
     Path | None,
     typer.Option(
         "--home",
-        help="Workspace for the MLflow store, studies, snapshots and BentoML store [default: $CXML_HOME or ./.cxml]",
+        help="Workspace for the MLflow store, studies, snapshots and BentoML store (default: $CXML_HOME or ./.cxml).",
     ),
 ]
 DataOption = Annotated[Path, typer.Option("--data", help="Folder of contract tables (Parquet or CSV).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")]
 
 
+def _version() -> str:
+    """The installed distribution's version; the package's own when cxml runs from a checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cxml")
+    except PackageNotFoundError:
+        from cxml import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cxml {_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _setup(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
     tracking_uri: Annotated[
         str | None,
         typer.Option(
@@ -101,13 +123,19 @@ def generate(
 @app.command()
 def validate(
     data: DataOption,
-    now: Annotated[str | None, typer.Option(help="Reference time for 'in the future' [default: now].")] = None,
+    now: Annotated[str | None, typer.Option(help="Reference time for 'in the future' (default: now).")] = None,
 ) -> None:
     """Check every table against the data contract; exit 1 naming table, column, rule and rows."""
-    from cxml.data.contract import ContractError, validate_tables
+    from cxml.data.contract import SCHEMAS, ContractError, validate_tables
     from cxml.data.sources import read_tables
 
-    tables = read_tables(data)
+    if not data.is_dir():
+        raise _fail(f"no folder of contract tables at {data}; simulate one with `cxml generate --out {data}`")
+    try:
+        tables = read_tables(data)
+    except FileNotFoundError as exc:
+        required = ", ".join(name for name, schema in SCHEMAS.items() if schema.required)
+        raise _fail(f"{exc} (required tables: {required})") from None
     try:
         validate_tables(tables, now=now)
     except ContractError as exc:
@@ -245,7 +273,7 @@ def promote(
     family: Annotated[str, typer.Argument(help=f"Model family: {FAMILIES}.")],
     version: Annotated[str | None, typer.Option(help="Version to make champion (must have passed the gate).")] = None,
     rollback: Annotated[bool, typer.Option("--rollback", help="Restore the previous champion.")] = False,
-    name: Annotated[str | None, typer.Option(help="Registered model [default: cxml.FAMILY].")] = None,
+    name: Annotated[str | None, typer.Option(help="Registered model (default: cxml.FAMILY).")] = None,
     home: HomeOption = None,
 ) -> None:
     """Move the champion alias: to a gate-passed version, or back to the previous one."""
@@ -263,7 +291,11 @@ def promote(
             typer.echo(f"{model}: version {version} is champion")
         else:
             champion = registry.alias_version(model, registry.CHAMPION)
-            typer.echo(f"{model}: champion is version {champion}; pass --version N or --rollback to change it")
+            if champion is None:
+                make = "cxml segments --as-of DATE" if family == "segments" else f"cxml train {family}"
+                typer.echo(f"{model}: no champion yet; `{make}` trains one and promotes it when it passes the gate")
+            else:
+                typer.echo(f"{model}: champion is version {champion}; pass --version N or --rollback to change it")
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
@@ -304,10 +336,10 @@ def explain(
 def report(
     family: Annotated[str | None, typer.Argument(help=f"Model family: {FAMILIES} (omit with --index alone).")] = None,
     version: Annotated[
-        str | None, typer.Option(help="Version to report [default: the champion, else the latest].")
+        str | None, typer.Option(help="Version to report (default: the champion, else the latest).")
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Registered model [default: cxml.FAMILY].")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the HTML [default: WORKSPACE/reports].")] = None,
+    name: Annotated[str | None, typer.Option(help="Registered model (default: cxml.FAMILY).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the HTML (default: WORKSPACE/reports).")] = None,
     index: Annotated[bool, typer.Option("--index", help="Also write index.html linking every card.")] = False,
     home: HomeOption = None,
 ) -> None:
@@ -493,10 +525,11 @@ def journey(
 
 def _export(ws: Workspace, data: Path | None, as_of: str | None) -> dict[str, str]:
     """Write the snapshot when asked (or when there is none), then export every champion; errors exit 1."""
-    from cxml.jobs.export import NothingToServe, export_for_serving
+    from cxml.jobs.export import NothingToServe, export_for_serving, require_champions
     from cxml.jobs.snapshot import has_snapshot, run_snapshot
 
     try:
+        require_champions(ws)
         if data is not None or as_of is not None or not has_snapshot(ws):
             typer.echo(f"snapshot as of {run_snapshot(ws, data, as_of).date()}")
         return export_for_serving(ws)

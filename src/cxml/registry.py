@@ -114,10 +114,24 @@ def apply_decision(name: str, version: str, decision: GateDecision) -> None:
     c.set_registered_model_alias(name, CHAMPION, version)
 
 
+def versions(name: str) -> list[str]:
+    """Every registered version of ``name``, oldest first; empty when the model is not registered."""
+    try:
+        found = client().search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    return sorted((str(v.version) for v in found), key=int)
+
+
 def promote(name: str, version: str, reason: str) -> None:
-    """Manual promotion of a version that already passed the gate; a rejected version is refused."""
+    """Manual promotion of a version that already passed the gate; a rejected or unknown version is refused."""
     c = client()
-    status = c.get_model_version(name, version).tags.get("validation_status")
+    try:
+        status = c.get_model_version(name, version).tags.get("validation_status")
+    except MlflowException:
+        known = versions(name)
+        have = f"its versions are {', '.join(known)}" if known else "it has no versions yet"
+        raise ValueError(f"{name} has no version {version}: {have}") from None
     if status != "passed":
         raise ValueError(
             f"{name} version {version} has validation_status={status!r}; only a passed version can be promoted"

@@ -91,7 +91,7 @@ def test_openapi_schema_documents_fields_and_examples():
     assert schema["additionalProperties"] is False
     for name in ("customer_id", "features", "top_k"):
         assert schema["properties"][name]["description"]
-    assert schema["properties"]["customer_id"]["examples"] == ["C000123"]
+    assert schema["properties"]["customer_id"]["examples"] == ["C0000001"]
     assert "examples" not in schema  # BentoML's OpenAPI Schema accepts only the singular `example` at model level
 
 

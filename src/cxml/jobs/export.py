@@ -57,6 +57,22 @@ def _rows_of(make: Any, inputs: ExportInputs, model: Any) -> Any:
     return make(inputs, model)
 
 
+def _no_champion(served: ServedFamily) -> NothingToServe:
+    return NothingToServe(
+        f"{served.registered_name} has no champion yet, so there is nothing to serve: train {served.name} first: "
+        f"{served.fix}"
+    )
+
+
+def require_champions(ws: Workspace) -> None:
+    """Raise :class:`NothingToServe` (naming the command) when a required family has no champion: checked before
+    the snapshot is written, so a new workspace learns what to run first without waiting for it."""
+    tracking.configure(ws)
+    for served in served_families().values():
+        if served.required and registry.alias_version(served.registered_name, registry.CHAMPION) is None:
+            raise _no_champion(served)
+
+
 def export_for_serving(ws: Workspace, manifest_path: Path | None = None) -> dict[str, str]:
     """Copy each champion (exact MLflow version) and the snapshot into the BentoML store; write the manifest.
 
@@ -70,7 +86,7 @@ def export_for_serving(ws: Workspace, manifest_path: Path | None = None) -> dict
         version = registry.alias_version(served.registered_name, registry.CHAMPION)
         if version is None:
             if served.required:
-                raise NothingToServe(f"{served.registered_name} has no champion yet: {served.fix} first")
+                raise _no_champion(served)
             continue
         inputs = ExportInputs(ws, tables, pd.Timestamp(as_of), snapshot_data_dir(ws), served.registered_name, version)
         rows, metadata = _exporters(served)

@@ -1,9 +1,23 @@
-"""Example bodies of the service's responses, shown in its OpenAPI document (``/docs``) and checked in the tests
-to be valid instances of their models (``tests/unit/test_schemas.py``), so the documentation cannot drift."""
+"""Example bodies of the service's requests and responses, shown in its OpenAPI document (``/docs``) and checked in
+the tests to be valid instances of their models (``tests/unit/test_schemas.py``), so the documentation cannot drift.
+
+Every id and value is one a simulated company has, so "Try it out" on the demo server answers 200
+(``tests/integration/test_serving_families.py`` posts each request example): ``C0000001`` and ``C0000002`` are the
+first customers of any company (``C`` + 7 digits from 1); products are ``P001`` .. ``P064`` (``P017`` is beauty,
+``P025`` electronics); channels ``web``/``app``/``store``/``phone``; time buckets ``weekday_day``,
+``weekday_evening``, ``weekend``; the price segments the simulated ``bargain_hunter``, ``loyal``, ``premium``,
+``occasional``; campaign ``CMP05`` has the arm ``voucher_15``. The loyal × ``P025`` × web × weekday-evening cell
+sells in every look-back we generated. The cross-sell examples need a customer who bought in the look-back:
+``C0000001`` has in the demo's company (seed 0, 5,000 or 20,000 customers), not in every seed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+CUSTOMER, OTHER_CUSTOMER = "C0000001", "C0000002"
+ITEM = "P025"
+PRICE_CELL = {"segment": "loyal", "product_id": ITEM, "channel": "web", "time_bucket": "weekday_evening"}
 
 _REASON = {
     "feature": "recency_days",
@@ -12,7 +26,7 @@ _REASON = {
     "text": "no purchase in 94 days raises risk by 0.21",
 }
 _CHURN = {
-    "customer_id": "C000123",
+    "customer_id": "C0000001",
     "probability": 0.71,
     "model_name": "cxml.churn",
     "model_version": "3",
@@ -37,10 +51,10 @@ _ACTION = {
 }
 _ITEM = {
     "rank": 1,
-    "item": "P0042",
-    "name": "P0042 (electronics)",
+    "item": "P025",
+    "name": "P025 (electronics)",
     "probability": 0.31,
-    "reasons": ["bought P0017 twice; customers who own it often buy P0042"],
+    "reasons": ["bought P017 twice; customers who own it often buy P025"],
 }
 _MODEL = {
     "family": "churn",
@@ -61,7 +75,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "ChurnResponse": _CHURN,
     "ArmEffect": _ARM,
     "UpliftResponse": {
-        "customer_id": "C000123",
+        "customer_id": "C0000001",
         "campaign": "CMP05",
         "effects": [_ARM],
         "recommended_arm": "voucher_15",
@@ -74,7 +88,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "ActionValue": _ACTION,
     "NextBestActionResponse": {
-        "customer_id": "C000123",
+        "customer_id": "C0000001",
         "action": _ACTION,
         "runners_up": [
             {
@@ -96,7 +110,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "BatchChurnResponse": {"items": [_CHURN]},
     "ScoreResponse": {
-        "customer_id": "C000123",
+        "customer_id": "C0000001",
         "family": "survival",
         "score": 0.42,
         "scores": {
@@ -113,7 +127,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "snapshot_as_of": "2026-01-01",
     },
     "SegmentResponse": {
-        "customer_id": "C000123",
+        "customer_id": "C0000001",
         "segment": 2,
         "segment_name": "web, frequent customers",
         "segment_traits": "74% of orders on the web (average 31%); 11 orders in the last 365 days",
@@ -128,15 +142,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "RecommendedItem": _ITEM,
     "CrossSellResponse": {
-        "customer_id": "C000123",
+        "customer_id": "C0000001",
         "items": [_ITEM],
         "model_name": "cxml.cross_sell",
         "model_version": "1",
         "snapshot_as_of": "2026-01-01",
     },
     "CrossSellPairResponse": {
-        "customer_id": "C000123",
-        "item": "P0042",
+        "customer_id": "C0000001",
+        "item": "P025",
         "probability": 0.31,
         "owned": False,
         "reasons": [
@@ -144,7 +158,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "feature": "copurchase_max",
                 "value": 0.42,
                 "contribution": 0.08,
-                "text": "customers who own P0017 often buy P0042 raises the probability by 0.08",
+                "text": "customers who own P017 often buy P025 raises the probability by 0.08",
             }
         ],
         "model_name": "cxml.cross_sell",
@@ -152,31 +166,31 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "snapshot_as_of": "2026-01-01",
     },
     "PriceResponse": {
-        "segment": "bargain_hunter",
-        "customer_id": "C000123",
-        "product_id": "P0042",
+        "segment": "loyal",
+        "customer_id": None,
+        "product_id": "P025",
         "channel": "web",
-        "time_bucket": "evening",
-        "elasticity": -2.4,
-        "elasticity_interval": [-2.7, -2.1],
+        "time_bucket": "weekday_evening",
+        "elasticity": -1.35,
+        "elasticity_interval": [-1.6, -1.1],
         "interval_level": 0.9,
-        "current_price": 24.9,
-        "recommended_price": 23.7,
-        "price_change": -0.048,
-        "floor_price": 15.8,
-        "unit_cost": 15.0,
-        "weekly_volume": 310.0,
-        "expected_volume": 348.0,
-        "volume_change": 38.0,
-        "volume_change_lower": 33.0,
-        "volume_change_upper": 43.0,
-        "revenue_change": 528.0,
-        "revenue_change_lower": 410.0,
-        "revenue_change_upper": 646.0,
-        "margin_change": 86.0,
-        "margin_change_lower": 41.0,
-        "margin_change_upper": 131.0,
-        "constraint": "none",
+        "current_price": 124.9,
+        "recommended_price": 137.39,
+        "price_change": 0.1,
+        "floor_price": 77.89,
+        "unit_cost": 74.0,
+        "weekly_volume": 3.1,
+        "expected_volume": 2.73,
+        "volume_change": -0.37,
+        "volume_change_lower": -0.44,
+        "volume_change_upper": -0.3,
+        "revenue_change": -12.1,
+        "revenue_change_lower": -21.7,
+        "revenue_change_upper": -2.5,
+        "margin_change": 15.3,
+        "margin_change_lower": 10.9,
+        "margin_change_upper": 19.7,
+        "constraint": "max_increase",
         "fairness_met": True,
         "model_name": "cxml.price",
         "model_version": "1",

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from cxml.serving.examples import EXAMPLES
+from cxml.serving.examples import CUSTOMER, EXAMPLES, ITEM, OTHER_CUSTOMER, PRICE_CELL
 
 FeatureValue = float | int | str | bool | None
 """One feature value: a number, a category, a flag, or null for missing (the model handles missing values)."""
@@ -58,7 +58,7 @@ class ChurnRequest(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra=_with_example({"customer_id": "C000123", "top_k": 3}),
+        json_schema_extra=_with_example({"customer_id": CUSTOMER, "top_k": 3}),
     )
 
     customer_id: str | None = Field(
@@ -66,7 +66,7 @@ class ChurnRequest(_Strict):
         min_length=1,
         max_length=128,
         description="A customer in the served feature snapshot. Give this or `features`, not both.",
-        examples=["C000123"],
+        examples=[CUSTOMER],
     )
     features: dict[str, FeatureValue] | None = Field(
         None,
@@ -159,14 +159,14 @@ class NextBestActionRequest(_Strict):
     """One customer of the served snapshot; the decision is taken as of the snapshot date."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": "C000123", "top_k": 3})
+        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": CUSTOMER, "top_k": 3})
     )
 
     customer_id: str = Field(
         min_length=1,
         max_length=128,
         description="A customer in the served feature snapshot (consent and contact history come from it).",
-        examples=["C000123"],
+        examples=[CUSTOMER],
     )
     top_k: Annotated[StrictInt, Field(ge=0, le=10)] = Field(3, description="Runners-up to return.")
 
@@ -207,7 +207,7 @@ class BatchChurnRequest(_Strict):
         extra="forbid",
         frozen=True,
         json_schema_extra=_with_example(
-            {"items": [{"customer_id": "C000123"}, {"customer_id": "C000456", "top_k": 0}]}
+            {"items": [{"customer_id": CUSTOMER}, {"customer_id": OTHER_CUSTOMER, "top_k": 0}]}
         ),
     )
 
@@ -216,7 +216,7 @@ class BatchChurnRequest(_Strict):
         min_length=1,
         max_length=MAX_BATCH,
         description=f"Up to {MAX_BATCH} customers, each a `customer_id` or a feature record. Or `columns` + `rows`.",
-        examples=[[{"customer_id": "C000123"}, {"customer_id": "C000456", "top_k": 0}]],
+        examples=[[{"customer_id": CUSTOMER}, {"customer_id": OTHER_CUSTOMER, "top_k": 0}]],
     )
     columns: list[str] | None = Field(
         None,
@@ -288,10 +288,10 @@ class ScoreResponse(_Strict):
 class CustomerRequest(_Strict):
     """One customer of the served snapshot."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": "C000123"}))
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": CUSTOMER}))
 
     customer_id: str = Field(
-        min_length=1, max_length=128, description="A customer in the served snapshot.", examples=["C000123"]
+        min_length=1, max_length=128, description="A customer in the served snapshot.", examples=[CUSTOMER]
     )
 
 
@@ -319,11 +319,11 @@ class CrossSellRequest(_Strict):
     """A customer's most likely next items."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": "C000123", "top_k": 5})
+        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": CUSTOMER, "top_k": 5})
     )
 
     customer_id: str = Field(
-        min_length=1, max_length=128, description="A customer with purchases in the look-back.", examples=["C000123"]
+        min_length=1, max_length=128, description="A customer with purchases in the look-back.", examples=[CUSTOMER]
     )
     top_k: Annotated[StrictInt, Field(ge=1, le=50)] = Field(5, description="How many items to return.")
     n_reasons: Annotated[StrictInt, Field(ge=0, le=5)] = Field(3, description="Reasons per item (0: none, fastest).")
@@ -333,8 +333,8 @@ class RecommendedItem(_Strict):
     model_config = _response_config("RecommendedItem")
 
     rank: int = Field(ge=1, description="1 = most likely.")
-    item: str = Field(description="Product (or category) id.", examples=["P0042"])
-    name: str = Field(description="Item in words.", examples=["P0042 (electronics)"])
+    item: str = Field(description="Product (or category) id.", examples=[ITEM])
+    name: str = Field(description="Item in words.", examples=["P025 (electronics)"])
     probability: float = Field(ge=0.0, le=1.0, description="Calibrated P(the customer buys it in the horizon).")
     reasons: list[str] = Field(default_factory=list, description="Why, in words.")
 
@@ -353,11 +353,11 @@ class CrossSellPairRequest(_Strict):
     """P(customer X buys item Y)."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": "C000123", "item": "P0042"})
+        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": CUSTOMER, "item": ITEM})
     )
 
-    customer_id: str = Field(min_length=1, max_length=128, description="A customer.", examples=["C000123"])
-    item: str = Field(min_length=1, max_length=128, description="An item the model ranks.", examples=["P0042"])
+    customer_id: str = Field(min_length=1, max_length=128, description="A customer.", examples=[CUSTOMER])
+    item: str = Field(min_length=1, max_length=128, description="An item the model ranks.", examples=[ITEM])
     n_reasons: Annotated[StrictInt, Field(ge=0, le=5)] = Field(3, description="Reasons to return.")
 
 
@@ -380,20 +380,26 @@ class PriceRequest(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra=_with_example(
-            {"customer_id": "C000123", "product_id": "P0042", "channel": "web", "time_bucket": "evening"}
-        ),
+        json_schema_extra=_with_example(PRICE_CELL),
     )
 
     segment: str | None = Field(
-        None, min_length=1, max_length=64, description="A segment of the price model. Give this or `customer_id`."
+        None,
+        min_length=1,
+        max_length=64,
+        description="A segment of the price model. Give this or `customer_id`.",
+        examples=[PRICE_CELL["segment"]],
     )
     customer_id: str | None = Field(
         None, min_length=1, max_length=128, description="A customer, priced as their segment. Or `segment`."
     )
-    product_id: str = Field(min_length=1, max_length=128, description="A product sold in the look-back.")
+    product_id: str = Field(
+        min_length=1, max_length=128, description="A product sold in the look-back.", examples=[ITEM]
+    )
     channel: str = Field(min_length=1, max_length=64, description="Sales channel.", examples=["web"])
-    time_bucket: str = Field(min_length=1, max_length=64, description="Time of day / week bucket.")
+    time_bucket: str = Field(
+        min_length=1, max_length=64, description="Time of day / week bucket.", examples=[PRICE_CELL["time_bucket"]]
+    )
 
     @model_validator(mode="after")
     def _segment_or_customer(self) -> Self:
@@ -430,7 +436,7 @@ class PriceResponse(_Strict):
     margin_change: float | None = Field(None, description="Expected change of weekly margin.")
     margin_change_lower: float | None = Field(None, description="Its lower end.")
     margin_change_upper: float | None = Field(None, description="Its upper end.")
-    constraint: str = Field(description="The guardrail that binds (`none` when the optimum is allowed).")
+    constraint: str = Field(description="The guardrail that binds (`optimum` when the optimum is allowed).")
     fairness_met: bool = Field(description="The segments' prices of this cell lie within the fairness spread.")
     model_name: str = Field(description="Registered MLflow model.", examples=["cxml.price"])
     model_version: str = Field(description="Exact MLflow model version served.", examples=["1"])
