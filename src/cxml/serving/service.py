@@ -3,8 +3,9 @@
 Serve with ``bentoml serve cxml.serving.service:CxmlService`` (``PYTHONPATH=src``, ``BENTOML_HOME`` pointing
 at the store the models were exported to). The exact model tags come from the manifest at ``$CXML_MANIFEST``
 (default ``$CXML_HOME/served.json``, the workspace's), read once at import; ``$CXML_WORKERS`` sets the worker processes,
-``$CXML_API_KEY`` (optional) the key every request must carry, ``$CXML_MAX_BODY_BYTES`` the request size limit
-and ``$CXML_POLICY`` the next-best-action policy YAML (default: the shipped policy).
+``$CXML_API_KEY`` (optional) the key every request must carry, ``$CXML_MAX_BODY_BYTES`` the request size limit,
+``$CXML_READ_TIMEOUT_S`` the seconds a client has to send its body (408 after) and ``$CXML_POLICY`` the
+next-best-action policy YAML (default: the shipped policy).
 The routes come from the served-family registry (``cxml.serving.families``), one generated method per route.
 """
 
@@ -33,7 +34,13 @@ from cxml.serving.families import Route, ServedFamily, served_families
 from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
 from cxml.serving.schemas import NextBestActionRequest, NextBestActionResponse, ServiceInfo
 from cxml.serving.scoring import RequestError
-from cxml.serving.security import DEFAULT_MAX_BODY, ApiKeyMiddleware, BodyLimitMiddleware
+from cxml.serving.security import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_READ_TIMEOUT,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    JsonOnlyMiddleware,
+)
 from cxml.serving.store import load_contacts, load_values, read_manifest
 
 SERVICE_NAME = "cxml"
@@ -148,8 +155,10 @@ CxmlService = bentoml.service(
     traffic={"timeout": 30},
 )(bentoml.asgi_app(meta_app, path="/")(_Service))
 
-# The decorator turned the class into a BentoML Service, which mypy does not see (hence the ignores).
+# Middlewares, outermost first: the key (headers only), JSON bodies only, then the body's size and read time.
 MAX_BODY_BYTES = int(os.environ.get("CXML_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
-CxmlService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+READ_TIMEOUT_S = float(os.environ.get("CXML_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT))
 if os.environ.get("CXML_API_KEY"):
     CxmlService.add_asgi_middleware(ApiKeyMiddleware, key=os.environ["CXML_API_KEY"])
+CxmlService.add_asgi_middleware(JsonOnlyMiddleware)
+CxmlService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, read_timeout=READ_TIMEOUT_S)
