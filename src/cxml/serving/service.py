@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse
 from cxml.decision.nba import NbaConfig
 from cxml.serving.families import Route, ServedFamily, served_families
 from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
+from cxml.serving.observability import label_routes, quiet_client_errors
 from cxml.serving.schemas import NextBestActionRequest, NextBestActionResponse, ServiceInfo
 from cxml.serving.scoring import RequestError
 from cxml.serving.security import (
@@ -162,3 +163,7 @@ if os.environ.get("CXML_API_KEY"):
     CxmlService.add_asgi_middleware(ApiKeyMiddleware, key=os.environ["CXML_API_KEY"])
 CxmlService.add_asgi_middleware(JsonOnlyMiddleware)
 CxmlService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, read_timeout=READ_TIMEOUT_S)
+
+# Metrics labelled by route (unknown paths share one label) and client errors logged in one line, no values.
+label_routes([api.route for api in CxmlService.apis.values()] + [r.path for r in meta_app.routes if hasattr(r, "path")])
+quiet_client_errors()
