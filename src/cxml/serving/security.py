@@ -5,7 +5,7 @@
   ``secrets.compare_digest``, so the time taken does not depend on how much of a guess is right.
 - ``JsonOnlyMiddleware``: a request with a body (POST, PUT, PATCH) whose ``Content-Type`` is not
   ``application/json`` gets 415 before its body is read (BentoML would parse forms and multipart, and answered 500
-  to a multipart body without a boundary).
+  to a multipart body without a boundary). No ``Content-Type`` at all means JSON, as BentoML reads it.
 - ``BodyLimitMiddleware``: a body over ``max_bytes`` (by ``Content-Length``, or counted as it streams in) gets
   413 before any model sees it, and a body that takes longer than ``read_timeout`` seconds to arrive (a client
   that stalls) gets 408; bodies within the limits are buffered and handed on whole.
@@ -77,10 +77,10 @@ class JsonOnlyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("method") in WITH_BODY:
-            declared = next((v for k, v in scope.get("headers", []) if k.lower() == b"content-type"), b"")
+            declared = next((v for k, v in scope.get("headers", []) if k.lower() == b"content-type"), JSON)
             media_type = declared.split(b";", 1)[0].strip().lower()
             if media_type != JSON:
-                shown = media_type.decode("latin-1")[:100] or "none"
+                shown = media_type.decode("latin-1")[:100] or "empty"
                 await _reply(send, 415, f"send the body as application/json (Content-Type was {shown})")
                 return
         await self.app(scope, receive, send)
