@@ -9,7 +9,7 @@ from sklearn.datasets import make_classification
 
 from cxml.models.churn import ChurnClassifier
 from cxml.serving.schemas import ChurnRequest, ServedModel
-from cxml.serving.scoring import ChurnScorer, RequestError, check_record
+from cxml.serving.scoring import MAX_MAGNITUDE, ChurnScorer, RequestError, check_record
 from cxml.serving.store import FeatureSnapshot, read_manifest, write_manifest
 
 pytestmark = pytest.mark.unit
@@ -239,3 +239,18 @@ def test_table_form_names_the_column_and_the_rows_of_a_bad_value(scorer, table, 
     [detail] = exc.value.detail
     assert (detail.type, detail.loc) == (kind, ["rows", 2, columns.index(column)])
     assert column in detail.msg and "[2, 5]" in detail.msg
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, 10**400, -(10**400), MAX_MAGNITUDE * 1.01])
+def test_churn_record_and_table_with_a_huge_number_are_400_naming_the_field(scorer, table, value):
+    frame, _ = table
+    record = {**_record(frame, "C0001"), "f2": value}
+    with pytest.raises(RequestError) as exc:
+        scorer.score(ChurnRequest(features=record))
+    assert exc.value.status == 400 and [d.loc for d in exc.value.detail] == [["features", "f2"]]
+    columns = list(frame.columns)
+    rows = _table_rows(frame, frame.index[:4], columns)
+    rows[3][columns.index("f2")] = value
+    with pytest.raises(RequestError) as exc:
+        scorer.score_table(columns, rows)
+    assert [d.loc for d in exc.value.detail] == [["rows", 3, columns.index("f2")]]

@@ -4,12 +4,15 @@ with the served model's versions attached."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from cxml.datasets import get_family
+from cxml.features.rfm_data import RFM_FEATURES
 from cxml.serving.cross_sell_scoring import CrossSellScorer
 from cxml.serving.price_scoring import PriceScorer
 from cxml.serving.schemas import (
@@ -42,6 +45,42 @@ def _unknown(customer_id: str, where: str) -> RequestError:
     )
 
 
+def rfm_errors(record: dict[str, Any], loc: tuple[str | int, ...]) -> list[ErrorDetail]:
+    """The RFM rules of a CLV feature record (those ``models.btyd`` enforces): the RFM columns are required (a
+    null has no meaning to the BTYD models), frequency a whole number >= 0, 0 <= recency <= T, recency 0 without
+    repeat purchases, T > 0, amounts >= 0."""
+    errors: list[ErrorDetail] = []
+
+    def bad(name: str, rule: str) -> None:
+        errors.append(ErrorDetail(type="rfm_rule", loc=[*loc, name], msg=f"feature {name!r} {rule}"))
+
+    present = [c for c in RFM_FEATURES if c in record]
+    for name in present:
+        if record[name] is None:
+            bad(name, "is required by the CLV model: null is not a value here")
+    if errors:
+        return errors
+    x, tx, T = (record.get(c) for c in ("frequency", "recency", "T"))
+    if x is not None and (x < 0 or x != round(x)):
+        bad("frequency", f"must be a whole number >= 0 (repeat purchases), got {x!r}")
+    if T is not None and T <= 0:
+        bad("T", f"must be > 0 (time since the first purchase), got {T!r}")
+    if tx is not None and tx < 0:
+        bad("recency", f"must be >= 0, got {tx!r}")
+    elif tx is not None and T is not None and 0 < T < tx:
+        bad("recency", f"must be <= T (the last purchase comes after the first), got {tx!r} > T = {T!r}")
+    elif tx is not None and x == 0 and tx != 0:
+        bad("recency", f"must be 0 for a customer without repeat purchases (frequency 0), got {tx!r}")
+    for name in ("monetary_value", "average_spend"):
+        if record.get(name) is not None and record[name] < 0:
+            bad(name, f"must be >= 0, got {record[name]!r}")
+    return errors
+
+
+RECORD_RULES: dict[str, Callable[[dict[str, Any], tuple[str | int, ...]], list[ErrorDetail]]] = {"clv": rfm_errors}
+"""A family's rules on the feature records clients send, beyond the types every family checks."""
+
+
 @dataclass
 class FamilyScorer(SnapshotScorer):
     """A served champion whose family explains one row as scores and reasons (survival, CLV)."""
@@ -57,14 +96,27 @@ class FamilyScorer(SnapshotScorer):
         if self.snapshot is not None:
             self.snapshot = self.snapshot.select(self.names)
 
+    def _record_rules(self, record: dict[str, Any], loc: tuple[str | int, ...]) -> list[ErrorDetail]:
+        rules = RECORD_RULES.get(self.family)
+        return rules(record, loc) if rules is not None else []
+
     def score(self, req: ScoreRequest) -> ScoreResponse:
         frame = self._frame(self._records([req], batch=False))
         explained = get_family(self.family).spec.explain_row(self.estimator, frame, req.top_k)
+        score = float(explained["score"])
+        scores = {str(k): float(v) for k, v in explained.get("scores", {"score": explained["score"]}).items()}
+        if not all(math.isfinite(v) for v in (score, *scores.values())):  # never a null score
+            where = "features" if req.features is not None else "customer_id"
+            raise RequestError(
+                400,
+                f"the {self.family} model gives no finite score for this record: check its values",
+                [ErrorDetail(type="unscorable", loc=[where], msg="no finite score for these values")],
+            )
         return ScoreResponse(
             customer_id=req.customer_id,
             family=self.family,
-            score=float(explained["score"]),
-            scores={str(k): float(v) for k, v in explained.get("scores", {"score": explained["score"]}).items()},
+            score=score,
+            scores=scores,
             summary=str(explained.get("headline", "")).lstrip("; "),
             reasons=[Reason.model_validate(r) for r in explained.get("reasons", [])[: req.top_k]],
             model_name=self.model.mlflow_model,

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     import bentoml
 
 MAX_LISTED = 10
+MAX_MAGNITUDE = 1e12
+"""The largest absolute value a numeric feature may take. Boosters read features as float32, where 1e308 is
+infinity, integers such as 10**400 overflow any float, and no day count, count or amount comes near 1e12."""
 
 
 class RequestError(Exception):
@@ -53,7 +56,8 @@ def _listing(names: Sequence[str]) -> str:
 def check_record(
     record: dict[str, Any], names: Sequence[str], categories: dict[str, list[str]], loc: tuple[str | int, ...]
 ) -> list[ErrorDetail]:
-    """A record's problems against the model's features: unknown, missing, wrong type, unknown category."""
+    """A record's problems against the model's features: unknown, missing, wrong type, unknown category, a number
+    that is not finite or beyond ``MAX_MAGNITUDE``."""
     if _plainly_valid(record, names, categories):
         return []
     errors = []
@@ -103,10 +107,24 @@ def check_record(
                     type="number_type",
                     loc=[*loc, name],
                     msg=f"feature {name!r} is numeric: expected a finite number or null, got "
-                    f"{type(value).__name__} {value!r}",
+                    f"{type(value).__name__} {_shown(value)}",
+                )
+            )
+        elif abs(value) > MAX_MAGNITUDE:
+            errors.append(
+                ErrorDetail(
+                    type="number_too_large",
+                    loc=[*loc, name],
+                    msg=f"feature {name!r} is {_shown(value)}: beyond ±{MAX_MAGNITUDE:g}, no feature takes such values",
                 )
             )
     return errors
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message shows it: short (10**400 would print 401 digits)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
 
 
 def _plainly_valid(record: dict[str, Any], names: Sequence[str], categories: dict[str, list[str]]) -> bool:
@@ -117,10 +135,12 @@ def _plainly_valid(record: dict[str, Any], names: Sequence[str], categories: dic
         value = record.get(name, _MISSING)
         kind = type(value)
         if kind is float:
-            if name in categories or not math.isfinite(value):
+            if name in categories or not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
                 return False
-        elif value is None or kind is int:
-            if name in categories and value is not None:
+        elif value is None:
+            pass
+        elif kind is int:
+            if name in categories or abs(value) > MAX_MAGNITUDE:
                 return False
         elif kind is str:
             if value not in categories.get(name, ()):
@@ -158,15 +178,29 @@ def _column_errors(columns: Sequence[str], names: Sequence[str]) -> list[ErrorDe
 
 
 def _numbers(column: Sequence[Any]) -> tuple[np.ndarray, list[int]]:
-    """A numeric column as floats (null → NaN) and the rows that are not a finite number or null."""
+    """A numeric column as floats (null → NaN) and the rows that are not a finite number within ``MAX_MAGNITUDE``
+    or null."""
     if set(map(type, column)) <= _NUMBER_KINDS:  # bools, strings and the rest fall through to the slow path
-        as_float = np.array(column, dtype=np.float64)
-        finite = np.isfinite(as_float)
-        if finite.all():
-            return as_float, []
-        return as_float, [i for i in np.flatnonzero(~finite).tolist() if column[i] is not None]
-    bad = [i for i, v in enumerate(column) if type(v) not in _NUMBER_KINDS or (v is not None and not math.isfinite(v))]
+        try:
+            as_float = np.array(column, dtype=np.float64)
+        except OverflowError:  # an integer beyond any float: the slow path names it
+            as_float = None
+        if as_float is not None:
+            sane = np.abs(as_float) <= MAX_MAGNITUDE  # False for NaN and infinities too
+            if sane.all():
+                return as_float, []
+            return as_float, [i for i in np.flatnonzero(~sane).tolist() if column[i] is not None]
+    bad = [i for i, v in enumerate(column) if not _sane_number(v)]
     return np.full(len(column), np.nan), bad
+
+
+def _sane_number(value: Any) -> bool:
+    """Null, or an int or float (not a bool) that is finite and within ``MAX_MAGNITUDE``."""
+    if value is None:
+        return True
+    if type(value) is int:  # compared exactly: math.isfinite(10**400) would overflow
+        return abs(value) <= MAX_MAGNITUDE
+    return type(value) is float and math.isfinite(value) and abs(value) <= MAX_MAGNITUDE
 
 
 def _bad_categories(column: Sequence[Any], levels: Sequence[str]) -> list[int]:
@@ -207,7 +241,8 @@ class SnapshotScorer:
         for i, req in enumerate(requests):
             loc: tuple[str | int, ...] = ("items", i) if batch else ()
             if req.features is not None:
-                errors += check_record(req.features, self.names, self.categories, (*loc, "features"))
+                found = check_record(req.features, self.names, self.categories, (*loc, "features"))
+                errors += found or self._record_rules(req.features, (*loc, "features"))
                 records.append(req.features)
                 continue
             cid = str(req.customer_id)
@@ -237,6 +272,10 @@ class SnapshotScorer:
             )
         return records
 
+    def _record_rules(self, record: dict[str, Any], loc: tuple[str | int, ...]) -> list[ErrorDetail]:
+        """A family's own rules on a well-typed feature record a client sent (none here)."""
+        return []
+
     def _frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame({n: [rec.get(n) for rec in records] for n in self.names}, columns=self.names)
 
@@ -254,14 +293,14 @@ class SnapshotScorer:
                 out[name], bad, what = column, _bad_categories(column, self.categories[name]), "a known category"
             else:
                 out[name], bad = _numbers(column)
-                what = "a finite number or null"
+                what = f"a finite number within ±{MAX_MAGNITUDE:g} or null"
             if bad:
                 errors.append(
                     ErrorDetail(
                         type="unknown_category" if name in self.categories else "number_type",
                         loc=["rows", bad[0], loc],
                         msg=f"column {name!r} needs {what}: rows {bad[:MAX_LISTED]} have "
-                        f"{_listing([repr(column[i]) for i in bad])}",
+                        f"{_listing([_shown(column[i]) for i in bad])}",
                     )
                 )
         if errors:

@@ -1,14 +1,19 @@
-"""ASGI middlewares of the service: an optional API key, and a limit on request size.
+"""ASGI middlewares of the service: an optional API key, JSON bodies only, and a limit on request size and time.
 
 - ``ApiKeyMiddleware``: with ``CXML_API_KEY`` set, every request except the health probes must carry the key in
   ``X-API-Key`` (or ``Authorization: Bearer <key>``); otherwise 401. Keys are compared as SHA-256 digests with
   ``secrets.compare_digest``, so the time taken does not depend on how much of a guess is right.
+- ``JsonOnlyMiddleware``: a request with a body (POST, PUT, PATCH) whose ``Content-Type`` is not
+  ``application/json`` gets 415 before its body is read (BentoML would parse forms and multipart, and answered 500
+  to a multipart body without a boundary). No ``Content-Type`` at all means JSON, as BentoML reads it.
 - ``BodyLimitMiddleware``: a body over ``max_bytes`` (by ``Content-Length``, or counted as it streams in) gets
-  413 before any model sees it; bodies within the limit are buffered and handed on whole.
+  413 before any model sees it, and a body that takes longer than ``read_timeout`` seconds to arrive (a client
+  that stalls) gets 408; bodies within the limits are buffered and handed on whole.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -24,6 +29,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 """Health probes answer without the key (orchestrators cannot send one)."""
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_READ_TIMEOUT = 10.0
+"""Seconds a client has to send its whole body."""
+JSON = b"application/json"
+WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
 async def _reply(send: Send, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -62,11 +71,28 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
 
+class JsonOnlyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") in WITH_BODY:
+            declared = next((v for k, v in scope.get("headers", []) if k.lower() == b"content-type"), JSON)
+            media_type = declared.split(b";", 1)[0].strip().lower()
+            if media_type != JSON:
+                shown = media_type.decode("latin-1")[:100] or "empty"
+                await _reply(send, 415, f"send the body as application/json (Content-Type was {shown})")
+                return
+        await self.app(scope, receive, send)
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY, read_timeout: float = DEFAULT_READ_TIMEOUT):
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
-        self.app, self.max_bytes = app, max_bytes
+        if read_timeout <= 0:
+            raise ValueError(f"read_timeout must be positive, got {read_timeout}")
+        self.app, self.max_bytes, self.read_timeout = app, max_bytes, read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,10 +103,22 @@ class BodyLimitMiddleware:
             if name.lower() == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await _reply(send, 413, too_large)
                 return
-        # Read the body first (at most max_bytes are held), then replay it: the app never sees an oversized one.
+        # Read the body first (at most max_bytes are held, for at most read_timeout seconds), then replay it: the
+        # app never sees an oversized or unfinished one, and a stalled client costs a socket, not a request slot.
         chunks, seen = [], 0
+        deadline = asyncio.get_running_loop().time() + self.read_timeout
         while True:
-            message = await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                await _reply(
+                    send,
+                    408,
+                    f"the request body did not arrive within {self.read_timeout:g} s",
+                    [(b"connection", b"close")],
+                )
+                return
             if message["type"] != "http.request":  # the client left before sending the whole body
                 return
             chunks.append(message.get("body", b""))

@@ -2,9 +2,10 @@
 
 Serve with ``bentoml serve cxml.serving.service:CxmlService`` (``PYTHONPATH=src``, ``BENTOML_HOME`` pointing
 at the store the models were exported to). The exact model tags come from the manifest at ``$CXML_MANIFEST``
-(default ``$CXML_HOME/served.json``, the workspace's), read once at import; ``$CXML_WORKERS`` sets the worker processes,
-``$CXML_API_KEY`` (optional) the key every request must carry, ``$CXML_MAX_BODY_BYTES`` the request size limit
-and ``$CXML_POLICY`` the next-best-action policy YAML (default: the shipped policy).
+(default ``$CXML_HOME/served.json``, the workspace's), read once at import; ``$CXML_WORKERS`` sets the worker processes
+(default one per core), ``$CXML_API_KEY`` (optional) the key every request must carry, ``$CXML_MAX_BODY_BYTES`` the
+request size limit, ``$CXML_READ_TIMEOUT_S`` the seconds a client has to send its body (408 after) and
+``$CXML_POLICY`` the next-best-action policy YAML (default: the shipped policy).
 The routes come from the served-family registry (``cxml.serving.families``), one generated method per route.
 """
 
@@ -26,14 +27,21 @@ from typing import Any
 
 import bentoml
 from fastapi import FastAPI
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 
 from cxml.decision.nba import NbaConfig
 from cxml.serving.families import Route, ServedFamily, served_families
 from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
+from cxml.serving.observability import label_routes, quiet_client_errors
 from cxml.serving.schemas import NextBestActionRequest, NextBestActionResponse, ServiceInfo
 from cxml.serving.scoring import RequestError
-from cxml.serving.security import DEFAULT_MAX_BODY, ApiKeyMiddleware, BodyLimitMiddleware
+from cxml.serving.security import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_READ_TIMEOUT,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    JsonOnlyMiddleware,
+)
 from cxml.serving.store import load_contacts, load_values, read_manifest
 
 SERVICE_NAME = "cxml"
@@ -76,6 +84,25 @@ def _api(served: ServedFamily, route: Route) -> Any:
 
 # GET routes live on a small FastAPI app mounted beside the BentoML APIs (BentoML APIs are POST only).
 meta_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+# Swagger UI on BentoML's OpenAPI document, from the assets BentoML ships (no CDN, no tag manager: BentoML's own
+# index page at / loads Google Tag Manager).
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>cxml API</title>
+<link rel="stylesheet" href="/static_content/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static_content/swagger-ui-bundle.js"></script>
+<script src="/static_content/swagger-ui-standalone-preset.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/docs.json", dom_id: "#swagger-ui", deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});</script>
+</body></html>
+"""
+
+
+@meta_app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+def docs() -> HTMLResponse:
+    """The API's Swagger page (the document itself is ``/docs.json``)."""
+    return HTMLResponse(DOCS_PAGE)
 
 
 class _Service:
@@ -142,14 +169,22 @@ for _name, _served in SERVED.items():
     for _route in _served.routes:
         setattr(_Service, _route.method, _api(_served, _route))
 
+_WORKERS = os.environ.get("CXML_WORKERS")
 CxmlService = bentoml.service(
     name=SERVICE_NAME,
-    workers=int(os.environ.get("CXML_WORKERS", "1")),
+    # one worker per core by default (BentoML counts the cores the container may use); CXML_WORKERS overrides
+    workers=int(_WORKERS) if _WORKERS else "cpu_count",
     traffic={"timeout": 30},
 )(bentoml.asgi_app(meta_app, path="/")(_Service))
 
-# The decorator turned the class into a BentoML Service, which mypy does not see (hence the ignores).
+# Middlewares, outermost first: the key (headers only), JSON bodies only, then the body's size and read time.
 MAX_BODY_BYTES = int(os.environ.get("CXML_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
-CxmlService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+READ_TIMEOUT_S = float(os.environ.get("CXML_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT))
 if os.environ.get("CXML_API_KEY"):
     CxmlService.add_asgi_middleware(ApiKeyMiddleware, key=os.environ["CXML_API_KEY"])
+CxmlService.add_asgi_middleware(JsonOnlyMiddleware)
+CxmlService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, read_timeout=READ_TIMEOUT_S)
+
+# Metrics labelled by route (unknown paths share one label) and client errors logged in one line, no values.
+label_routes([api.route for api in CxmlService.apis.values()] + [r.path for r in meta_app.routes if hasattr(r, "path")])
+quiet_client_errors()
