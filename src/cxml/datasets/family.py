@@ -76,13 +76,18 @@ def check_as_of(family: Family, as_of: str | None, *, from_command_line: bool) -
                 "(features from rows before it, labels after it)"
             )
         return None
+    return str(parse_as_of(as_of).date())
+
+
+def parse_as_of(text: str) -> pd.Timestamp:
+    """``--as-of`` as a timestamp, or a ValueError that says the format."""
     try:
-        parsed = pd.Timestamp(as_of)
+        parsed = pd.Timestamp(text)
     except ValueError:
         parsed = pd.NaT
     if pd.isna(parsed):
-        raise ValueError(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)")
-    return str(parsed.date())
+        raise ValueError(f"--as-of {text!r} is not a date (use YYYY-MM-DD)")
+    return parsed
 
 
 @cache

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from cxml.data.sources import read_tables
+from cxml.datasets.family import parse_as_of
 from cxml.journey.conversion import SEGMENT_COLUMNS
 from cxml.journey.report import JourneyResult, read_segment, write_journey
 from cxml.journey.source import TABLE_COLUMNS, Source
@@ -67,12 +68,7 @@ def run_journey(
     if churn_days < 1:
         raise ValueError(f"--churn-days must be at least 1, got {churn_days}")
     if as_of is not None:
-        try:
-            parsed = pd.Timestamp(as_of)
-        except ValueError:
-            parsed = pd.NaT
-        if pd.isna(parsed):
-            raise ValueError(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)")
+        parse_as_of(as_of)
     labels = segment_option(segment)
     return write_journey(
         journey_source(data),
