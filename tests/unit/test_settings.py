@@ -84,3 +84,17 @@ def test_house_floors_hold():
     lint = Path(sys.executable).parent / "lint-imports"
     out = subprocess.run([str(lint), "--no-cache"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_one_as_of_rule_for_every_family():
+    from cxml.datasets import check_as_of, get_family
+
+    assert check_as_of(get_family("churn"), "2025-10-01T13:00", from_command_line=True) == "2025-10-01"
+    with pytest.raises(ValueError, match="churn needs a date"):
+        check_as_of(get_family("churn"), None, from_command_line=False)
+    with pytest.raises(ValueError, match="is not a date"):
+        check_as_of(get_family("survival"), "last tuesday", from_command_line=True)
+    with pytest.raises(ValueError, match="uplift takes no --as-of: features are taken as of the campaign"):
+        check_as_of(get_family("uplift"), "2025-10-01", from_command_line=True)
+    assert check_as_of(get_family("uplift"), "2025-10-01", from_command_line=False) is None  # a pipeline's value
+    assert check_as_of(get_family("price"), None, from_command_line=False) is None  # cutoff: optional
