@@ -283,7 +283,8 @@ def test_scorer_returns_top_k_with_reasons_and_pair_probabilities(rows, model):
 
 
 def test_returns_are_found_by_column_name_or_by_the_invoice_flag(tmp_path):
-    from cxml.models.cross_sell import CrossSellOptions, read_transactions
+    from cxml.datasets.cross_sell import read_transactions
+    from cxml.models.cross_sell import CrossSellOptions
 
     req = TrainRequest(
         family="cross_sell", transactions=_write_file(tmp_path), customer="Customer", item="Sku", time="Date"
