@@ -38,7 +38,8 @@ from threadpoolctl import threadpool_limits
 
 from cxml.config import TuningConfig
 from cxml.data.sources import read_flat_table
-from cxml.datasets import get_family, table_dataset
+from cxml.datasets import get_family
+from cxml.datasets.tables import table_dataset
 from cxml.models.spec import Dataset
 from cxml.tuning import cross_validate, run_study
 

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from cxml.config import PipelineConfig, Workspace
-from cxml.datasets import get_family, uplift_table_dataset
+from cxml.datasets import get_family
+from cxml.datasets.uplift import uplift_table_dataset
 from cxml.decision.value import ContactCosts, best_arm, incremental_profit
 from cxml.models.uplift import SPEC, ResponseModel
 from cxml.pyfunc import load_estimator

@@ -33,7 +33,8 @@ from threadpoolctl import threadpool_limits
 
 from cxml.config import TuningConfig, load_pipeline
 from cxml.data.synthetic import generate_company
-from cxml.datasets.churn import churn_dataset, get_family
+from cxml.datasets import get_family
+from cxml.datasets.churn import churn_dataset
 from cxml.models.spec import ModelSpec
 from cxml.tuning import cross_validate, run_study
 
