@@ -29,7 +29,7 @@ demo: venv
 	$(BIN)/cxml demo $(ARGS)
 
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check src tests bench notebooks

@@ -59,6 +59,7 @@ def _env(ws: Workspace, manifest: Path) -> dict[str, str]:
         "BENTOML_DO_NOT_TRACK": "true",
         "CXML_MANIFEST": str(manifest),
         "PYTHONPATH": str(REPO / "src"),
+        "CXML_WORKERS": "1",  # one worker is enough to test behaviour; two cost a second start-up per server
     }
 
 

@@ -36,7 +36,7 @@ class Hardened:
 def hardened(served: Served) -> Iterator[Hardened]:
     mark = uuid.uuid4().hex
     env = {"CXML_API_KEY": KEY, "CXML_READ_TIMEOUT_S": str(READ_TIMEOUT_S), "CXML_TEST_MARK": mark}
-    env.pop("CXML_WORKERS", None)
+    env["CXML_WORKERS"] = ""  # empty: the service default (one worker per core), not the tests' single worker
     with _server(served, **env) as http:
         yield Hardened(http, served.ws.root / f"server-{http.base_url.port}.log", mark)
 
