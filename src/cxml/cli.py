@@ -349,22 +349,19 @@ def report(
     home: HomeOption = None,
 ) -> None:
     """Write a self-contained HTML model card (logged to the model's MLflow run) and/or the index of cards."""
-    from cxml import tracking
-    from cxml.explain.card import write_card, write_index
+    from cxml.jobs.report import write_report, write_report_index
 
     if family is None and not index:
         raise _fail("give a FAMILY, --index, or both", 2)
     ws = _workspace(home)
-    tracking.configure(ws)
-    out_dir = out or ws.reports
     if family is not None:
         try:
-            path, card = write_card(name or f"cxml.{family}", version, out_dir)
+            path, card = write_report(ws, name or f"cxml.{family}", version, out)
         except ValueError as exc:
             raise _fail(str(exc)) from None
         typer.echo(f"{card.model_name} v{card.version}: grade {card.grade.letter} → {path}")
     if index:
-        typer.echo(f"index → {write_index(out_dir)}")
+        typer.echo(f"index → {write_report_index(ws, out)}")
 
 
 @app.command()

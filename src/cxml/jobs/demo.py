@@ -11,9 +11,9 @@ from cxml.config import TrainRequest, Workspace
 from cxml.data.sources import read_valid_tables
 from cxml.data.synthetic import write_company
 from cxml.datasets import families
-from cxml.explain.card import write_card, write_index
 from cxml.jobs.explain import explain_customer
 from cxml.jobs.export import export_for_serving
+from cxml.jobs.report import write_report, write_report_index
 from cxml.jobs.segments import run_segments
 from cxml.jobs.snapshot import read_snapshot, write_snapshot
 from cxml.jobs.train import run_train
@@ -62,13 +62,13 @@ def run_demo(
             )
     echo("7/8 writing the champions' model cards")
     churn = results["churn"]
-    card_path, card = write_card(churn.model_name, None, ws.reports)
+    card_path, card = write_report(ws, churn.model_name)
     echo(f"    {churn.model_name}: grade {card.grade.letter}: {card.grade.reason}")
     for name, other in results.items():
         if name != "churn" and other.gate.passed:
-            _, other_card = write_card(other.model_name, None, ws.reports)
+            _, other_card = write_report(ws, other.model_name)
             echo(f"    {other.model_name}: grade {other_card.grade.letter}: {other_card.grade.reason}")
-    echo(f"    open {write_index(ws.reports)}")
+    echo(f"    open {write_report_index(ws)}")
     echo("8/8 exporting the champions and the feature snapshot for serving")
     manifest = export_for_serving(ws)
     return {
