@@ -39,7 +39,8 @@ class ForeignKey:
 
 @dataclass(frozen=True)
 class TableSchema:
-    """A contract table. ``key`` is unique and never null; ``time_column`` must not lie in the future."""
+    """A contract table. ``key`` is unique and never null; ``time_column`` must not lie in the future; a table with
+    ``min_rows`` cannot be empty (a company without customers, products or orders cannot be modelled)."""
 
     name: str
     columns: tuple[Column, ...]
@@ -47,6 +48,7 @@ class TableSchema:
     time_columns: tuple[str, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
     required: bool = True
+    min_rows: int = 0
 
     @property
     def column_names(self) -> list[str]:
@@ -75,6 +77,7 @@ SCHEMAS: dict[str, TableSchema] = {
             ),
             key=("customer_id",),
             time_columns=("signup_at",),
+            min_rows=1,
         ),
         TableSchema(
             "identities",
@@ -95,6 +98,7 @@ SCHEMAS: dict[str, TableSchema] = {
                 Column("unit_cost", "float", min_value=0.0),
             ),
             key=("product_id",),
+            min_rows=1,
         ),
         TableSchema(
             "orders",
@@ -114,6 +118,7 @@ SCHEMAS: dict[str, TableSchema] = {
             key=("order_id", "line_no"),
             time_columns=("ts",),
             foreign_keys=(_CUSTOMER_FK, ForeignKey("product_id", "products", "product_id")),
+            min_rows=1,
         ),
         TableSchema(
             "events",
@@ -194,7 +199,11 @@ TABLE_NAMES: tuple[str, ...] = tuple(SCHEMAS)
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule, with enough context to find and fix the rows."""
+    """One broken rule, with enough context to find and fix the rows.
+
+    ``column`` is ``*`` for a rule about the whole table (missing, empty or unreadable file); such a violation
+    has no rows to show and its ``n_rows`` is 0.
+    """
 
     table: str
     column: str
@@ -203,8 +212,11 @@ class Violation:
     examples: pd.DataFrame = field(repr=False, compare=False)
 
     def __str__(self) -> str:
+        where = f"{self.table}.{self.column}: {self.rule}"
+        if self.examples.empty:
+            return f"{where} ({self.n_rows} rows)" if self.n_rows else where
         sample = self.examples.head(5).to_string(index=True, max_colwidth=40)
-        return f"{self.table}.{self.column}: {self.rule} ({self.n_rows} rows), first offending rows:\n{sample}"
+        return f"{where} ({self.n_rows} rows), first offending rows:\n{sample}"
 
 
 class ContractError(ValueError):
@@ -213,6 +225,24 @@ class ContractError(ValueError):
     def __init__(self, violations: list[Violation]):
         self.violations = violations
         super().__init__("data contract violated:\n" + "\n\n".join(str(v) for v in violations))
+
+
+class MissingTableError(ContractError, FileNotFoundError):
+    """A required table has no file: a contract violation that is also a ``FileNotFoundError``."""
+
+
+MISSING_TABLE = "missing table"
+
+
+def table_violation(table: str, rule: str) -> Violation:
+    """A rule broken by the whole table (no rows to show): missing, empty, or a file that cannot be read."""
+    return Violation(table, "*", rule, 0, pd.DataFrame())
+
+
+def row_violation(table: str, column: str, rule: str, frame: pd.DataFrame, mask: pd.Series | np.ndarray) -> Violation:
+    """A rule broken by the rows of ``frame`` where ``mask`` holds (a null in the mask counts as not broken)."""
+    flags = np.asarray(pd.Series(mask, dtype="boolean").fillna(False), dtype=bool)
+    return Violation(table, column, rule, int(flags.sum()), frame.loc[flags].head(5))
 
 
 def _kind_ok(series: pd.Series, kind: Kind) -> bool:
@@ -231,21 +261,20 @@ def _kind_ok(series: pd.Series, kind: Kind) -> bool:
     return bool(api.is_datetime64_any_dtype(series))
 
 
-def _violation(table: str, column: str, rule: str, frame: pd.DataFrame, mask: pd.Series | np.ndarray) -> Violation:
-    mask = np.asarray(mask, dtype=bool)
-    return Violation(table, column, rule, int(mask.sum()), frame.loc[mask].head(5))
-
-
 def _check_table(schema: TableSchema, frame: pd.DataFrame, now: pd.Timestamp) -> list[Violation]:
     out: list[Violation] = []
     mistyped = False
     missing = [c for c in schema.column_names if c not in frame.columns]
     if missing:
-        return [Violation(schema.name, c, "missing column", len(frame), frame.head(0)) for c in missing]
+        found = ", ".join(map(str, frame.columns[:12])) + (", …" if len(frame.columns) > 12 else "")
+        rule = f"missing column (found: {found or 'no columns'})"
+        return [Violation(schema.name, c, rule, 0, pd.DataFrame()) for c in missing]
+    if len(frame) < schema.min_rows:
+        out.append(table_violation(schema.name, f"empty table: a company without {schema.name} cannot be modelled"))
     for col in schema.columns:
         s = frame[col.name]
         if not col.nullable and s.isna().any():
-            out.append(_violation(schema.name, col.name, "null in a non-nullable column", frame, s.isna()))
+            out.append(row_violation(schema.name, col.name, "null in a non-nullable column", frame, s.isna()))
         if not _kind_ok(s, col.kind):
             out.append(
                 Violation(
@@ -261,21 +290,25 @@ def _check_table(schema: TableSchema, frame: pd.DataFrame, now: pd.Timestamp) ->
         if col.allowed is not None:
             bad = s.notna() & ~s.isin(col.allowed)
             if bad.any():
-                out.append(_violation(schema.name, col.name, f"value not in {sorted(col.allowed)}", frame, bad))
+                out.append(row_violation(schema.name, col.name, f"value not in {sorted(col.allowed)}", frame, bad))
+        if col.kind == "float":
+            bad = pd.Series(np.isinf(s.to_numpy(dtype="float64", na_value=np.nan)), index=frame.index)
+            if bad.any():
+                out.append(row_violation(schema.name, col.name, "infinite value", frame, bad))
         if col.min_value is not None:
             bad = s.notna() & (s < col.min_value)
             if bad.any():
-                out.append(_violation(schema.name, col.name, f"value below {col.min_value}", frame, bad))
+                out.append(row_violation(schema.name, col.name, f"value below {col.min_value}", frame, bad))
     for tcol in schema.time_columns:
         s = frame[tcol]
         if pd.api.types.is_datetime64_any_dtype(s):
             future = s > _align_tz(now, s)
             if future.any():
-                out.append(_violation(schema.name, tcol, f"timestamp in the future (after {now})", frame, future))
+                out.append(row_violation(schema.name, tcol, f"timestamp in the future (after {now})", frame, future))
     if schema.key:
         dup = frame.duplicated(list(schema.key), keep=False)
         if dup.any():
-            out.append(_violation(schema.name, ",".join(schema.key), "duplicate key", frame, dup))
+            out.append(row_violation(schema.name, ",".join(schema.key), "duplicate key", frame, dup))
     if not mistyped:  # rules across columns need the right kinds; a wrong kind was reported above
         out.extend(_table_rules(schema.name, frame))
     return out
@@ -294,20 +327,20 @@ def _table_rules(name: str, frame: pd.DataFrame) -> list[Violation]:
     """Rules that span columns of one table."""
     out = []
     if name == "orders":
-        bad = (frame["quantity"] < 0) & ~frame["returned"].astype(bool)
+        bad = (frame["quantity"] < 0) & ~frame["returned"].astype("boolean").fillna(True)  # a null was reported
         if bad.any():
-            out.append(_violation(name, "quantity", "negative quantity on a line that is not a return", frame, bad))
+            out.append(row_violation(name, "quantity", "negative quantity on a line that is not a return", frame, bad))
         bad = frame["quantity"] == 0
         if bad.any():
-            out.append(_violation(name, "quantity", "zero quantity", frame, bad))
+            out.append(row_violation(name, "quantity", "zero quantity", frame, bad))
     if name == "events":
         bad = frame["identifier"].isna() & frame["customer_id"].isna()
         if bad.any():
-            out.append(_violation(name, "identifier,customer_id", "neither identifier nor customer_id", frame, bad))
+            out.append(row_violation(name, "identifier,customer_id", "neither identifier nor customer_id", frame, bad))
     if name == "campaigns":
         bad = frame["end_at"] < frame["start_at"]
         if bad.any():
-            out.append(_violation(name, "end_at", "campaign ends before it starts", frame, bad))
+            out.append(row_violation(name, "end_at", "campaign ends before it starts", frame, bad))
     return out
 
 
@@ -315,12 +348,13 @@ def _check_foreign_keys(schema: TableSchema, tables: Mapping[str, pd.DataFrame])
     out = []
     frame = tables[schema.name]
     for fk in schema.foreign_keys:
-        if fk.table not in tables or fk.column not in frame.columns:
-            continue
+        if fk.table not in tables or fk.column not in frame.columns or fk.ref_column not in tables[fk.table]:
+            continue  # a missing table or column was reported as such
         s = frame[fk.column]
         orphan = s.notna() & ~s.isin(tables[fk.table][fk.ref_column])
         if orphan.any():
-            out.append(_violation(schema.name, fk.column, f"orphan: not in {fk.table}.{fk.ref_column}", frame, orphan))
+            rule = f"orphan: not in {fk.table}.{fk.ref_column}"
+            out.append(row_violation(schema.name, fk.column, rule, frame, orphan))
     return out
 
 
@@ -334,11 +368,11 @@ def validate_tables(tables: Mapping[str, pd.DataFrame], now: pd.Timestamp | None
     for name, schema in SCHEMAS.items():
         if name not in tables:
             if schema.required:
-                violations.append(Violation(name, "*", "missing table", 0, pd.DataFrame()))
+                violations.append(table_violation(name, MISSING_TABLE))
             continue
         table_violations = _check_table(schema, tables[name], now)
         violations.extend(table_violations)
-        if not any(v.rule == "missing column" for v in table_violations):
+        if not any(v.rule.startswith("missing column") for v in table_violations):
             violations.extend(_check_foreign_keys(schema, tables))
     if violations:
         raise ContractError(violations)
