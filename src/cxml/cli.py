@@ -131,20 +131,20 @@ def validate(
     now: Annotated[str | None, typer.Option(help="Reference time for 'in the future' (default: now).")] = None,
 ) -> None:
     """Check every table against the data contract; exit 1 naming table, column, rule and rows."""
-    from cxml.data.contract import SCHEMAS, ContractError, validate_tables
+    from cxml.data.contract import MISSING_TABLE, SCHEMAS, ContractError, validate_tables
     from cxml.data.sources import read_tables
 
     if not data.is_dir():
         raise _fail(f"no folder of contract tables at {data}; simulate one with `cxml generate --out {data}`")
     try:
         tables = read_tables(data)
-    except FileNotFoundError as exc:
-        required = ", ".join(name for name, schema in SCHEMAS.items() if schema.required)
-        raise _fail(f"{exc} (required tables: {required})") from None
-    try:
         validate_tables(tables, now=now)
     except ContractError as exc:
-        raise _fail(str(exc)) from None
+        hint = ""
+        if any(v.rule.startswith(MISSING_TABLE) for v in exc.violations):
+            required = ", ".join(name for name, schema in SCHEMAS.items() if schema.required)
+            hint = f"\n(required tables: {required}; `cxml generate --out DIR` simulates a complete company)"
+        raise _fail(f"{exc}{hint}") from None
     typer.echo(f"ok: {len(tables)} tables valid ({', '.join(f'{k} {len(v):,}' for k, v in tables.items())})")
 
 
