@@ -159,7 +159,7 @@ def _read(path: Path, schema: TableSchema) -> tuple[pd.DataFrame | None, list[Vi
     except (OSError, ValueError, pa.ArrowException) as exc:  # pandas' parser errors are ValueErrors
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, UnicodeDecodeError):
-            reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+            reason = f"not UTF-8 text ({exc.reason}; save it as UTF-8)"
         return None, [table_violation(schema.name, f"unreadable: {path} is not a readable {kind} file: {reason}")]
     if kind == "CSV" and len(frame.columns) == 1 and len(schema.columns) > 1:
         header = str(frame.columns[0])
