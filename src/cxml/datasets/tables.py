@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from cxml.config import TrainRequest
+from cxml.datasets.personal_data import identifier_by_name, personal_data_columns
 from cxml.models.spec import Dataset
 
 log = logging.getLogger(__name__)
@@ -80,19 +81,35 @@ def prepare_table(
 
 
 def table_features(frame: pd.DataFrame, drop: Sequence[str], id_column: str | None) -> tuple[pd.DataFrame, list[str]]:
-    """The feature columns of a flat table (numbers in text coerced, identifiers and names left out, with notes),
-    indexed by ``id_column``."""
+    """The feature columns of a flat table (numbers in text coerced, identifiers and personal data left out, with
+    notes), indexed by ``id_column``. Personal data (``cxml.datasets.personal_data``: by name or content, at any
+    size) are found before the identifier rules, which keep their notes."""
     X = frame.drop(columns=[*drop, *([id_column] if id_column else [])])
     if id_column:
+        personal_id = personal_data_columns(frame[[id_column]])
+        if personal_id:
+            raise TableError(
+                f"--id {id_column} holds personal data ({personal_id[id_column]}); the ids travel with the holdout "
+                f"into MLflow, so give a customer number as --id (and --drop {id_column})"
+            )
         X.index = frame[id_column].astype(str).to_numpy()
     X, notes = _coerce_numeric_text(X)
     identifiers = _identifier_columns(X)
-    for col, why in identifiers.items():
-        notes.append(
-            f"{col}: left out, {why}: an identifier or personal data (a name, an e-mail), not a feature; it never "
-            "reaches the model or MLflow (give --drop or --id to say so and silence this)"
-        )
-    return X.drop(columns=list(identifiers)), notes
+    personal = personal_data_columns(X)
+    for col in X.columns:
+        col = str(col)
+        if col in personal:
+            also = f"; also {identifiers[col]}" if col in identifiers else ""
+            notes.append(
+                f"{col}: left out as personal data ({personal[col]}{also}), not a feature; it never reaches the "
+                "model or MLflow (give --drop to say so and silence this)"
+            )
+        elif col in identifiers:
+            notes.append(
+                f"{col}: left out, {identifiers[col]}: an identifier or personal data (a name, an e-mail), not a "
+                "feature; it never reaches the model or MLflow (give --drop or --id to say so and silence this)"
+            )
+    return X.drop(columns=[c for c in X.columns if str(c) in identifiers or str(c) in personal]), notes
 
 
 MIN_ROWS_FOR_IDENTIFIERS = 50
@@ -100,8 +117,9 @@ TEXT_IDENTIFIER_SHARE = 0.2
 
 
 def _identifier_columns(X: pd.DataFrame) -> dict[str, str]:
-    """Columns that identify rows rather than describe them: integers all distinct (RowNumber, CustomerId), or
-    text with more distinct values than a fifth of the rows (Surname: 2,932 in 10,000; an e-mail: all)."""
+    """Columns that identify rows rather than describe them: integers all distinct (RowNumber, CustomerId), text
+    with more distinct values than a fifth of the rows (Surname: 2,932 in 10,000; an e-mail: all), or a column
+    named like a row or customer number (RowNumber and CustomerId repeat in a resample with replacement)."""
     n = len(X)
     if n < MIN_ROWS_FOR_IDENTIFIERS:
         return {}
@@ -115,6 +133,10 @@ def _identifier_columns(X: pd.DataFrame) -> dict[str, str]:
         is_text = pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s)
         if is_text and distinct > n * TEXT_IDENTIFIER_SHARE:
             found[str(col)] = f"{distinct:,} distinct texts in {n:,} rows"
+            continue
+        by_name = identifier_by_name(col, s)
+        if by_name is not None:
+            found[str(col)] = by_name
     return found
 
 
