@@ -38,9 +38,11 @@ def test_surnames_of_the_30000_row_bank_table_never_reach_the_model_or_mlflow(tm
     surnames = [s for s in common.index if len(s) >= 7 and s.isalpha()][:5]
     assert len(surnames) == 5
 
+    fast = tmp_path / "fast.yaml"  # one LightGBM trial: what is asserted is where the columns go, not quality
+    fast.write_text("family: churn\ntuning:\n  n_trials: 1\n  algorithms: [lightgbm]\n")
     proc, payload = run_cli(
-        "train", "churn", "--table", str(csv), "--target", "Exited", "--trials", "1", "--json", "--home", str(home),
-        home=home,
+        "train", "churn", "--table", str(csv), "--target", "Exited", "--pipeline", str(fast), "--json",
+        "--home", str(home), home=home,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert payload is not None
