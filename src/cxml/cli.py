@@ -222,12 +222,17 @@ def train(
     ] = None,
     trials: Annotated[int | None, typer.Option(help="Override the number of Optuna trials.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted study and its run.")] = False,
+    wait: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for another training on the same workspace (0: refuse at once)."),
+    ] = 1800.0,
     as_json: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
     """Tune, train, evaluate on a holdout, register and gate a model (on contract data or your own file)."""
     from cxml.config import TrainRequest
     from cxml.jobs.train import run_train
+    from cxml.workspace_lock import WorkspaceBusy
 
     ws = _workspace(home)
     request = TrainRequest(
@@ -259,7 +264,9 @@ def train(
         resume=resume,
     )
     try:
-        result = run_train(request, ws, progress=not as_json)
+        result = run_train(request, ws, progress=not as_json, wait=wait)
+    except WorkspaceBusy as exc:
+        raise _fail(f"{exc}; nothing was trained (--wait SECONDS waits longer)") from None
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
     m, b = result.metrics, result.baseline_metrics
@@ -283,6 +290,7 @@ def promote(
 ) -> None:
     """Move the champion alias: to a gate-passed version, or back to the previous one."""
     from cxml import registry, tracking
+    from cxml.workspace_lock import WorkspaceBusy
 
     ws = _workspace(home)
     tracking.configure(ws)
@@ -301,7 +309,7 @@ def promote(
                 typer.echo(f"{model}: no champion yet; `{make}` trains one and promotes it when it passes the gate")
             else:
                 typer.echo(f"{model}: champion is version {champion}; pass --version N or --rollback to change it")
-    except ValueError as exc:
+    except (ValueError, WorkspaceBusy) as exc:
         raise _fail(str(exc)) from None
 
 

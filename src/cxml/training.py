@@ -19,8 +19,13 @@ from cxml.json_lines import json_line
 from cxml.models.spec import Dataset, ModelSpec, Targets
 from cxml.pyfunc import log_estimator
 from cxml.tuning import StudyResult, cross_validate, run_study
+from cxml.workspace_lock import command_line, describe, hold
 
 log = logging.getLogger(__name__)
+
+TRAIN_LOCK = "train.lock"
+TRAIN_WAIT_S = 1800.0
+"""How long a training waits for another one on the same workspace before it gives up (``cxml train --wait``)."""
 
 
 @dataclass(frozen=True)
@@ -117,18 +122,31 @@ def _slug(title: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
 
 
-def _champion_metrics(spec: ModelSpec, name: str, data: Dataset) -> tuple[dict[str, float] | None, str | None]:
-    """The current champion re-scored on this holdout (None without a champion), or why it could not be."""
+def _champion_metrics(
+    spec: ModelSpec, name: str, data: Dataset
+) -> tuple[str | None, dict[str, float] | None, str | None]:
+    """The current champion (its version) re-scored on this holdout (None without a champion), or why it could
+    not be."""
     champion = registry.alias_version(name, registry.CHAMPION)
     if champion is None:
-        return None, None
+        return None, None, None
     try:
         scores = registry.score_version(name, champion, data.X_holdout)
     except Exception as exc:  # a schema mismatch surfaces as several MLflow/pandas exception types
-        return None, f"version {champion}: {type(exc).__name__}: {str(exc)[:200]}"
+        return champion, None, f"version {champion}: {type(exc).__name__}: {str(exc)[:200]}"
     metrics = spec.metrics(data.y_holdout, scores)
     mlflow.log_metrics({f"champion_{k}": v for k, v in metrics.items() if np.isfinite(v)})
-    return metrics, None
+    return champion, metrics, None
+
+
+def _abandon(name: str, version: str, run_id: str, exc: BaseException) -> None:
+    reason = f"run {run_id} failed before the gate decided: {type(exc).__name__}: {str(exc)[:200]}"
+    try:
+        registry.abandon(name, version, reason)
+    except Exception:  # the original failure matters more; the next run marks the version instead
+        log.exception("%s v%s: could not mark it abandoned", name, version)
+    else:
+        log.warning("%s v%s: %s; marked abandoned", name, version, reason)
 
 
 def train(
@@ -141,14 +159,27 @@ def train(
     progress: bool = False,
     cv_report_folds: int | None = None,
     model_name: str | None = None,
+    wait: float | None = TRAIN_WAIT_S,
 ) -> TrainResult:
     """Run one training pipeline; nothing is promoted unless the gate passes at the very end.
 
     ``model_name`` defaults to ``cxml.<family>``; tables brought by the user register under their own name
     so they never compete with (or replace) the model served on the contract features.
+
+    One training at a time per workspace: while another holds the workspace's train lock this one says so and
+    waits up to ``wait`` seconds (0: refuses at once; None: for ever), then raises ``WorkspaceBusy`` before it
+    has started a run. Versions of the model that a dead run left ``pending`` are marked ``abandoned`` first.
     """
     name = model_name or spec.registered_name
-    with tracking.using(ws):
+    lock = ws.root / TRAIN_LOCK
+
+    def waiting(holder: dict[str, object] | None) -> None:
+        limit = "for ever" if wait is None else f"up to {wait:g} s"
+        log.warning("%s is busy: waiting %s for the other training run (%s)", ws.root, limit, describe(holder))
+
+    with hold(lock, what=command_line(), timeout=wait, on_wait=waiting), tracking.using(ws):
+        for note in registry.abandon_dead_pending(name):
+            log.warning("%s", note)
         return _train(spec, data, cfg, ws, name, resume, progress, cv_report_folds)
 
 
@@ -167,6 +198,9 @@ def _train(
     study_name = f"{spec.family}-{digest}"
     study_path = ws.studies / f"{study_name}.journal"
     run_id = _parent_run_id(study_path, study_name, resume)
+    if resume:
+        found = f"continuing run {run_id} of study {study_name}" if run_id else f"no interrupted study {study_name}"
+        log.info("resume: %s", found + ("" if run_id else "; starting afresh"))
     with mlflow.start_run(
         run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else f"{spec.family}-{data.name}"
     ) as run:
@@ -239,9 +273,13 @@ def _train(
         version = registry.register(
             name, info.model_uri, run_id, {"feature_set": data.feature_set, "dataset_digest": digest}
         )
-        champion_metrics, champion_error = _champion_metrics(spec, name, data)
-        decision = registry.decide(spec, cfg.gate, metrics, baseline_metrics, champion_metrics, champion_error)
-        registry.apply_decision(name, version, decision)
+        try:
+            champion, champion_metrics, champion_error = _champion_metrics(spec, name, data)
+            decision = registry.decide(spec, cfg.gate, metrics, baseline_metrics, champion_metrics, champion_error)
+            registry.apply_decision(name, version, decision, champion_seen=champion)
+        except BaseException as exc:  # never leave the version pending: it is not promotable, and says why
+            _abandon(name, version, run_id, exc)
+            raise
         mlflow.set_tags(
             {
                 "gate.passed": str(decision.passed),

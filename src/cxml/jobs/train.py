@@ -8,13 +8,17 @@ from cxml import tracking
 from cxml.config import TrainRequest, Workspace, load_pipeline
 from cxml.data.sources import read_valid_tables
 from cxml.datasets import check_as_of, get_family
-from cxml.training import TrainResult, train
+from cxml.training import TRAIN_WAIT_S, TrainResult, train
 
 log = logging.getLogger(__name__)
 
 
-def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> TrainResult:
-    """Tune, train, log, register and gate one family; nothing else (the serving snapshot is ``cxml snapshot``)."""
+def run_train(
+    req: TrainRequest, ws: Workspace, *, progress: bool = False, wait: float | None = TRAIN_WAIT_S
+) -> TrainResult:
+    """Tune, train, log, register and gate one family; nothing else (the serving snapshot is ``cxml snapshot``).
+
+    ``wait``: how long to wait for another training on the workspace (``WorkspaceBusy`` after it)."""
     family = get_family(req.family)
     spec = family.spec
     tracking.configure(ws)
@@ -37,6 +41,7 @@ def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> Tr
             progress=progress,
             cv_report_folds=family.table_cv_folds,
             model_name=f"{spec.registered_name}.{data.name}",
+            wait=wait,
         )
     if family.contract_dataset is None:
         raise ValueError(f"{req.family} trains on a file you bring: pass --table or --transactions")
@@ -45,4 +50,4 @@ def run_train(req: TrainRequest, ws: Workspace, *, progress: bool = False) -> Tr
     as_of = check_as_of(family, req.as_of or cfg.as_of, from_command_line=req.as_of is not None)
     tables = read_valid_tables(data_dir)
     dataset = family.contract_dataset(tables, as_of, cfg, str(data_dir))
-    return train(spec, dataset, cfg, ws, resume=req.resume, progress=progress)
+    return train(spec, dataset, cfg, ws, resume=req.resume, progress=progress, wait=wait)
