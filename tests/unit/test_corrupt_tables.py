@@ -3,7 +3,7 @@ rule and the first offending rows), never a traceback, and `cxml validate`/`cxml
 
 Every case starts from a small simulated company written as Parquet by the package's own writer and breaks one
 thing. The API cases call ``cxml.data`` directly; the CLI cases run ``cxml validate`` in process (every case) and
-``cxml train churn --data`` in a subprocess (a few cases, the train command being the slow one to start)."""
+``cxml train churn --data`` in a subprocess (a few cases, in tests/integration/test_corrupt_tables_train.py)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from cxml.cli import app
 from cxml.data.contract import ContractError, Violation
 from cxml.data.sources import read_valid_tables, write_table_atomic
 from cxml.data.synthetic import Company, generate_company
-from tests.conftest import run_cli
 
+pytestmark = pytest.mark.unit
 Tables = dict[str, pd.DataFrame]
 
 
@@ -308,7 +308,6 @@ def _files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_api_names_table_column_rule_and_rows(clean_dir: Path, company: Company, tmp_path: Path, case: Case) -> None:
     folder = _broken(clean_dir, company, tmp_path, case)
@@ -320,7 +319,6 @@ def test_api_names_table_column_rule_and_rows(clean_dir: Path, company: Company,
     _assert_message(str(info.value), case)
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_validate_exits_1_with_the_message_and_writes_nothing(
     clean_dir: Path, company: Company, tmp_path: Path, case: Case
@@ -335,26 +333,6 @@ def test_validate_exits_1_with_the_message_and_writes_nothing(
     assert _files(home) == [] and sorted(_files(folder)) == before
 
 
-TRAIN_CASES = [c for c in CASES if c.id in {"truncated parquet", "csv with a BOM and ';'", "missing exposures"}] + [
-    c for c in CASES if c.id in {"abc in a float column", "maybe in a boolean column", "empty orders"}
-]
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize("case", TRAIN_CASES, ids=[c.id for c in TRAIN_CASES])
-def test_train_refuses_with_the_message_and_writes_nothing(
-    clean_dir: Path, company: Company, tmp_path: Path, case: Case
-) -> None:
-    folder = _broken(clean_dir, company, tmp_path, case)
-    home = tmp_path / "home"
-    proc, payload = run_cli("train", "churn", "--data", str(folder), "--json", home=home, timeout=300)
-    assert proc.returncode == 2 and payload is None, proc.stderr[-2000:]  # train's exit code for input it refuses
-    _assert_message(proc.stderr, case)
-    assert not (home / "mlflow.db").exists() and not (home / "snapshots").exists()
-    assert _files(home) == []
-
-
-@pytest.mark.unit
 def test_validate_a_file_instead_of_a_folder(tmp_path: Path) -> None:
     not_a_folder = tmp_path / "orders.parquet"
     not_a_folder.write_bytes(b"PAR1")
@@ -365,7 +343,6 @@ def test_validate_a_file_instead_of_a_folder(tmp_path: Path) -> None:
         read_valid_tables(not_a_folder)
 
 
-@pytest.mark.unit
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
 def test_unreadable_permissions(clean_dir: Path, company: Company, tmp_path: Path) -> None:
     folder = tmp_path / "company"
@@ -378,7 +355,6 @@ def test_unreadable_permissions(clean_dir: Path, company: Company, tmp_path: Pat
 # What stays valid
 
 
-@pytest.mark.unit
 def test_an_extra_unknown_table_is_fine(clean_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "company"
     shutil.copytree(clean_dir, folder)
@@ -388,7 +364,6 @@ def test_an_extra_unknown_table_is_fine(clean_dir: Path, tmp_path: Path) -> None
     assert result.exit_code == 0 and result.stdout.startswith("ok: 9 tables valid"), result.output
 
 
-@pytest.mark.unit
 def test_csv_prices_with_a_decimal_point_are_numbers(clean_dir: Path, company: Company, tmp_path: Path) -> None:
     folder = tmp_path / "company"
     shutil.copytree(clean_dir, folder)
@@ -397,7 +372,6 @@ def test_csv_prices_with_a_decimal_point_are_numbers(clean_dir: Path, company: C
     assert orders["unit_price"].dtype == "float64" and orders["unit_price"].iloc[5] == 12.5
 
 
-@pytest.mark.unit
 def test_csv_timestamps_in_mixed_iso_forms_are_read(clean_dir: Path, company: Company, tmp_path: Path) -> None:
     folder = tmp_path / "company"
     shutil.copytree(clean_dir, folder)
@@ -405,7 +379,6 @@ def test_csv_timestamps_in_mixed_iso_forms_are_read(clean_dir: Path, company: Co
     assert read_valid_tables(folder)["orders"]["ts"].iloc[1] == pd.Timestamp("2025-03-01")
 
 
-@pytest.mark.unit
 def test_numbers_stored_as_text_in_parquet_are_read_with_a_warning(
     clean_dir: Path, company: Company, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
