@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -39,6 +40,15 @@ class TrainResult:
     champion_metrics: dict[str, float] | None = None
     cv_metrics: dict[str, float] = field(default_factory=dict)
     study: StudyResult | None = None
+    made_champion: bool | None = None
+    """Whether the version took the ``champion`` alias; a version that passed the gate does not when another
+    ``cxml promote`` or rollback moved the champion while its gate ran (None: not recorded)."""
+
+    @property
+    def decision(self) -> str:
+        if not self.gate.passed:
+            return "refused"
+        return "passed, not made champion" if self.made_champion is False else "promoted"
 
     def to_json(self) -> str:
         return json_line(
@@ -51,7 +61,7 @@ class TrainResult:
                 "champion_metrics": self.champion_metrics,
                 "cv_metrics": self.cv_metrics,
                 "gate": {
-                    "decision": "promoted" if self.gate.passed else "refused",
+                    "decision": self.decision,
                     "reason": self.gate.reason,
                 },
             }
@@ -276,7 +286,10 @@ def _train(
         try:
             champion, champion_metrics, champion_error = _champion_metrics(spec, name, data)
             decision = registry.decide(spec, cfg.gate, metrics, baseline_metrics, champion_metrics, champion_error)
-            registry.apply_decision(name, version, decision, champion_seen=champion)
+            made_champion = registry.apply_decision(name, version, decision, champion_seen=champion)
+            if decision.passed and not made_champion:  # the reason the version carries says why and what to run
+                reason = tracking.client().get_model_version(name, version).tags.get("gate_reason", decision.reason)
+                decision = dataclasses.replace(decision, reason=reason)
         except BaseException as exc:  # never leave the version pending: it is not promotable, and says why
             _abandon(name, version, run_id, exc)
             raise
@@ -288,4 +301,6 @@ def _train(
             }
         )
         log.info("%s v%s: %s", name, version, decision.reason)
-    return TrainResult(run_id, name, version, metrics, baseline_metrics, decision, champion_metrics, cv_metrics, study)
+    return TrainResult(
+        run_id, name, version, metrics, baseline_metrics, decision, champion_metrics, cv_metrics, study, made_champion
+    )
