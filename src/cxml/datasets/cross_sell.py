@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,7 +102,6 @@ def _named_like(frame: pd.DataFrame, names: tuple[str, ...], flag: str, notes: l
 
 def read_transactions(req: TrainRequest, opts: CrossSellOptions) -> tuple[pd.DataFrame, list[str]]:
     """The user's line items as kept purchases, and what cleaning removed (in words, for the log)."""
-    import re
 
     require_options(req, "transactions", "customer", "item", "time")
     assert req.transactions and req.customer and req.item and req.time

@@ -7,6 +7,7 @@ path with a component that starts with "." (a workspace ``.cxml``, a clone under
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -105,8 +106,6 @@ def export_for_serving(ws: Workspace, manifest_path: Path | None = None) -> dict
 
 def serve_env(ws: Workspace) -> dict[str, str]:
     """The environment the service reads: the workspace's BentoML store, manifest and policy."""
-    import os
-
     env = {**os.environ, "BENTOML_HOME": str(ws.bentoml_home), "CXML_HOME": str(ws.root)}
     env["CXML_MANIFEST"] = str(ws.manifest)
     if ws.policy is not None:
