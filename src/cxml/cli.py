@@ -643,3 +643,11 @@ def demo(
 
 if __name__ == "__main__":
     app()
+
+
+campaign_app = typer.Typer(
+    help="A campaign that learns while it runs: update the allocation, read out the arms, evaluate a policy "
+    "from the logs, simulate policies (DESIGN §11).",
+    no_args_is_help=True,
+)
+app.add_typer(campaign_app, name="campaign")
