@@ -641,9 +641,6 @@ def demo(
         serve(host="127.0.0.1", port=port, home=home)
 
 
-if __name__ == "__main__":
-    app()
-
 
 campaign_app = typer.Typer(
     help="A campaign that learns while it runs: update the allocation, read out the arms, evaluate a policy "
@@ -651,3 +648,7 @@ campaign_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(campaign_app, name="campaign")
+
+
+if __name__ == "__main__":
+    app()
