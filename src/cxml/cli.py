@@ -603,6 +603,18 @@ def serve(
     raise typer.Exit(subprocess.run(serve_command(host, port), env=serve_env(ws)).returncode)
 
 
+def _print_what_to_open(ws: Workspace, pages: dict[str, str], port: int, *, serving: bool) -> None:
+    """The demo's last words: the pages it wrote and how to look at the rest, one line each."""
+    service = f"http://127.0.0.1:{port}/docs" + ("" if serving else f"  (after `cxml serve --port {port}`)")
+    typer.echo("\nOpen:")
+    typer.echo(f"  model cards      {pages['cards']}")
+    typer.echo(f"  customer journey {pages['journey']}")
+    typer.echo(
+        f"  MLflow UI        mlflow ui --backend-store-uri {ws.tracking_uri} --port 5000, then http://127.0.0.1:5000"
+    )
+    typer.echo(f"  the service      {service}")
+
+
 def _print_try_it(host: str, port: int, ws: Workspace) -> None:
     from cxml.jobs.snapshot import example_customer
 
@@ -637,9 +649,9 @@ def demo(
     summary = run_demo(ws, customers=customers, seed=seed, trials=trials, echo=typer.echo)
     typer.echo(f"built the Bento {build_bento(ws)} (bentoml list, BENTOML_HOME={ws.bentoml_home})")
     typer.echo(f"demo ready in {time.perf_counter() - t0:.0f}s: {json_line(summary)}")
+    _print_what_to_open(ws, summary["pages"], port, serving=not no_serve)
     if not no_serve:
         serve(host="127.0.0.1", port=port, home=home)
-
 
 
 campaign_app = typer.Typer(
