@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cxml import progress
 from cxml.config import BUILTIN_FAMILIES as _FAMILIES
 from cxml.config import Workspace
 from cxml.json_lines import json_line
@@ -81,6 +82,7 @@ def _setup(
     ] = None,
 ) -> None:
     _STATE["tracking_uri"] = tracking_uri
+    progress.quiet("--json" in sys.argv)  # --json: stdout and stderr carry nothing but the answer and logs
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         stream=sys.stderr,
@@ -584,7 +586,9 @@ def build(
 
     ws = _workspace(home)
     typer.echo(f"serving {_export(ws, data, as_of)}")
-    typer.echo(f"built the Bento {build_bento(ws)} (BENTOML_HOME={ws.bentoml_home})")
+    with progress.step("bentoml build"):
+        tag = build_bento(ws)
+    typer.echo(f"built the Bento {tag} (BENTOML_HOME={ws.bentoml_home})")
 
 
 @app.command()
@@ -647,7 +651,9 @@ def demo(
     ws = _workspace(home)
     t0 = time.perf_counter()
     summary = run_demo(ws, customers=customers, seed=seed, trials=trials, echo=typer.echo)
-    typer.echo(f"built the Bento {build_bento(ws)} (bentoml list, BENTOML_HOME={ws.bentoml_home})")
+    with progress.step("bentoml build"):
+        tag = build_bento(ws)
+    typer.echo(f"built the Bento {tag} (bentoml list, BENTOML_HOME={ws.bentoml_home})")
     typer.echo(f"demo ready in {time.perf_counter() - t0:.0f}s: {json_line(summary)}")
     _print_what_to_open(ws, summary["pages"], port, serving=not no_serve)
     if not no_serve:
