@@ -14,6 +14,7 @@ A page writes a marker on a line of its own and the hook replaces it:
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -128,24 +129,38 @@ def http_routes() -> str:
     return "\n".join(out)
 
 
-def package_modules(package: str) -> list[str]:
-    """Every public module of a package (its ``__init__`` first, then the modules below it, private ones left out)."""
+def _has_docstring(path: Path) -> bool:
+    return ast.get_docstring(ast.parse(path.read_text())) is not None
+
+
+def package_modules(package: str) -> list[tuple[str, bool]]:
+    """Every public module of a package as (name, is a package), private ones left out, the package itself first.
+
+    A package's ``__init__`` only imports (none defines a function or class), so it is shown by its docstring
+    alone, and not at all when it has none: its re-exports are documented where they are defined.
+    """
     root = SRC.joinpath(*package.split("."))
     if not (root / "__init__.py").exists():
         raise ValueError(f"cxml:modules {package}: no package at {root}")
-    names = []
+    found = []
     for path in sorted(root.rglob("*.py")):
         parts = path.relative_to(SRC).with_suffix("").parts
         if any(part.startswith("_") for part in parts if part != "__init__"):
             continue
-        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return sorted(names, key=lambda name: (name != package, name))
+        is_package = parts[-1] == "__init__"
+        if is_package and not _has_docstring(path):
+            continue
+        found.append((".".join(parts[:-1] if is_package else parts), is_package))
+    return sorted(found, key=lambda item: (item[0] != package, item[0]))
 
 
 def module_blocks(package: str | None) -> str:
     if not package:
         raise ValueError("cxml:modules needs a package, e.g. <!-- cxml:modules cxml.models -->")
-    return "\n\n".join(f"::: {name}" for name in package_modules(package))
+    return "\n\n".join(
+        f"::: {name}\n    options:\n      members: false" if is_package else f"::: {name}"
+        for name, is_package in package_modules(package)
+    )
 
 
 RENDERERS: dict[str, Callable[..., str]] = {

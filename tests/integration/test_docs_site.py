@@ -8,6 +8,7 @@ fetches nothing from the internet.
 
 from __future__ import annotations
 
+import ast
 import functools
 import http.server
 import io
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 DOCS = ROOT / "docs"
 DOCS_TOOLS = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
-NOT_DOCUMENTED = {"cxml": "only __version__", "cxml.pipelines": "holds the shipped YAML, no Python"}
+NOT_DOCUMENTED = {"cxml": "only __version__"}
 REFERENCE_PAGE = "reference/models.html"
 NO_AUTOFILL = "--disable-features=AutofillServerCommunication"
 """Material's search box is a form field, and Chromium (not the page) asks its autofill service about every form
@@ -74,11 +75,14 @@ def site(tmp_path_factory) -> Path:
 
 
 def public_modules() -> set[str]:
-    """Every module of the package as imported (``cxml.models.churn``), private ones left out."""
+    """Every module of the package as imported (``cxml.models.churn``), private ones left out, and every package
+    whose ``__init__`` says something (one without a docstring only imports: its names live in its modules)."""
     names = set()
     for path in SRC.joinpath("cxml").rglob("*.py"):
         parts = path.relative_to(SRC).with_suffix("").parts
         if any(part.startswith("_") for part in parts if part != "__init__"):
+            continue
+        if parts[-1] == "__init__" and ast.get_docstring(ast.parse(path.read_text())) is None:
             continue
         names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return names - set(NOT_DOCUMENTED)
