@@ -230,8 +230,8 @@ def test_every_documented_command_and_option_exists():
     for page, line in commands:
         words = line.replace("\\|", " ").split()[1:]
         command = root
-        while words and words[0] in getattr(command, "commands", {}):
-            command = command.commands[words.pop(0)]
+        while words and words[0] in (subcommands := getattr(command, "commands", {})):
+            command = subcommands[words.pop(0)]
         if command is root and words and not words[0].startswith("-"):
             wrong.append(f"{page}: `{line}`: no command {words[0]!r}")
             continue
