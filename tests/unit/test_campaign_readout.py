@@ -1,5 +1,7 @@
 """The anytime-valid readout on generated campaigns with known rates."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,3 +169,19 @@ def test_bad_input_names_what_to_fix():
         readout(assignments.assign(propensity=0.0), outcomes, SPEC)
     with pytest.raises(ValueError, match="numeric"):
         readout(assignments, outcomes.assign(outcome="yes"), SPEC)
+
+
+def test_to_dict_is_plain_json():
+    assignments, outcomes = campaign({"control": 0.1, "a": 0.1, "b": 0.1}, n=4, seed=10, holdout=0.5)
+    payload = readout(assignments, outcomes, SPEC).to_dict()
+    text = json.dumps(payload, allow_nan=False)
+    assert json.loads(text)["campaign_id"] == "spring"
+    assert [a["arm"] for a in payload["arms"]] == ["control", "a", "b"]
+
+
+def test_an_arm_without_customers_has_no_lift_and_a_binary_interval_stays_within_one():
+    assignments, outcomes = campaign({"control": 0.1, "a": 0.1}, n=40, seed=11)
+    result = readout(assignments, outcomes, SPEC)
+    b = result.arm("b")
+    assert b.n == 0 and np.isnan(b.lift) and b.decision == "continue"
+    assert result.arm("a").lower >= -1.0 and result.arm("a").upper <= 1.0

@@ -145,7 +145,18 @@ class Readout:
         return next(a for a in self.arms if a.arm == name)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """Plain JSON-able values: an interval not yet defined (fewer than two customers) is None, not ±inf."""
+        return {k: _finite(v) for k, v in asdict(self).items()}
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 @dataclass(frozen=True)
@@ -241,14 +252,15 @@ def aipw_scores(arm: np.ndarray, propensity: np.ndarray, y: np.ndarray, n_arms: 
     return m + onehot * (y[:, None] - m) / propensity[:, None]
 
 
-def _interval(scores: np.ndarray, alpha: float, planned_n: int) -> tuple[float, float, float]:
-    """(estimate, lower, upper) of the mean of ``scores`` by the normal-mixture confidence sequence at t = n."""
+def _interval(scores: np.ndarray, alpha: float, planned_n: int, bound: float) -> tuple[float, float, float]:
+    """(estimate, lower, upper) of the mean of ``scores`` by the normal-mixture confidence sequence at t = n,
+    intersected with [−bound, bound] (a difference of two response rates lies in [−1, 1])."""
     if scores.size < 2:
-        return float(scores.mean()) if scores.size else float("nan"), -np.inf, np.inf
+        return float(scores.mean()) if scores.size else float("nan"), -bound, bound
     rho2 = mixing_rho2(scores, alpha, planned_n)
     mean = float(scores.mean())
     radius = float(mixture_radius(np.array([scores.size]), np.array([scores.var()]), rho2, alpha)[0])
-    return mean, mean - radius, mean + radius
+    return mean, max(mean - radius, -bound), min(mean + radius, bound)
 
 
 def _arms(units: _Units, y: np.ndarray, spec: CampaignSpec, planned_n: int, min_n: int) -> list[ArmReadout]:
@@ -257,6 +269,7 @@ def _arms(units: _Units, y: np.ndarray, spec: CampaignSpec, planned_n: int, min_
     k, c = len(spec.arms), spec.arms.index(spec.control)
     phi = aipw_scores(arm, prop, yk, k)
     alpha = spec.alpha / max(k - 1, 1)
+    bound = 1.0 if spec.outcome == "binary" else np.inf
     rows = []
     for j, name in enumerate(spec.arms):
         mine = arm == j
@@ -265,7 +278,10 @@ def _arms(units: _Units, y: np.ndarray, spec: CampaignSpec, planned_n: int, min_
         if j == c:
             rows.append((name, int(mine.sum()), mean, 0.0, 0.0, 0.0))
             continue
-        rows.append((name, int(mine.sum()), mean, *_interval(phi[:, j] - phi[:, c], alpha, planned_n)))
+        if not mine.any() or not (arm == c).any():
+            rows.append((name, int(mine.sum()), mean, float("nan"), -np.inf, np.inf))
+            continue
+        rows.append((name, int(mine.sum()), mean, *_interval(phi[:, j] - phi[:, c], alpha, planned_n, bound)))
     n_control = int((arm == c).sum())
     out = []
     for name, n, mean, lift, lower, upper in rows:
@@ -297,7 +313,8 @@ def _holdout(units: _Units, y: np.ndarray, spec: CampaignSpec, planned_n: int) -
         return None
     share = np.where(h, spec.holdout_share, 1.0 - spec.holdout_share)
     phi = aipw_scores((~h).astype(int), share, y, 2)
-    lift, lower, upper = _interval(phi[:, 1] - phi[:, 0], spec.alpha, planned_n)
+    bound = 1.0 if spec.outcome == "binary" else np.inf
+    lift, lower, upper = _interval(phi[:, 1] - phi[:, 0], spec.alpha, planned_n, bound)
     n_campaign = int((~h).sum())
     unit_value = spec.value_per_response if spec.outcome == "binary" else (spec.value_per_response or 1.0)
     contacts = int(((units.arm != spec.arms.index(spec.control)) & ~h).sum())
