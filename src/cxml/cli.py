@@ -641,13 +641,110 @@ def demo(
         serve(host="127.0.0.1", port=port, home=home)
 
 
-
 campaign_app = typer.Typer(
     help="A campaign that learns while it runs: update the allocation, read out the arms, evaluate a policy "
     "from the logs, simulate policies (DESIGN §11).",
     no_args_is_help=True,
 )
 app.add_typer(campaign_app, name="campaign")
+
+
+@campaign_app.command("simulate")
+def campaign_simulate(
+    table: Annotated[
+        Path | None,
+        typer.Option("--table", help="A randomised test to replay (CSV/Parquet); none: the simulated company."),
+    ] = None,
+    treatment: Annotated[
+        str | None, typer.Option("--treatment", help="--table: the column naming each row's arm.")
+    ] = None,
+    control: Annotated[
+        str | None, typer.Option("--control", help="--table: the value of --treatment marking control.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="--table: the outcome column (0/1 or an amount).")
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="--table: identifier column (default: row numbers).")
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="--table: columns to ignore (repeatable).")] = None,
+    shuffles: Annotated[int, typer.Option(help="--table: arrival orders replayed per policy.", min=1)] = 20,
+    prior_share: Annotated[
+        float, typer.Option(help="--table: share held aside to fit the warm start's uplift model (never replayed).")
+    ] = 0.3,
+    batch_size: Annotated[int, typer.Option(help="--table: rows offered between two refits.", min=1)] = 1000,
+    relabel: Annotated[
+        bool, typer.Option("--relabel", help="--table: shuffle the arm labels first (an A/A test: no true winner).")
+    ] = False,
+    customers: Annotated[
+        int, typer.Option("--customers", "-n", help="Simulated company: customers.", min=1000)
+    ] = 40_000,
+    campaign: Annotated[str, typer.Option(help="Simulated company: the campaign to run (CMP01 .. CMP05).")] = "CMP05",
+    seeds: Annotated[int, typer.Option(help="Simulated company: closed-loop runs (seeds 0 .. N-1).", min=1)] = 20,
+    days: Annotated[int, typer.Option(help="Simulated company: days the campaign runs (one refit a day).", min=1)] = 14,
+    prior_noise: Annotated[
+        float, typer.Option(help="Simulated company: sd of the warm start's model error per customer and arm.")
+    ] = 0.1,
+    prior_weight: Annotated[float, typer.Option(help="Pseudo-observations the warm start's prior is worth.")] = 20.0,
+    seed: Annotated[int, typer.Option(help="Random seed (company, split, arrival orders).")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Every allocation policy side by side: regret on the simulated company, or a replay of your randomised test."""
+    from cxml.datasets.tables import TableError
+    from cxml.jobs.campaign_simulate import simulate_company, simulate_table
+
+    def progress(line: str) -> None:
+        typer.echo(line, err=True)
+
+    try:
+        if table is None:
+            result = simulate_company(
+                customers=customers,
+                company_seed=seed,
+                campaign=campaign,
+                seeds=range(seeds),
+                days=days,
+                prior_noise=prior_noise,
+                prior_weight=prior_weight,
+                echo=progress,
+            )
+            for name, r in result["regret"].items():
+                typer.echo(f"{name:28s} regret {r['mean']:9.1f} ± {r['sd']:.1f} over {seeds} seeds")
+            typer.echo(
+                f"warm start beats cold Thompson on {result['warm_beats_cold']}/{seeds} seeds; warm/uniform regret "
+                f"{result['warm_over_uniform']:.2f}; wrong prior/cold {result['wrong_prior_over_cold']:.2f}"
+            )
+        else:
+            missing = [
+                o for o, v in (("--treatment", treatment), ("--control", control), ("--target", target)) if not v
+            ]
+            if missing:
+                raise _fail(f"--table needs {' '.join(missing)}")
+            assert treatment and control and target
+            result = simulate_table(
+                table,
+                treatment=treatment,
+                control=control,
+                target=target,
+                id_column=id_column,
+                drop=drop or (),
+                shuffles=shuffles,
+                prior_share=prior_share,
+                batch_size=batch_size,
+                prior_weight=prior_weight,
+                seed=seed,
+                relabel=relabel,
+                echo=progress,
+            )
+            typer.echo(f"best single arm {result['best_arm']!r}: {result['best_arm_rate']:.4f} {target} per customer")
+            for name, r in result["rate"].items():
+                readout = result["readout"].get(name)
+                winner = "n/a (no readout module)" if readout is None else (readout.get("winner") or "none yet")
+                typer.echo(f"{name:16s} {target} per contact {r['mean']:.4f} ± {r['sd']:.4f}  winner: {winner}")
+    except (TableError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json_line(result))
 
 
 if __name__ == "__main__":
