@@ -747,5 +747,160 @@ def campaign_simulate(
         typer.echo(json_line(result))
 
 
+CampaignOption = Annotated[str, typer.Option("--campaign", help="Campaign id (letters, digits, '.', '_', '-').")]
+
+
+@campaign_app.command("start")
+def campaign_start(
+    campaign: CampaignOption,
+    arms: Annotated[str, typer.Option("--arms", help="Every arm, the control included, comma-separated.")],
+    control: Annotated[str, typer.Option("--control", help="The arm that is 'no offer' (or today's default).")],
+    outcome: Annotated[str, typer.Option("--outcome", help="binary (responded) or continuous (spend).")] = "binary",
+    policy: Annotated[
+        str, typer.Option("--policy", help="uniform, thompson, top_two or warm_thompson (prior: the uplift champion).")
+    ] = "thompson",
+    min_share: Annotated[float, typer.Option("--min-share", help="Floor on every active arm's share.")] = 0.01,
+    holdout_share: Annotated[
+        float, typer.Option("--holdout-share", help="Customers never contacted (shared with the next best action).")
+    ] = 0.05,
+    prior_weight: Annotated[
+        float, typer.Option("--prior-weight", help="Pseudo-observations the warm start's prior is worth.")
+    ] = 20.0,
+    value_per_response: Annotated[float, typer.Option(help="Revenue of one response (readout revenue).")] = 0.0,
+    cost_per_contact: Annotated[float, typer.Option(help="Cost of one contact (readout revenue).")] = 0.0,
+    min_lift: Annotated[float, typer.Option(help="A lift below this is not worth having (drops an arm).")] = 0.0,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a campaign: its spec and allocation v1 in the workspace; the service assigns by it at once."""
+    from pydantic import ValidationError
+
+    from cxml.campaigns.spec import CampaignSpec
+    from cxml.jobs.campaign import start_campaign
+
+    ws = _workspace(home)
+    try:
+        spec = CampaignSpec(
+            campaign_id=campaign,
+            arms=tuple(a.strip() for a in arms.split(",") if a.strip()),
+            control=control,
+            outcome=outcome,
+            policy=policy,
+            min_share=min_share,
+            holdout_share=holdout_share,
+            prior_weight=prior_weight,
+            value_per_response=value_per_response,
+            cost_per_contact=cost_per_contact,
+            min_lift=min_lift,
+        )
+        result = start_campaign(ws, spec)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        raise _fail(problems) from None
+    except (ValueError, FileExistsError) as exc:
+        raise _fail(str(exc)) from None
+    shares = ", ".join(f"{a} {p:.2f}" for a, p in result["shares"].items())
+    typer.echo(f"campaign {campaign} started ({policy}): allocation v1 {shares} → {result['path']}")
+    if as_json:
+        typer.echo(json_line(result))
+
+
+@campaign_app.command("update")
+def campaign_update(
+    campaign: CampaignOption,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes",
+            help="Outcome file to ingest first (CSV/Parquet: campaign_id, customer_id, outcome, observed_at).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the policy's posterior draws.")] = 0,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read the log and outcomes so far, read out, stop dropped arms, fit the policy, write the next allocation
+    (an MLflow run under cxml/campaigns)."""
+    from cxml.campaigns.store import AllocationConflict, CampaignNotFound
+    from cxml.jobs.campaign import update_campaign
+
+    ws = _workspace(home)
+    try:
+        result = update_campaign(ws, campaign, outcomes_file=outcomes, seed=seed)
+    except (CampaignNotFound, AllocationConflict, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    shares = ", ".join(f"{a} {p:.3f}" for a, p in result.shares.items())
+    typer.echo(
+        f"campaign {campaign}: allocation v{result.version} ({result.policy}) from {result.n_assignments:,} "
+        f"assignments and {result.n_outcomes:,} outcomes: {shares}"
+    )
+    if result.stopped:
+        typer.echo(f"  stopped arms: {', '.join(result.stopped)}")
+    if result.readout is not None:
+        typer.echo(f"  winner: {result.readout.get('winner') or 'none yet'}; MLflow run {result.run_id}")
+    if as_json:
+        typer.echo(json_line(result.summary()))
+
+
+@campaign_app.command("readout")
+def campaign_readout(
+    campaign: CampaignOption,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Where to write the page (default: workspace reports).")
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which arms beat control and by how much (valid at any look), what to stop, and the page."""
+    from cxml.campaigns.store import CampaignNotFound
+    from cxml.jobs.campaign import readout_campaign
+
+    ws = _workspace(home)
+    try:
+        result = readout_campaign(ws, campaign, html=html)
+    except (CampaignNotFound, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    for arm in result["arms"]:
+        typer.echo(
+            f"{arm['arm']:16s} n {arm['n']:>8,}  mean {_fmt(arm['mean'])}  lift {_fmt(arm['lift'])} "
+            f"[{_fmt(arm['lower'])}, {_fmt(arm['upper'])}]  {arm['decision']}"
+        )
+    typer.echo(f"winner: {result['winner'] or 'none yet'}; page {result['page']}")
+    if as_json:
+        typer.echo(json_line(result))
+
+
+def _fmt(value: object) -> str:
+    return f"{value:+.4f}" if isinstance(value, float) and math.isfinite(value) else "–"
+
+
+@campaign_app.command("evaluate")
+def campaign_evaluate(
+    campaign: CampaignOption,
+    rule: Annotated[
+        str, typer.Option("--rule", help='Candidate targeting rule, e.g. "arm=email top=0.3 score=uplift".')
+    ],
+    seed: Annotated[int, typer.Option(help="Random seed (cross-fitting folds, bootstrap).")] = 0,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Value a candidate targeting rule from the campaign's logs (IPS, SNIPS, direct method, doubly robust)."""
+    from cxml.campaigns.store import CampaignNotFound
+    from cxml.jobs.campaign import evaluate_campaign
+
+    ws = _workspace(home)
+    try:
+        result = evaluate_campaign(ws, campaign, rule, seed=seed)
+    except (CampaignNotFound, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"{result['n_logged']:,} logged customers; the logged policy's mean outcome {result['logged_value']:.4f}"
+    )
+    for name, e in result["estimates"].items():
+        typer.echo(f"{name:6s} {e['value']:.4f} [{e['lower']:.4f}, {e['upper']:.4f}]")
+    if as_json:
+        typer.echo(json_line(result))
+
+
 if __name__ == "__main__":
     app()
