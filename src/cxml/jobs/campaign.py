@@ -299,15 +299,18 @@ class DemoCampaign:
         return self.__dict__.copy()
 
 
-def run_demo_campaign(ws: Workspace, *, days: int = 5, seed: int = 0) -> DemoCampaign:
+def run_demo_campaign(
+    ws: Workspace, *, days: int = 5, seed: int = 0, data: Path | None = None, start: str | None = None
+) -> DemoCampaign:
     """One campaign of the simulated company run in closed loop through the real store, day by day: the customers
     who arrive are assigned by the current allocation (the service's rules and log), their outcomes drawn from the
     company's truth are ingested the next morning, and ``update`` writes the next allocation. Warm-started from the
     uplift champion when it was trained on this campaign's arms; the allocation left is what ``/campaign/assign``
-    serves."""
+    serves. ``data``: the simulated company (default: the workspace's); ``start``: the first day (default: the
+    snapshot's date)."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
-    effects = pd.read_parquet(ws.data / "truth" / "effects.parquet")
+    effects = pd.read_parquet((data or ws.data) / "truth" / "effects.parquet")
     with tracking.using(ws):
         version = registry.alias_version(UPLIFT_MODEL, registry.CHAMPION)
         tags = (
@@ -331,7 +334,7 @@ def run_demo_campaign(ws: Workspace, *, days: int = 5, seed: int = 0) -> DemoCam
     rng = np.random.default_rng(seed)
     ids = truth["customer_id"].astype(str).to_numpy()
     mu = truth.set_index("customer_id")[list(arms)]
-    _, as_of = read_snapshot(ws)
+    as_of = start or read_snapshot(ws)[1]
     log = store.log()
     for day, rows in enumerate(np.array_split(rng.permutation(len(ids)), days)):
         now = pd.Timestamp(as_of) + pd.Timedelta(days=day)
