@@ -28,26 +28,26 @@ def run_demo(
     params = {"customers": customers, "seed": seed}
     marker = ws.data / "params.json"
     if not marker.exists() or json.loads(marker.read_text()) != params:
-        echo(f"1/9 generating a company of {customers:,} customers (seed {seed}) in {ws.data}")
+        echo(f"1/8 generating a company of {customers:,} customers (seed {seed}) in {ws.data}")
         write_company(ws.data, customers, seed=seed, progress=True)
         marker.write_text(json.dumps(params))
-    echo("2/9 validating the tables against the data contract")
+    echo("2/8 validating the tables against the data contract")
     tables = read_valid_tables(ws.data)
-    echo("3/9 tuning, training and gating every model family (Optuna × MLflow)")
+    echo("3/8 tuning, training and gating every model family (Optuna × MLflow)")
     results: dict[str, TrainResult] = {}
     for name, family in families().items():
         if not family.demo:
             continue
         results[name] = run_train(TrainRequest(family=name, data=ws.data, trials=trials), ws, progress=True)
         echo(f"    {results[name].model_name} v{results[name].model_version}: {results[name].gate.reason}")
-    echo("4/9 writing the serving snapshot (every customer's features the day after the last order)")
+    echo("4/8 writing the serving snapshot (every customer's features the day after the last order)")
     write_snapshot(ws, tables, ws.data)
     snapshot, as_of = read_snapshot(ws)
     echo(f"    {len(snapshot):,} customers as of {as_of}")
-    echo("5/9 the behavioural segments, lifecycle stages and value × engagement cells")
+    echo("5/8 the behavioural segments, lifecycle stages and value × engagement cells")
     segments = run_segments(ws, tables, as_of, source=str(ws.data))
     echo(f"    cxml.segments v{segments.model_version}: {segments.gate.reason} ({segments.k} segments)")
-    echo("6/9 explaining three customers")
+    echo("6/8 explaining three customers")
     uplift = results.get("uplift")
     for customer in snapshot.index[:3]:
         explained = explain_customer(ws, "churn", str(customer))
@@ -61,7 +61,7 @@ def run_demo(
                 f"      strongest arm {arm}: effect {offer['effects'][arm]:+.3f}{worth}"
                 f" → recommended: {offer.get('recommended_arm', '?')}"
             )
-    echo("7/9 writing the champions' model cards")
+    echo("7/8 writing the champions' model cards")
     churn = results["churn"]
     card_path, card = write_report(ws, churn.model_name)
     echo(f"    {churn.model_name}: grade {card.grade.letter}: {card.grade.reason}")
@@ -70,9 +70,9 @@ def run_demo(
             _, other_card = write_report(ws, other.model_name)
             echo(f"    {other.model_name}: grade {other_card.grade.letter}: {other_card.grade.reason}")
     echo(f"    open {write_report_index(ws)}")
-    echo("8/9 exporting the champions and the feature snapshot for serving")
+    echo("8/8 exporting the champions and the feature snapshot for serving")
     manifest = export_for_serving(ws)
-    echo("9/9 running a campaign in closed loop for 5 simulated days (served by /campaign/assign)")
+    echo("    and one campaign run in closed loop for 5 simulated days, so /campaign/assign has a live allocation")
     campaign = run_demo_campaign(ws, days=5, seed=seed)
     echo(
         f"    {campaign.campaign_id} ({campaign.policy}): {campaign.assigned:,} customers assigned, allocation "
