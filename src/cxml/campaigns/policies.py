@@ -356,10 +356,11 @@ class ThompsonPolicy(UniformPolicy):
 
 
 class TopTwoThompsonPolicy(ThompsonPolicy):
-    """Top-two Thompson sampling (Russo 2016): with probability ``beta`` the Thompson leader, otherwise the
-    challenger (the leader of a re-draw that disagrees). With ``p`` the Thompson shares, arm ``a`` is assigned with
-    ``psi_a = beta p_a + (1 - beta) p_a sum_{b != a} p_b / (1 - p_b)``; ``p`` is smoothed by half a draw per arm so a
-    certain leader still leaves the runner-up a challenger share."""
+    """Top-two Thompson sampling (Russo 2016): with probability ``beta`` the Thompson leader, otherwise a challenger.
+    The challenger is the best of the *other* arms in an independent posterior draw (Russo re-draws until the
+    leader changes; this variant needs no rejection loop and never stalls when the leader is certain). With ``p``
+    the Thompson shares and ``q[a | b]`` the Monte-Carlo share of draws in which ``a`` is best once ``b`` is left
+    out, arm ``a`` is assigned with ``psi_a = beta p_a + (1 - beta) sum_{b != a} p_b q[a | b]``."""
 
     name = "top_two"
 
@@ -369,12 +370,26 @@ class TopTwoThompsonPolicy(ThompsonPolicy):
         super().__init__(spec, stopped=stopped, n_draws=n_draws, seed=seed)
         self.beta = beta
 
+    def _p_best(self, rng: np.random.Generator) -> np.ndarray:
+        reward = np.where(self.active_, self._reward(self._draws(rng)), -np.inf)
+        k = len(self.spec.arms)
+        p = np.stack([(reward.argmax(axis=2) == a).mean(axis=0) for a in range(k)], axis=1)
+        challenger = np.zeros_like(p)
+        for b in range(k):
+            if not self.active_[b] or self.active_.sum() < 2:
+                continue
+            others = reward.copy()
+            others[:, :, b] = -np.inf
+            best = others.argmax(axis=2)
+            q = np.stack([(best == a).mean(axis=0) for a in range(k)], axis=1)
+            challenger += p[:, [b]] * q
+        if self.active_.sum() < 2:
+            challenger = p
+        self.challenger_ = challenger
+        return p
+
     def _assignment_probabilities(self, p_best: np.ndarray) -> np.ndarray:
-        k = int(self.active_.sum())
-        p = np.where(self.active_, (p_best * self.n_draws + 0.5) / (self.n_draws + 0.5 * k), 0.0)
-        odds = np.where(self.active_, p / (1.0 - p), 0.0)
-        challenger = p * (odds.sum(axis=1, keepdims=True) - odds)
-        return self.beta * p + (1.0 - self.beta) * challenger
+        return self.beta * p_best + (1.0 - self.beta) * self.challenger_
 
 
 class WarmThompsonPolicy(ThompsonPolicy):
