@@ -154,6 +154,29 @@ def test_warm_start_data_override_a_wrong_model():
     assert ARMS[int(np.argmax(policy.shares_[1]))] == "b"
 
 
+def test_a_strong_prior_the_data_contradict_is_dropped():
+    a, o = logs({"control": 0.1, "a": 0.1, "b": 0.3}, 3000)
+    prior = warm_prior(a["customer_id"].tolist(), dict.fromkeys(a["customer_id"], "a"))  # a at 0.3: data say 0.1
+    spec = SPEC.model_copy(update={"prior_weight": 5000.0})
+    post = make_policy(spec, policy="warm_thompson").fit(a, o, prior).posteriors().set_index(["segment", "arm"])
+    cell = post.loc[("warm:a", "a")]
+    assert cell["alpha"] + cell["beta"] < 1200  # ~1000 own contacts + 2, not 5000 pseudo-observations
+    assert post.loc[("warm:a", "a"), "alpha"] / (cell["alpha"] + cell["beta"]) == pytest.approx(0.1, abs=0.02)
+
+
+def test_a_segment_with_little_data_borrows_the_other_segments_picture():
+    a, o = logs({"control": 0.1, "a": 0.1, "b": 0.3}, 6000, segment="seen")
+    new = [f"new{i}" for i in range(5)]
+    a = pd.concat([a, pd.DataFrame({"campaign_id": "c1", "customer_id": new, "arm": "a", "segment": "unseen"})])
+    o = pd.concat(
+        [o, pd.DataFrame({"campaign_id": "c1", "customer_id": new, "outcome": 1.0})]
+    )  # 5 of 5 respond to a: a fluke
+    policy = make_policy(SPEC, policy="thompson", borrow_weight=200.0).fit(a, o)
+    post = policy.posteriors().set_index(["segment", "arm"])
+    assert post.loc[("unseen", "b"), "alpha"] + post.loc[("unseen", "b"), "beta"] == pytest.approx(202.0)
+    assert ARMS[int(np.argmax(policy.shares_[policy.segments_.index("unseen")]))] == "b"
+
+
 def test_warm_allocation_carries_each_customers_shares():
     ids = ["p", "q"]
     prior = warm_prior(ids, {"p": "a", "q": "b"})
