@@ -6,6 +6,7 @@ Every policy is a small state object (``__init__`` stores arguments, ``fit`` lea
 - ``thompson``: Thompson sampling per customer segment (Thompson 1933; Agrawal & Goyal 2012). Binary outcomes
   have a Beta-Bernoulli model per segment × arm, ``theta ~ Beta(1 + s, 1 + n - s)``; continuous outcomes (spend)
   a normal-inverse-gamma model, whose mean is Student-t: ``mu ~ mu_n + sqrt(b_n / (a_n kappa_n)) t_{2 a_n}``.
+  Segments borrow up to ``borrow_weight`` pseudo-observations of the other segments' data (``_borrow``).
 - ``top_two``: top-two Thompson sampling (Russo 2016, beta = 0.5), which spends more on the runner-up and so finds
   the best arm sooner, at some cost in regret.
 - ``warm_thompson``: Thompson sampling warm-started by an uplift model (see ``WarmThompsonPolicy``).
