@@ -6,6 +6,7 @@ Every policy is a small state object (``__init__`` stores arguments, ``fit`` lea
 - ``thompson``: Thompson sampling per customer segment (Thompson 1933; Agrawal & Goyal 2012). Binary outcomes
   have a Beta-Bernoulli model per segment × arm, ``theta ~ Beta(1 + s, 1 + n - s)``; continuous outcomes (spend)
   a normal-inverse-gamma model, whose mean is Student-t: ``mu ~ mu_n + sqrt(b_n / (a_n kappa_n)) t_{2 a_n}``.
+  Segments borrow up to ``borrow_weight`` pseudo-observations of the other segments' data (``_borrow``).
 - ``top_two``: top-two Thompson sampling (Russo 2016, beta = 0.5), which spends more on the runner-up and so finds
   the best arm sooner, at some cost in regret.
 - ``warm_thompson``: Thompson sampling warm-started by an uplift model (see ``WarmThompsonPolicy``).
@@ -33,6 +34,12 @@ import pandas as pd
 from cxml.campaigns.spec import ALL_SEGMENTS, Allocation, CampaignSpec
 from cxml.decision.policy import in_holdout
 
+BORROW_WEIGHT = 200.0
+"""At most this many pseudo-observations a segment borrows from the other segments' data, per arm."""
+CONFLICT_Z = 3.0
+"""A warm-start prior whose segment-arm data sit this many standard errors away from it is dropped."""
+MIN_CONFLICT_N = 30
+"""Contacts a segment-arm needs before its data may contradict the model."""
 WARM_PREFIX = "warm:"
 """Segments a warm-started policy pools customers into are named ``warm:<predicted best arm>``."""
 
@@ -136,11 +143,20 @@ class UniformPolicy:
 
     name = "uniform"
 
-    def __init__(self, spec: CampaignSpec, *, stopped: Sequence[str] = (), n_draws: int = 4000, seed: int = 0):
+    def __init__(
+        self,
+        spec: CampaignSpec,
+        *,
+        stopped: Sequence[str] = (),
+        n_draws: int = 4000,
+        seed: int = 0,
+        borrow_weight: float = BORROW_WEIGHT,
+    ):
         self.spec = spec
         self.stopped = tuple(stopped)
         self.n_draws = n_draws
         self.seed = seed
+        self.borrow_weight = borrow_weight
 
     # -- fitting ---------------------------------------------------------------------------------------------------
     def fit(self, assignments: pd.DataFrame, outcomes: pd.DataFrame, prior: pd.DataFrame | None = None) -> Self:
@@ -176,7 +192,7 @@ class UniformPolicy:
 
     def _posterior(self, stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Posterior parameters per segment × arm (G × K arrays); the uniform policy keeps the cold Thompson ones."""
-        return _posterior(self.spec, stats, _borrow(self.spec, stats, self._prior_params(stats)))
+        return _posterior(self.spec, stats, _borrow(self.spec, stats, self._prior_params(stats), self.borrow_weight))
 
     def _prior_params(self, stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return _cold_prior(self.spec, stats)
@@ -296,13 +312,17 @@ def _cold_prior(spec: CampaignSpec, stats: dict[str, np.ndarray]) -> dict[str, n
     return {"mu0": np.full(shape, mean), "kappa0": np.ones(shape), "a0": np.ones(shape), "b0": np.full(shape, var)}
 
 
-def _borrow(spec: CampaignSpec, stats: dict[str, np.ndarray], prior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Segments borrow strength from each other: every segment's prior for arm ``a`` also holds the other segments'
-    mean outcome with arm ``a``, worth ``c = min(n_other, prior_weight)`` observations. A segment with little data of
-    its own starts from the campaign-wide picture instead of from nothing, and its own data outweigh the borrowed
-    ones after ``prior_weight`` contacts; row 0 (``*``, every segment pooled) borrows nothing."""
+def _borrow(
+    spec: CampaignSpec, stats: dict[str, np.ndarray], prior: dict[str, np.ndarray], weight: float
+) -> dict[str, np.ndarray]:
+    """Segments borrow strength from each other (a cheap hierarchical model): every segment's prior for arm ``a``
+    also holds the other segments' mean outcome with arm ``a``, worth ``c = min(n_other, weight)`` observations. A
+    segment with little data of its own starts from the campaign-wide picture instead of from nothing, and its own
+    data outweigh the borrowed ones after ``weight`` contacts; row 0 (``*``, every segment pooled) borrows nothing.
+    On the simulated company (bench/campaigns.py, 20 seeds) ``weight`` 200 instead of 20 took a shuffled warm-start
+    prior from 1.17× to 1.07× cold Thompson sampling's regret, and a good prior from 0.53× to 0.51×."""
     n_other = stats["n"][0] - stats["n"]
-    c = np.minimum(n_other, spec.prior_weight)
+    c = np.minimum(n_other, weight)
     c[0] = 0.0
     r = np.divide(stats["sum"][0] - stats["sum"], n_other, out=np.zeros_like(n_other), where=n_other > 0)
     if spec.outcome == "binary":
@@ -356,25 +376,47 @@ class ThompsonPolicy(UniformPolicy):
 
 
 class TopTwoThompsonPolicy(ThompsonPolicy):
-    """Top-two Thompson sampling (Russo 2016): with probability ``beta`` the Thompson leader, otherwise the
-    challenger (the leader of a re-draw that disagrees). With ``p`` the Thompson shares, arm ``a`` is assigned with
-    ``psi_a = beta p_a + (1 - beta) p_a sum_{b != a} p_b / (1 - p_b)``; ``p`` is smoothed by half a draw per arm so a
-    certain leader still leaves the runner-up a challenger share."""
+    """Top-two Thompson sampling (Russo 2016): with probability ``beta`` the Thompson leader, otherwise a challenger.
+    The challenger is the best of the *other* arms in an independent posterior draw (Russo re-draws until the
+    leader changes; this variant needs no rejection loop and never stalls when the leader is certain). With ``p``
+    the Thompson shares and ``q[a | b]`` the Monte-Carlo share of draws in which ``a`` is best once ``b`` is left
+    out, arm ``a`` is assigned with ``psi_a = beta p_a + (1 - beta) sum_{b != a} p_b q[a | b]``."""
 
     name = "top_two"
 
     def __init__(
-        self, spec: CampaignSpec, *, stopped: Sequence[str] = (), n_draws: int = 4000, seed: int = 0, beta: float = 0.5
+        self,
+        spec: CampaignSpec,
+        *,
+        stopped: Sequence[str] = (),
+        n_draws: int = 4000,
+        seed: int = 0,
+        borrow_weight: float = BORROW_WEIGHT,
+        beta: float = 0.5,
     ):
-        super().__init__(spec, stopped=stopped, n_draws=n_draws, seed=seed)
+        super().__init__(spec, stopped=stopped, n_draws=n_draws, seed=seed, borrow_weight=borrow_weight)
         self.beta = beta
 
+    def _p_best(self, rng: np.random.Generator) -> np.ndarray:
+        reward = np.where(self.active_, self._reward(self._draws(rng)), -np.inf)
+        k = len(self.spec.arms)
+        p = np.stack([(reward.argmax(axis=2) == a).mean(axis=0) for a in range(k)], axis=1)
+        challenger = np.zeros_like(p)
+        for b in range(k):
+            if not self.active_[b] or self.active_.sum() < 2:
+                continue
+            others = reward.copy()
+            others[:, :, b] = -np.inf
+            best = others.argmax(axis=2)
+            q = np.stack([(best == a).mean(axis=0) for a in range(k)], axis=1)
+            challenger += p[:, [b]] * q
+        if self.active_.sum() < 2:
+            challenger = p
+        self.challenger_ = challenger
+        return p
+
     def _assignment_probabilities(self, p_best: np.ndarray) -> np.ndarray:
-        k = int(self.active_.sum())
-        p = np.where(self.active_, (p_best * self.n_draws + 0.5) / (self.n_draws + 0.5 * k), 0.0)
-        odds = np.where(self.active_, p / (1.0 - p), 0.0)
-        challenger = p * (odds.sum(axis=1, keepdims=True) - odds)
-        return self.beta * p + (1.0 - self.beta) * challenger
+        return self.beta * p_best + (1.0 - self.beta) * self.challenger_
 
 
 class WarmThompsonPolicy(ThompsonPolicy):
@@ -389,13 +431,38 @@ class WarmThompsonPolicy(ThompsonPolicy):
     - binary: ``theta_ga ~ Beta(1 + w m_ga, 1 + w (1 - m_ga))`` before any data;
     - spend: normal-inverse-gamma with ``mu0 = m_ga`` and ``kappa0 = w`` (``a0``, ``b0`` as the cold policy).
 
-    After ``n`` contacts of the segment with the arm the data weigh ``n / (n + w)``: a wrong model is overridden
-    once each segment-arm has seen a few times ``w`` customers, and a model that ranks customers at random pools
-    them into segments that all look like the whole campaign, so it costs only the split of the data. Customers
-    outside the prior keep their logged segment (``*`` when none) and the cold prior.
+    After ``n`` contacts of the segment with the arm the data weigh ``n / (n + w)``, and a segment-arm whose data
+    contradict the model by more than ``conflict_z`` standard errors drops the model's prior altogether
+    (``_conflicts``). Segments also borrow the other segments' data (``_borrow``), so a model that ranks customers
+    at random pools them into segments that each learn like the whole campaign, and costs little more than cold
+    Thompson sampling. Customers outside the prior keep their logged segment (``*`` when none) and the cold prior.
     """
 
     name = "warm_thompson"
+
+    def __init__(
+        self,
+        spec: CampaignSpec,
+        *,
+        stopped: Sequence[str] = (),
+        n_draws: int = 4000,
+        seed: int = 0,
+        borrow_weight: float = BORROW_WEIGHT,
+        conflict_z: float = CONFLICT_Z,
+    ):
+        super().__init__(spec, stopped=stopped, n_draws=n_draws, seed=seed, borrow_weight=borrow_weight)
+        self.conflict_z = conflict_z
+
+    def _conflicts(self, stats: dict[str, np.ndarray], m: np.ndarray, cold: dict[str, np.ndarray]) -> np.ndarray:
+        """Segment-arms whose data contradict the model: ``|mean - m| > conflict_z × se`` with
+        ``se^2 = var (1/n + 1/w)`` (the data's and the prior's own uncertainty; ``var = m (1 - m)`` for binary
+        outcomes, the pooled variance for spend). A prior-data conflict check (Evans & Moshonov 2006): such a cell
+        drops the model and keeps only its own data and the borrowed campaign-wide picture."""
+        n = stats["n"]
+        xbar = np.divide(stats["sum"], n, out=np.zeros_like(n), where=n > 0)
+        var = np.clip(m * (1 - m), 1e-4, None) if self.spec.outcome == "binary" else cold["b0"]
+        se = np.sqrt(var * (1 / np.maximum(n, 1) + 1 / max(self.spec.prior_weight, 1e-9)))
+        return (n >= MIN_CONFLICT_N) & (np.abs(xbar - m) > self.conflict_z * se)
 
     def _customer_segments(self, prior: pd.DataFrame | None) -> pd.Series | None:
         if prior is None:
@@ -423,8 +490,8 @@ class WarmThompsonPolicy(ThompsonPolicy):
         cold = _cold_prior(self.spec, stats)
         w = self.spec.prior_weight
         means = self.prior_means_.reindex(self.segments_)
-        known = means.notna().all(axis=1).to_numpy()[:, None]
         m = means.fillna(0.0).to_numpy(float)
+        known = means.notna().all(axis=1).to_numpy()[:, None] & ~self._conflicts(stats, m, cold)
         if self.spec.outcome == "binary":
             return {
                 "alpha0": np.where(known, 1.0 + w * m, cold["alpha0"]),
@@ -447,8 +514,8 @@ Policy = UniformPolicy
 
 
 def make_policy(spec: CampaignSpec, **kw: Any) -> Policy:
-    """The campaign's policy (``spec.policy``, or ``policy=`` to override), with ``stopped``, ``n_draws``, ``seed``
-    (and ``beta`` for top-two) passed through."""
+    """The campaign's policy (``spec.policy``, or ``policy=`` to override), with ``stopped``, ``n_draws``, ``seed``,
+    ``borrow_weight`` (and ``beta`` for top-two, ``conflict_z`` for the warm start) passed through."""
     name = kw.pop("policy", spec.policy)
     if name not in POLICIES:
         raise PolicyError(f"unknown policy {name!r}; choose one of {sorted(POLICIES)}")

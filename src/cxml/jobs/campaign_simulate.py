@@ -154,7 +154,7 @@ def simulate_table(
         if id_column
         else np.array([f"row-{i}" for i in range(len(frame))], dtype=object)
     )
-    X, notes = table_features(frame, [target, treatment, *drop], None)
+    X, notes = table_features(frame, [target, treatment, *drop], id_column)
     binary = bool(np.isin(outcome, (0.0, 1.0)).all())
     spec = CampaignSpec(
         campaign_id=Path(table).stem,
