@@ -94,3 +94,15 @@ def test_bad_input_names_what_to_fix():
         evaluate(frame.assign(x1="a"), ok, ARMS, features=FEATURES)
     with pytest.raises(ValueError, match="'x9'"):
         evaluate(frame, ok, ARMS, features=["x9"])
+
+
+def test_a_continuous_outcome_is_valued_in_its_own_units():
+    frame = logs(n=4000, seed=3)
+    rng = np.random.default_rng(3)
+    offer_pays = (frame["arm"] == "offer") & (frame["x0"] > 0)
+    frame = frame.assign(outcome=rng.gamma(2.0, 5.0, len(frame)) + np.where(offer_pays, 6.0, 0.0))
+    target = np.column_stack([frame["x0"] <= 0, frame["x0"] > 0]).astype(float)
+    truth = 10.0 + 6.0 * 0.5
+    estimates = evaluate(frame, target, ARMS, features=FEATURES, seed=3, n_folds=3)
+    assert estimates["dr"].lower < truth < estimates["dr"].upper
+    assert estimates["dm"].value == pytest.approx(truth, abs=1.0)

@@ -1,8 +1,9 @@
 """Anytime-valid readout of a running campaign: each arm's lift over control, valid at every look.
 
 A campaign manager looks every day; a fixed-horizon test read daily declares a winner that is not there (a
-repeated z-test at 30 daily looks errs about a fifth of the time instead of 5 %). The readout instead reports a
-**confidence sequence** per arm: an interval that holds, with probability 1 − α, at every look at once.
+repeated z-test at 30 daily looks erred in 29 % of A/A campaigns instead of 5 %, this readout in 0.2 %:
+bench/campaign_readout.py). The readout instead reports a **confidence sequence** per arm: an interval that
+holds, with probability 1 − α, at every look at once.
 
 **Estimator.** Customers outside the holdout, in the order they were assigned (``sent_at``), each give one
 pseudo-outcome per arm k, the augmented inverse-propensity-weighted (AIPW) score
