@@ -292,7 +292,9 @@ def _train(
         )
         try:
             champion, champion_metrics, champion_error = _champion_metrics(spec, name, data)
-            decision = registry.decide(spec, cfg.gate, metrics, baseline_metrics, champion_metrics, champion_error)
+            decision = registry.decide(
+                spec, cfg.gate, metrics, baseline_metrics, champion_metrics, champion_error, fitted=fitted
+            )
             made_champion = registry.apply_decision(name, version, decision, champion_seen=champion)
             if decision.passed and not made_champion:  # the reason the version carries says why and what to run
                 reason = tracking.client().get_model_version(name, version).tags.get("gate_reason", decision.reason)

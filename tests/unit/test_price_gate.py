@@ -58,3 +58,14 @@ def test_a_known_truth_arbitrates_instead_of_the_baseline():
 
 def test_metrics_without_elasticities_give_no_reasons():
     assert elasticity_refusals({"pr_auc": 0.4}, {"pr_auc": 0.3}) == []
+
+
+def test_the_models_own_pooled_interval_is_used_when_it_reports_one():
+    """Per-retailer elasticities make the mean of the rows' interval ends wide ([-4.2, -0.9] reaches nothing); the
+    pooled estimate's own interval is what disagrees with the baseline."""
+    candidate = metrics(0.25, -1.0, -4.2, 2.1)
+    fitted = {"elasticity.pooled": -1.0, "elasticity.pooled_lower": -1.3, "elasticity.pooled_upper": -0.7}
+    assert elasticity_refusals(candidate, BASELINE) == []
+    (reason,) = elasticity_refusals(candidate, BASELINE, fitted)
+    assert "the pooled elasticity -1.00 [-1.30, -0.70] disagrees" in reason
+    assert not decide(SPEC, GATE, candidate, BASELINE, None, fitted=fitted).passed

@@ -10,8 +10,9 @@ raising prices until the guardrail stops it. So a candidate is refused when
   with group and period effects) disagree beyond both intervals: one of them is wrong and nothing here can say
   which, so the simpler, transparent one stays.
 
-The pooled interval is the mean of the rows' interval ends (``cxml.models.price.metrics``), at least as wide as the
-pooled estimate's own: the checks refuse clear cases only. Metrics without elasticities give no reasons.
+The pooled elasticity is the model's own, with its interval from the coefficients' covariance
+(``PriceDML.fitted_params``: ``elasticity.pooled``, ``_lower``, ``_upper``); without it, the holdout rows' mean
+with the means of their interval ends, an interval at least as wide. Metrics without elasticities give no reasons.
 """
 
 from __future__ import annotations
@@ -25,11 +26,17 @@ def _get(metrics: Mapping[str, float], key: str) -> float:
     return float(value) if value is not None else math.nan
 
 
-def elasticity_refusals(candidate: Mapping[str, float], baseline: Mapping[str, float]) -> list[str]:
-    """Why the candidate's elasticities cannot be served (empty: nothing against them)."""
-    e, lo, hi = (_get(candidate, f"elasticity_mean{s}") for s in ("", "_lower", "_upper"))
-    if not math.isfinite(e):
+def elasticity_refusals(
+    candidate: Mapping[str, float], baseline: Mapping[str, float], fitted: Mapping[str, object] | None = None
+) -> list[str]:
+    """Why the candidate's elasticities cannot be served (empty: nothing against them). ``fitted``: the model's
+    ``fitted_params()``, whose pooled interval is used when it has one."""
+    if not math.isfinite(_get(candidate, "elasticity_mean")):
         return []
+    e, lo, hi = (_get(candidate, f"elasticity_mean{s}") for s in ("", "_lower", "_upper"))
+    own = {k: v for k, v in (fitted or {}).items() if k.startswith("elasticity.pooled") and isinstance(v, float)}
+    if len(own) == 3:
+        e, lo, hi = own["elasticity.pooled"], own["elasticity.pooled_lower"], own["elasticity.pooled_upper"]
     reasons = []
     if lo > 0:
         reasons.append(
