@@ -15,7 +15,7 @@ import hashlib
 import os
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from cxml.config import GateConfig
+from cxml.models.price_gate import elasticity_refusals
 from cxml.models.spec import ModelSpec
 from cxml.pyfunc import model_input
 from cxml.tracking import client
@@ -74,12 +75,15 @@ def decide(
     baseline: dict[str, float],
     champion: dict[str, float] | None,
     champion_error: str | None = None,
+    fitted: Mapping[str, object] | None = None,
 ) -> GateDecision:
     """Pass only if the candidate beats the baseline and the champion (same holdout) by the configured margins,
-    and the baseline on every metric of ``cfg.also_beat_baseline`` that both sides report.
+    and the baseline on every metric of ``cfg.also_beat_baseline`` that both sides report; metrics with
+    elasticities must also pass :func:`cxml.models.price_gate.elasticity_refusals`.
 
     A champion that cannot be scored on this holdout (``champion_error``) refuses the candidate: replacing a
-    served model by one trained on different data must be a deliberate ``cxml promote``.
+    served model by one trained on different data must be a deliberate ``cxml promote``. ``fitted`` is the
+    candidate's ``fitted_params()`` (price: its pooled elasticity with the interval the elasticity checks use).
     """
     m = cfg.primary_metric
     cand, base = candidate[m], baseline[m]
@@ -95,6 +99,7 @@ def decide(
             failures.append(f"{extra} {a:.4f} does not beat the baseline {b:.4f}")
     if cfg.min_value is not None and not spec.better(cand, cfg.min_value):
         failures.append(f"{m} {cand:.4f} does not beat {cfg.min_value} (the random-targeting value)")
+    failures.extend(elasticity_refusals(candidate, baseline, fitted))  # price: a sign a manager can act on
     if champion_error is not None:
         failures.append(f"the champion could not be scored on this holdout ({champion_error})")
     if failures:

@@ -43,6 +43,9 @@ class TrainResult:
     made_champion: bool | None = None
     """Whether the version took the ``champion`` alias; a version that passed the gate does not when another
     ``cxml promote`` or rollback moved the champion while its gate ran (None: not recorded)."""
+    params: dict[str, float | str] = field(default_factory=dict)
+    """The fitted model's own parameters where it reports them (``fitted_params()``: CLV's BTYD r, alpha, a, b, …;
+    price's nuisance choice and residual price variation), also logged as MLflow params ``fitted.<name>``."""
 
     @property
     def decision(self) -> str:
@@ -60,6 +63,7 @@ class TrainResult:
                 "baseline_metrics": self.baseline_metrics,
                 "champion_metrics": self.champion_metrics,
                 "cv_metrics": self.cv_metrics,
+                "params": self.params,
                 "gate": {
                     "decision": self.decision,
                     "reason": self.gate.reason,
@@ -262,12 +266,15 @@ def _train(
                 )
         with step(f"refitting the best trial on {len(data.X_train):,} training rows"):
             estimator = spec.fit(spec.build(final_params), data.X_train, data.y_train)
+            estimator = _fit_label_free(estimator, data)
+        fitted = _fitted_params(estimator)
         scores = spec.score(estimator, data.X_holdout)
         metrics = _holdout_metrics(spec, data.y_holdout, scores, cfg.tuning.seed)
         baseline = spec.fit(spec.baseline(data.X_train), data.X_train, data.y_train)
         baseline_scores = spec.score(baseline, data.X_holdout)
         baseline_metrics = _holdout_metrics(spec, data.y_holdout, baseline_scores, cfg.tuning.seed)
         mlflow.log_params({f"best_{k}": v for k, v in final_params.items()})
+        mlflow.log_params({f"fitted.{k}": v for k, v in fitted.items()})
         mlflow.log_metrics(
             {
                 **{f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)},
@@ -286,7 +293,9 @@ def _train(
         )
         try:
             champion, champion_metrics, champion_error = _champion_metrics(spec, name, data)
-            decision = registry.decide(spec, cfg.gate, metrics, baseline_metrics, champion_metrics, champion_error)
+            decision = registry.decide(
+                spec, cfg.gate, metrics, baseline_metrics, champion_metrics, champion_error, fitted=fitted
+            )
             made_champion = registry.apply_decision(name, version, decision, champion_seen=champion)
             if decision.passed and not made_champion:  # the reason the version carries says why and what to run
                 reason = tracking.client().get_model_version(name, version).tags.get("gate_reason", decision.reason)
@@ -303,5 +312,28 @@ def _train(
         )
         log.info("%s v%s: %s", name, version, decision.reason)
     return TrainResult(
-        run_id, name, version, metrics, baseline_metrics, decision, champion_metrics, cv_metrics, study, made_champion
+        run_id,
+        name,
+        version,
+        metrics,
+        baseline_metrics,
+        decision,
+        champion_metrics,
+        cv_metrics,
+        study,
+        made_champion,
+        fitted,
     )
+
+
+def _fit_label_free(estimator: object, data: Dataset) -> object:
+    """Let an estimator refit the parts that read no target (``fit_label_free``: CLV's BTYD likelihoods) on the
+    features of every row, holdout included; the holdout's targets are never passed."""
+    refit = getattr(estimator, "fit_label_free", None)
+    return refit(pd.concat([data.X_train, data.X_holdout])) if callable(refit) else estimator
+
+
+def _fitted_params(estimator: object) -> dict[str, float | str]:
+    """The estimator's ``fitted_params()`` (empty for families that report none)."""
+    report = getattr(estimator, "fitted_params", None)
+    return dict(report()) if callable(report) else {}

@@ -155,3 +155,34 @@ def test_holdout_spend_btyd_beside_a_gbm(rfm, models):
     for name in ("bg", "pareto", "gbm"):
         assert rows[name]["mae"] < naive
     assert abs(rows["pareto"]["total"]) < 0.15
+
+
+def test_the_command_reports_the_published_btyd_parameters(tmp_path):
+    """``cxml train clv --json`` on the CDNOW 1/10 sample shows every fitted BTYD model's parameters under
+    ``params`` (and logs them as MLflow params): the BTYD parts are fitted on every customer's calibration RFM, as
+    in the paper, so they match its BG/NBD, Pareto/NBD and Gamma-Gamma values within 1 %."""
+    import mlflow
+
+    from tests.conftest import run_cli
+
+    columns = ["master", "id", "date", "cds", "value"]
+    sample = pd.read_csv(shared_data("cdnow", "CDNOW_sample.txt"), sep=r"\s+", header=None, names=columns)
+    csv = tmp_path / "cdnow_sample.csv"
+    sample.assign(date=pd.to_datetime(sample["date"].astype(str), format="%Y%m%d").dt.date).to_csv(csv, index=False)
+    home = tmp_path / "home"
+    proc, payload = run_cli(
+        "train", "clv", "--transactions", str(csv), "--customer", "id", "--time", "date", "--value", "value",
+        "--calibration-end", "1997-09-30", "--trials", "2", "--json", home=home,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    params = payload["params"]
+    print(f"\nCDNOW sample via the command: {params}")
+    published = {
+        **{f"bg_nbd.{k}": v for k, v in PUBLISHED_BG.items()},
+        **{f"pareto_nbd.{k}": v for k, v in PUBLISHED_PARETO.items()},
+        **{f"gamma_gamma.{k}": v for k, v in PUBLISHED_GG.items()},
+    }
+    for name, value in published.items():
+        assert params[name] == pytest.approx(value, rel=0.01), name
+    logged = mlflow.MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_run(payload["run_id"]).data.params
+    assert float(logged["fitted.bg_nbd.r"]) == pytest.approx(params["bg_nbd.r"])

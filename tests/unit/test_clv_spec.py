@@ -182,3 +182,37 @@ def test_options_are_validated():
     assert options(PipelineConfig(family="clv", options={"horizon_days": 90})).horizon_days == 90
     with pytest.raises(ValidationError, match="horizon"):
         options(PipelineConfig(family="clv", options={"horizon": 90}))
+
+
+@pytest.mark.parametrize("kind", ["pareto_nbd", "bg_nbd", "gbm"])
+def test_the_refit_reports_every_btyd_models_parameters_whatever_the_kind(fitted, kind):
+    params = fitted[kind].fitted_params()
+    assert params["transaction_model"] == kind
+    names = {k for k in params if k != "transaction_model"}
+    expected = {f"bg_nbd.{p}" for p in ("r", "alpha", "a", "b")}
+    expected |= {f"pareto_nbd.{p}" for p in ("r", "alpha", "s", "beta")} | {f"gamma_gamma.{p}" for p in "pqv"}
+    assert names == expected
+    assert all(np.isfinite(params[k]) and params[k] > 0 for k in names)
+
+
+def test_the_simulated_worlds_rate_parameters_are_recovered(fitted):
+    """The generator's purchase rates are Gamma(0.8, rate 8): Pareto/NBD's r and alpha should land near them."""
+    params = fitted["pareto_nbd"].fitted_params()
+    assert params["pareto_nbd.r"] == pytest.approx(0.8, rel=0.3)
+    assert params["pareto_nbd.alpha"] == pytest.approx(8.0, rel=0.3)
+
+
+def test_label_free_refit_uses_every_customers_rfm_and_never_a_target(rows, fitted):
+    X, y, X_ho, _ = rows
+    every = pd.concat([X, X_ho])
+    model = SPEC.fit(SPEC.build({"kind": "bg_nbd", "n_jobs": 1, **SPEC.refit_params}), X, y).fit_label_free(every)
+    alone = LifetimeValueModel(kind="bg_nbd", fit_every_btyd=True).fit(every, pd.concat([y, rows[3]]))
+    for name in ("bg_nbd.r", "bg_nbd.alpha", "bg_nbd.a", "bg_nbd.b", "gamma_gamma.p"):
+        assert model.fitted_params()[name] == pytest.approx(alone.fitted_params()[name], rel=1e-6)
+    assert model.fitted_params()["bg_nbd.a"] != pytest.approx(fitted["bg_nbd"].fitted_params()["bg_nbd.a"], rel=1e-6)
+
+
+def test_tuning_trials_fit_only_what_their_kind_needs(rows):
+    X, y, _, _ = rows
+    trial = LifetimeValueModel(kind="gbm", with_p_alive=False).fit(X, y)
+    assert trial.fitted_params() == {"transaction_model": "gbm"}

@@ -179,3 +179,34 @@ def test_a_missing_treatment_value_is_refused_naming_rows(data):
 def test_a_price_that_never_varies_is_not_identified(data):
     with pytest.raises(ValueError, match="not identified"):
         ElasticityDML(**FAST).fit(data[["segment"]], data["log_q"], treatment=np.full(len(data), 0.3))
+
+
+def two_way_panel(n_groups: int = 40, n_weeks: int = 30, seed: int = 0) -> pd.DataFrame:
+    """Price = group level + week pattern + a small within-group movement; demand elasticity −2 everywhere."""
+    rng = np.random.default_rng(seed)
+    g, w = np.repeat(np.arange(n_groups), n_weeks), np.tile(np.arange(n_weeks), n_groups)
+    move = rng.normal(0, 0.03, g.size)
+    t = rng.normal(0, 0.3, n_groups)[g] + rng.normal(0, 0.1, n_weeks)[w] + move
+    y = rng.normal(0, 0.5, n_groups)[g] + rng.normal(0, 0.2, n_weeks)[w] - 2.0 * t + rng.normal(0, 0.1, g.size)
+    return pd.DataFrame({"group": [f"g{i}" for i in g], "week": w, "t": t, "y": y, "move": move})
+
+
+def test_auto_nuisance_picks_the_two_way_linear_model_where_it_is_the_truth_and_says_so():
+    panel = two_way_panel()
+    model = ElasticityDML(nuisance="auto", fixed_effects=["week"], score="partialling_out", **FAST)
+    model.fit(None, panel["y"], treatment=panel["t"], controls=panel[["group", "week"]])
+    assert model.nuisance_choice_ == {"treatment": "linear", "outcome": "linear"}
+    fits = model.nuisance_fit_["treatment"]
+    assert fits["linear"] > fits["lightgbm"] and set(fits) == {"linear", "lightgbm"}
+    assert model.coef_["intercept"] == pytest.approx(-2.0, abs=0.1)
+
+
+def test_residual_price_share_is_the_share_of_within_group_movement_left():
+    """Only the ±3 % movement is left by the two-way nuisance: its variance over the within-group variance of t."""
+    panel = two_way_panel()
+    model = ElasticityDML(nuisance="linear", fixed_effects=["week"], score="partialling_out", **FAST)
+    model.fit(panel[["group"]], panel["y"], treatment=panel["t"], controls=panel[["week"]])
+    within = (panel["t"] - panel.groupby("group")["t"].transform("mean")).var(ddof=0)
+    expected = panel["move"].var(ddof=0) / within
+    assert model.diagnostics_["residual_price_share"] == pytest.approx(expected, rel=0.15)
+    assert model.diagnostics_["residual_price_share"] < 0.2

@@ -91,7 +91,28 @@ def test_clone_and_set_params_round_trip():
 def test_metrics_leave_out_the_elasticity_error_without_truth(data, fitted):
     X, y = data
     out = metrics(y[["log_quantity"]], score(fitted, X))
-    assert set(out) == {"demand_rmse", "demand_mae", "elasticity_mean"}
+    assert set(out) == {
+        "demand_rmse",
+        "demand_mae",
+        "elasticity_mean",
+        "elasticity_mean_lower",
+        "elasticity_mean_upper",
+        "elasticity_max_lower",
+    }
+    e = fitted.elasticity(X)
+    assert out["elasticity_mean_lower"] == pytest.approx(e["elasticity_lower"].mean())
+    assert out["elasticity_max_lower"] == pytest.approx(e["elasticity_lower"].max())
+
+
+def test_fitted_params_report_the_nuisance_choice_and_the_price_variation_left(fitted):
+    p = fitted.fitted_params()
+    assert p["nuisance.treatment"] in ("lightgbm", "linear") and p["nuisance.outcome"] in ("lightgbm", "linear")
+    chosen = p["nuisance.treatment"]
+    assert p[f"nuisance.r2.treatment.{chosen}"] == max(
+        p["nuisance.r2.treatment.lightgbm"], p["nuisance.r2.treatment.linear"]
+    )
+    assert 0 < p["residual_price_share"] <= 1
+    assert p["elasticity.pooled_lower"] < p["elasticity.pooled"] < p["elasticity.pooled_upper"]
 
 
 def test_explain_row_gives_the_interval_and_drivers_in_words(fitted):

@@ -52,3 +52,36 @@ class PriorRate:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         p = np.full(len(X), self.rate_)
         return np.column_stack([1 - p, p])
+
+
+RANDOM_ORDER = 0.5
+"""ROC-AUC and C-index of scores that order the rows at random."""
+
+
+def no_skill_value(
+    metric: str, labels: np.ndarray | None = None, baseline: dict[str, float] | None = None
+) -> float | None:
+    """The primary metric's value with no skill at all, the second floor a grade of A or B must clear.
+
+    Random targeting has Qini 0; a random ordering ROC-AUC and C-index 0.5; ranking everyone by the positive rate
+    PR-AUC equal to that rate and Brier ``p(1 − p)``; a constant prediction (the holdout mean, the best constant)
+    RMSE equal to the labels' standard deviation; recommending the most popular items the popularity baseline's
+    value (``baseline["popularity:<metric>"]``). None when the metric has no stated no-skill value.
+    """
+    y = None if labels is None else np.asarray(labels, dtype=float)
+    y = None if y is None else y[np.isfinite(y)]
+    if metric in ("qini", "qini_normalised", "auuc"):
+        return 0.0
+    if metric in ("roc_auc", "c_index"):
+        return RANDOM_ORDER
+    if baseline is not None and f"popularity:{metric}" in baseline:
+        return float(baseline[f"popularity:{metric}"])
+    if y is None or y.size == 0:
+        return None
+    if metric == "pr_auc":
+        return float(y.mean())
+    if metric == "brier":
+        return float(y.mean() * (1 - y.mean()))
+    if metric in ("rmse", "demand_rmse"):
+        return float(y.std())
+    return None

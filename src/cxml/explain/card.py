@@ -19,6 +19,8 @@ import pandas as pd
 from cxml import registry
 from cxml.datasets import get_family
 from cxml.evaluation import bootstrap, plots
+from cxml.evaluation.baselines import no_skill_value
+from cxml.evaluation.gate_margins import margin_text
 from cxml.evaluation.grades import grade
 from cxml.evaluation.metrics import binary_metrics
 from cxml.evaluation.segments import segment_table
@@ -117,6 +119,8 @@ def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
         metrics, baseline, figures, examples, segments = _logged_parts(spec, logged, holdout)
     champion = {k.removeprefix("champion_"): v for k, v in logged.items() if k.startswith("champion_")}
     m = spec.primary_metric
+    labels = holdout["__label__"].to_numpy(float) if "__label__" in holdout.columns else None
+    no_skill = no_skill_value(m, labels, {k.removeprefix("baseline_"): v for k, v in logged.items()})
     model_grade = grade(
         m,
         metrics[m][0],
@@ -125,6 +129,7 @@ def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
         ci_high=metrics[m][2],
         champion=champion.get(m),
         higher_is_better=spec.greater_is_better and m not in LOWER_IS_BETTER,
+        no_skill=no_skill,
     )
     gate_passed = tags.get("gate.passed")
     aliases = sorted(getattr(mv, "aliases", []) or [])
@@ -148,7 +153,17 @@ def gather(name: str, version: str | None = None, *, seed: int = 0) -> CardData:
         segments=segments,
         baseline_name=spec.baseline_name,
         tags={k: v for k, v in tags.items() if k.startswith("cxml.")},
+        no_skill=no_skill,
+        gate_margin=margin_text(family, _gate_settings(params)),
     )
+
+
+def _gate_settings(params: dict[str, str]) -> dict[str, Any]:
+    """The gate section of the run's logged pipeline config (empty for runs that logged none)."""
+    try:
+        return dict(json.loads(params.get("config", "{}")).get("gate", {}))
+    except (ValueError, AttributeError):
+        return {}
 
 
 Parts = tuple[dict[str, tuple[float, float, float]], dict[str, tuple[float, float, float]], dict, list, pd.DataFrame]

@@ -43,6 +43,12 @@ class CardData:
     segments: pd.DataFrame
     baseline_name: str = "naive baseline"
     tags: dict[str, str] = field(default_factory=dict)
+    no_skill: float | None = None
+    """The primary metric with no skill (random targeting, a constant, popularity): a grade of A or B needs the
+    interval clear of it and of the baseline (:mod:`cxml.evaluation.grades`)."""
+    gate_margin: str = ""
+    """What the gate required (its margins) and why that default, in a sentence
+    (:mod:`cxml.evaluation.gate_margins`)."""
 
     def summary(self) -> dict[str, Any]:
         """What the index page needs about this card (written beside it as JSON)."""
@@ -58,6 +64,8 @@ class CardData:
             "ci": [lo, hi],
             "baseline": self.baseline[self.primary_metric][0],
             "grade": asdict(self.grade),
+            "no_skill": self.no_skill,
+            "gate_margin": self.gate_margin,
             "gate_reason": self.gate_reason,
             "validation_status": self.validation_status,
             "flagged_segments": int(self.segments["flagged"].sum()) if len(self.segments) else 0,

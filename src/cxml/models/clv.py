@@ -92,6 +92,7 @@ class LifetimeValueModel(BaseEstimator):
         early_stopping_rounds: int = 50,
         validation_fraction: float = 0.2,
         with_p_alive: bool = True,
+        fit_every_btyd: bool = False,
         n_jobs: int = 1,
         random_state: int = 0,
     ):
@@ -111,6 +112,7 @@ class LifetimeValueModel(BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.with_p_alive = with_p_alive
+        self.fit_every_btyd = fit_every_btyd
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -120,20 +122,57 @@ class LifetimeValueModel(BaseEstimator):
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
         self.horizon_ = float(self.horizon if self.horizon is not None else holdout_horizon(y))
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        rfm = X[list(RFM_COLUMNS)]
-        pareto = self._btyd(ParetoNBD, rfm) if self.kind == "pareto_nbd" or self.with_p_alive else None
-        self.alive_model_ = pareto
+        self._fit_btyd(X)
         if self.kind == "gbm":
             self.encoder_ = TableEncoder().fit(X)
             matrix = self.encoder_.transform(X)
             self.value_booster_ = self._boost(matrix, y["value"].to_numpy(float))
             self.purchase_booster_ = self._boost(matrix, y["purchases"].to_numpy(float))
-            return self
-        self.transaction_model_: Any = pareto if self.kind == "pareto_nbd" else self._btyd(BetaGeoNBD, rfm)
-        repeaters = X.loc[(X["frequency"] > 0) & (X["monetary_value"] > 0), ["frequency", "monetary_value"]]
-        self.spend_model_ = GammaGamma(penalizer=self.penalizer, n_starts=1, random_state=self.random_state)
-        self.spend_model_.fit(repeaters)
         return self
+
+    def fit_label_free(self, X: pd.DataFrame) -> Self:
+        """Refit the BTYD parts on the calibration RFM of ``X``: every customer's, the gate's holdout included.
+
+        They read calibration-period frequency, recency, age and spend only, which exist for every customer at the
+        calibration end, never a target, so fitting them on all customers (as Fader, Hardie & Lee do on CDNOW) sees
+        no holdout outcome; their parameters then describe the whole cohort. The GBM, which learns from targets,
+        keeps the training customers only.
+        """
+        check_is_fitted(self)
+        self._fit_btyd(X)
+        return self
+
+    def _fit_btyd(self, X: pd.DataFrame) -> None:
+        """Pareto/NBD (P(alive), or the transaction model), BG/NBD and Gamma-Gamma as the kind needs them, or all
+        three with ``fit_every_btyd`` (the final refit), so their parameters are reported whatever Optuna chose."""
+        rfm = X[list(RFM_COLUMNS)]
+        every = self.fit_every_btyd
+        wants_pareto = self.kind == "pareto_nbd" or self.with_p_alive or every
+        pareto = self._btyd(ParetoNBD, rfm) if wants_pareto else None
+        bg = self._btyd(BetaGeoNBD, rfm) if self.kind == "bg_nbd" or every else None
+        self.alive_model_ = pareto
+        self.bg_model_ = bg
+        self.transaction_model_: Any = {"pareto_nbd": pareto, "bg_nbd": bg}.get(self.kind)
+        self.spend_model_: Any = None
+        if self.kind != "gbm" or every:
+            repeaters = X.loc[(X["frequency"] > 0) & (X["monetary_value"] > 0), ["frequency", "monetary_value"]]
+            self.spend_model_ = GammaGamma(penalizer=self.penalizer, n_starts=1, random_state=self.random_state)
+            self.spend_model_.fit(repeaters)
+
+    def fitted_params(self) -> dict[str, float | str]:
+        """Every fitted BTYD parameter, named ``<model>.<parameter>`` (BG/NBD r, alpha, a, b; Pareto/NBD r, alpha,
+        s, beta; Gamma-Gamma p, q, v, the paper's gamma), and which transaction model serves the value."""
+        check_is_fitted(self)
+        out: dict[str, float | str] = {"transaction_model": self.kind}
+        fitted = {
+            "pareto_nbd": self.alive_model_,
+            "bg_nbd": getattr(self, "bg_model_", None),
+            "gamma_gamma": getattr(self, "spend_model_", None),
+        }
+        for prefix, model in fitted.items():
+            if model is not None:
+                out.update({f"{prefix}.{k}": float(v) for k, v in model.params_.items()})
+        return out
 
     def _btyd(self, model: type[ParetoNBD] | type[BetaGeoNBD], rfm: pd.DataFrame) -> Any:
         return model(self.penalizer, n_starts=1, random_state=self.random_state).fit(rfm)
@@ -333,7 +372,7 @@ def _make_spec() -> Any:
         score_columns=lambda model: list(SCORE_COLUMNS),
         explain_row=explain_row,
         figures=figures,
-        refit_params={"with_p_alive": True},
+        refit_params={"with_p_alive": True, "fit_every_btyd": True},
     )
 
 

@@ -26,6 +26,14 @@ difference-in-differences uses. Without it the trees learn the price of a (unit,
 It needs the IV-type score: an additive outcome nuisance cannot represent ``theta(X)·E[t|W]`` when ``theta``
 varies across the groups.
 
+``nuisance`` picks the regressors: ``lightgbm`` or ``hist`` (GBMs), ``linear`` (least squares with one-hot group
+effects and, for the columns in ``fixed_effects``, time effects: the two-way fixed-effects model a log-log
+regression uses), or ``auto``: each of the two nuisances is the one of ``AUTO_CANDIDATES`` with the lower
+cross-fitted error on the first split (``nuisance_fit_`` holds every candidate's out-of-fold R², ``nuisance_choice_``
+the winners). On panels where the price moves little within a group, flexible trees can predict most of that
+movement from week and group alone and leave noise for the elasticity; ``diagnostics_["residual_price_share"]``
+(residual price variance / within-group price variance) says how much variation the estimate rests on.
+
 ``n_repeats > 1`` repeats the cross-fitting on new folds and averages; the covariance adds the spread of the
 estimates across repeats (Chernozhukov et al. 2018, mean aggregation), so intervals account for the split.
 """
@@ -49,7 +57,12 @@ from threadpoolctl import threadpool_limits
 
 from cxml.models.encoding import TableEncoder, is_categorical
 
-Nuisance = Literal["lightgbm", "hist"]
+Nuisance = Literal["lightgbm", "hist", "linear", "auto"]
+Kind = Literal["lightgbm", "hist", "linear"]
+AUTO_CANDIDATES: tuple[Kind, ...] = ("lightgbm", "linear")
+LINEAR_RIDGE = 1e-6
+"""Ridge on the linear nuisance, relative to the mean diagonal of X'WX: only enough to make collinear dummies
+(a group nested in another) solvable; it shrinks nothing measurably."""
 Score = Literal["partialling_out", "iv_type"]
 Interactions = Literal["pairwise"] | Sequence[tuple[str, str]] | None
 
@@ -146,6 +159,38 @@ class _Split:
 
 
 @dataclass(frozen=True)
+class _LinearNuisance:
+    """Weighted least squares on an intercept, one-hot levels (unseen levels: the intercept) and centred numerics."""
+
+    levels: dict[int, np.ndarray]
+    means: dict[int, float]
+    coef: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, w: np.ndarray, one_hot: Sequence[int]) -> _LinearNuisance:
+        levels = {j: np.unique(X[np.isfinite(X[:, j]), j]) for j in one_hot}
+        means = {j: float(np.nanmean(X[:, j])) if np.isfinite(X[:, j]).any() else 0.0 for j in range(X.shape[1])}
+        means = {j: m for j, m in means.items() if j not in levels}
+        empty = cls(levels, means, np.zeros(0))
+        A = empty._design(X)
+        gram = A.T @ (w[:, None] * A)
+        ridge = LINEAR_RIDGE * max(float(np.trace(gram)) / gram.shape[0], 1e-12)
+        coef = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), A.T @ (w * y))
+        return cls(levels, means, coef)
+
+    def _design(self, X: np.ndarray) -> np.ndarray:
+        parts = [np.ones((len(X), 1))]
+        for j, lv in self.levels.items():
+            parts.append((X[:, j][:, None] == lv[None, :]).astype(np.float64))
+        for j, m in self.means.items():
+            parts.append(np.nan_to_num(X[:, j] - m, nan=0.0)[:, None])
+        return np.hstack(parts)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self._design(X) @ self.coef
+
+
+@dataclass(frozen=True)
 class _Nuisance:
     """A fitted nuisance regressor (a LightGBM booster and its best iteration, or a histogram GBM)."""
 
@@ -186,6 +231,7 @@ class ElasticityDML(BaseEstimator):
         early_stopping_rounds: int = 30,
         validation_fraction: float = 0.15,
         additive: Sequence[Sequence[str]] | None = None,
+        fixed_effects: Sequence[str] = (),
         interactions: Interactions = None,
         score: Score = "iv_type",
         n_iter: int = 2,
@@ -206,6 +252,7 @@ class ElasticityDML(BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.additive = additive
+        self.fixed_effects = fixed_effects
         self.interactions = interactions
         self.score = score
         self.n_iter = n_iter
@@ -229,8 +276,8 @@ class ElasticityDML(BaseEstimator):
         start = time.perf_counter()
         if self.score not in ("partialling_out", "iv_type"):
             raise ValueError(f"score must be 'partialling_out' or 'iv_type', got {self.score!r}")
-        if self.nuisance not in ("lightgbm", "hist"):
-            raise ValueError(f"nuisance must be 'lightgbm' or 'hist', got {self.nuisance!r}")
+        if self.nuisance not in ("lightgbm", "hist", "linear", "auto"):
+            raise ValueError(f"nuisance must be 'lightgbm', 'hist', 'linear' or 'auto', got {self.nuisance!r}")
         n = len(np.asarray(y).ravel())
         X = pd.DataFrame(index=pd.RangeIndex(n)) if X is None else X
         if not isinstance(X, pd.DataFrame):
@@ -244,6 +291,9 @@ class ElasticityDML(BaseEstimator):
         D = self.design_.transform(X)
         self.encoder_ = TableEncoder().fit(frame)
         matrix = self.encoder_.transform(frame).astype(np.float64)
+        self.nuisance_fit_: dict[str, dict[str, float]] = {}
+        fixed: Kind = "lightgbm" if self.nuisance == "auto" else self.nuisance
+        self.nuisance_choice_: dict[str, Kind] = {"treatment": fixed, "outcome": fixed}
         splits = [self._one_split(matrix, D, y_arr, t_arr, w, groups, r) for r in range(max(1, self.n_repeats))]
         coefs = np.array([s.coef for s in splits])
         beta = coefs.mean(axis=0)
@@ -255,13 +305,17 @@ class ElasticityDML(BaseEstimator):
         self.t_residual_, self.y_residual_ = t_arr - t_hat, y_arr - y_hat
         resid = np.mean([s.resid for s in splits], axis=0)
         if self.refit_nuisances:  # on every row, for predict(): E[t|W] and E[y|W] (iv_type: E[y − theta·t | W])
-            self.treatment_model_ = self._boost(matrix, t_arr, w, self.random_state)
+            choice = self.nuisance_choice_
+            self.treatment_model_ = self._boost(matrix, t_arr, w, self.random_state, choice["treatment"])
             base = y_arr - (D @ beta) * t_arr if self.score == "iv_type" else y_arr
-            self.outcome_model_ = self._boost(matrix, base, w, self.random_state + 1)
+            self.outcome_model_ = self._boost(matrix, base, w, self.random_state + 1, choice["outcome"])
         self.diagnostics_ = {
             "n": n,
             "n_terms": D.shape[1],
             "nuisance": self.nuisance,
+            "nuisance_treatment": self.nuisance_choice_["treatment"],
+            "nuisance_outcome": self.nuisance_choice_["outcome"],
+            "residual_price_share": _residual_share(self.t_residual_, t_arr, X, w),
             "score": self.score,
             "r2_outcome": _r2(y_arr, y_hat, w),
             "r2_treatment": _r2(t_arr, t_hat, w),
@@ -304,24 +358,45 @@ class ElasticityDML(BaseEstimator):
         seed = self.random_state + 7919 * r
         folds = list(KFold(self.n_folds, shuffle=True, random_state=seed).split(matrix))
 
-        def out_of_fold(target: np.ndarray, stream: int) -> np.ndarray:
+        def out_of_fold(target: np.ndarray, stream: int, kind: Kind) -> np.ndarray:
             out = np.empty_like(target)
             for k, (train, test) in enumerate(folds):
-                out[test] = self._boost(matrix[train], target[train], w[train], seed + 100 * stream + k).predict(
-                    matrix[test]
-                )
+                model = self._boost(matrix[train], target[train], w[train], seed + 100 * stream + k, kind)
+                out[test] = model.predict(matrix[test])
             return out
 
-        t_hat, y_hat = out_of_fold(t, 0), out_of_fold(y, 1)
+        if self.nuisance == "auto" and r == 0:
+            t_hat = self._choose("treatment", t, w, lambda kind: out_of_fold(t, 0, kind))
+            y_hat = self._choose("outcome", y, w, lambda kind: out_of_fold(y, 1, kind))
+        else:
+            t_hat = out_of_fold(t, 0, self.nuisance_choice_["treatment"])
+            y_hat = out_of_fold(y, 1, self.nuisance_choice_["outcome"])
+        outcome_kind = self.nuisance_choice_["outcome"]
         t_res = t - t_hat
         self._check_identified(D, t_res, t, w)
         coef, cov, resid = self._final_stage(D, y - y_hat, t_res[:, None] * D, w, groups)
         if self.score == "iv_type":
+            # the moment uses the price net of its projection on D(X), a function of X that the outcome nuisance
+            # absorbs: the same model, but the bread no longer carries the price level times the nuisance's
+            # out-of-fold error, which swamps a small within-group price movement (per-group elasticities of a
+            # panel priced 1.0 ± 0.3 by group but moving ±1 % within it: intervals of ±10^5 without this)
+            level = D @ np.linalg.lstsq(D * np.sqrt(w)[:, None], t * np.sqrt(w), rcond=None)[0]
+            t_c = t - level
             for i in range(self.n_iter):
-                base = out_of_fold(y - (D @ coef) * t, 2 + i)
-                coef, cov, resid = self._final_stage(D, y - base, t[:, None] * D, w, groups, t_res[:, None] * D)
-                y_hat = base + (D @ coef) * t_hat
+                base = out_of_fold(y - (D @ coef) * t_c, 2 + i, outcome_kind)
+                coef, cov, resid = self._final_stage(D, y - base, t_c[:, None] * D, w, groups, t_res[:, None] * D)
+                y_hat = base + (D @ coef) * (t_hat - level)
         return _Split(coef, cov, resid, t_hat, y_hat)
+
+    def _choose(self, role: str, target: np.ndarray, w: np.ndarray, predict: Any) -> np.ndarray:
+        """The ``AUTO_CANDIDATES`` regressor with the best cross-fitted R² for one nuisance; its out-of-fold
+        predictions. Ties (within 1e-9) go to the linear model, the simpler one."""
+        fits = {kind: predict(kind) for kind in AUTO_CANDIDATES}
+        scores = {kind: _r2(target, pred, w) for kind, pred in fits.items()}
+        self.nuisance_fit_[role] = {str(k): v for k, v in scores.items()}
+        best = max(AUTO_CANDIDATES, key=lambda k: (np.nan_to_num(scores[k], nan=-np.inf), k == "linear"))
+        self.nuisance_choice_[role] = best
+        return fits[best]
 
     def _check_identified(self, D: np.ndarray, t_res: np.ndarray, t: np.ndarray, w: np.ndarray) -> None:
         """Each term needs price variation left after the controls on the rows where it is active."""
@@ -334,10 +409,15 @@ class ElasticityDML(BaseEstimator):
                 "controls are accounted for"
             )
 
-    def _boost(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int) -> _Nuisance:
-        """One nuisance regressor, early-stopped on an inner validation split of its training rows."""
-        cats = [i for i, c in enumerate(self.encoder_.feature_names_in_) if c in self.encoder_.categories_]
-        if self.nuisance == "hist":
+    def _boost(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int, kind: Kind) -> Any:
+        """One nuisance regressor: a GBM early-stopped on an inner validation split of its training rows, or the
+        linear model with group (and ``fixed_effects``) dummies."""
+        names = list(self.encoder_.feature_names_in_)
+        cats = [i for i, c in enumerate(names) if c in self.encoder_.categories_]
+        if kind == "linear":
+            effects = sorted({*cats, *(names.index(c) for c in self.fixed_effects if c in names)})
+            return _LinearNuisance.fit(X, y, w, effects)
+        if kind == "hist":
             hgb = HistGradientBoostingRegressor(
                 max_iter=self.n_estimators,
                 learning_rate=self.learning_rate,
@@ -504,6 +584,20 @@ class ElasticityDML(BaseEstimator):
         if self.score == "iv_type":
             return base + theta * t
         return base + theta * (t - self.treatment_model_.predict(matrix))
+
+
+def _residual_share(t_res: np.ndarray, t: np.ndarray, X: pd.DataFrame, w: np.ndarray) -> float:
+    """Residual price variance over the raw price variance within the groups of ``X`` (all its columns): the share
+    of the within-group price movement the elasticity is estimated from (1: the controls explained none of it)."""
+    if X.shape[1]:
+        keys = [X[c].astype(str).to_numpy() for c in X.columns]
+        frame = pd.DataFrame({"t": t * w, "w": w})
+        sums = frame.groupby(keys).transform("sum")
+        centred = t - sums["t"].to_numpy() / sums["w"].to_numpy()
+    else:
+        centred = t - np.average(t, weights=w)
+    within = float(np.average(centred**2, weights=w))
+    return float(np.average(t_res**2, weights=w) / within) if within > 0 else float("nan")
 
 
 def _r2(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:

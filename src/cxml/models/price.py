@@ -21,7 +21,11 @@ heterogeneity), a non-parametric two-way fixed-effects model (see :mod:`cxml.mod
 the DML's structural demand, the monotone GBM's or their mean (``demand``, chosen by Optuna on held-out error).
 The baseline is ``LogLogDemand``: one constant elasticity with the same columns as one-hot/linear controls (the
 period as fixed effects). The gate requires beating it on held-out log-quantity RMSE (``demand_rmse``) and,
-where the truth exists, on the mean absolute elasticity error (``elasticity_mae``, ``gate.also_beat_baseline``).
+where the truth exists, on the mean absolute elasticity error (``elasticity_mae``, ``gate.also_beat_baseline``);
+it refuses an elasticity a category manager could not act on (:mod:`cxml.models.price_gate`: surely positive, or
+beyond the baseline's interval where no truth arbitrates). The nuisances are the GBM or the two-way linear model,
+whichever fits better cross-fitted (``PriceDML.nuisance="auto"``); ``fitted_params()`` reports the choice and the
+share of within-group price variation left after them.
 """
 
 from __future__ import annotations
@@ -48,8 +52,11 @@ def score(model: Any, X: pd.DataFrame) -> np.ndarray:
 
 
 def metrics(y: Any, score: np.ndarray) -> dict[str, float]:
-    """``demand_rmse``/``demand_mae`` of log quantity, ``elasticity_mean`` and, with the truth, ``elasticity_mae``,
-    ``elasticity_bias`` and ``elasticity_coverage`` (share of rows whose interval holds the true elasticity)."""
+    """``demand_rmse``/``demand_mae`` of log quantity, ``elasticity_mean`` with ``elasticity_mean_lower``/``_upper``
+    (the means of the rows' interval ends: an interval at least as wide as the pooled estimate's own, so the gate's
+    elasticity checks refuse only clear cases), ``elasticity_max_lower`` (the highest lower end among the rows: above
+    0, some cell's demand surely rises with price) and, with the truth, ``elasticity_mae``, ``elasticity_bias`` and
+    ``elasticity_coverage`` (share of rows whose interval holds the true elasticity)."""
     s = np.asarray(score, dtype=np.float64).reshape(-1, len(SCORE_COLUMNS))
     log_q, _, truth = targets(y)
     err = s[:, 3] - log_q
@@ -57,6 +64,9 @@ def metrics(y: Any, score: np.ndarray) -> dict[str, float]:
         "demand_rmse": float(np.sqrt(np.mean(err**2))),
         "demand_mae": float(np.mean(np.abs(err))),
         "elasticity_mean": float(np.mean(s[:, 0])),
+        "elasticity_mean_lower": float(np.mean(s[:, 1])),
+        "elasticity_mean_upper": float(np.mean(s[:, 2])),
+        "elasticity_max_lower": float(np.max(s[:, 1])),
     }
     if truth is not None and np.isfinite(truth).any():
         known = np.isfinite(truth)

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from cxml.models.demand import PRICE_FEATURE, LogLogDemand, MonotoneDemandGBM
-from cxml.models.dml import ElasticityDML
+from cxml.models.dml import ElasticityDML, Nuisance
 from cxml.models.price_frame import CONTROL, TIME, UNIT
 
 MAX_PAIRWISE_TERMS = 64
@@ -119,6 +119,7 @@ class PriceDML(BaseEstimator):
 
     def __init__(
         self,
+        nuisance: Nuisance = "auto",
         n_folds: int = 5,
         n_estimators: int = 1000,
         learning_rate: float = 0.1,
@@ -135,6 +136,7 @@ class PriceDML(BaseEstimator):
         n_jobs: int = 1,
         random_state: int = 0,
     ):
+        self.nuisance = nuisance
         self.n_folds = n_folds
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -184,17 +186,49 @@ class PriceDML(BaseEstimator):
         ).fit(self._demand_frame(X, roles), log_q, price=np.exp(t), sample_weight=w)
         self.roles_ = roles
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        pooled = self.dml_.group_effects(effects.assign(__all__="all"), "__all__", alpha=self.alpha, sample_weight=w)
+        self.pooled_ = pooled.iloc[0][["elasticity", "ci_lower", "ci_upper"]].astype(float).to_dict()
         return self
 
+    def fitted_params(self) -> dict[str, float | str]:
+        """What a category manager needs to trust the estimate: the pooled elasticity with its interval (training
+        rows, weighted), the nuisance regressors chosen and their cross-fitted R², and the share of within-group
+        price variation left after them (``residual_price_share``: small means the estimate rests on little)."""
+        check_is_fitted(self)
+        d = self.dml_.diagnostics_
+        out: dict[str, float | str] = {
+            "elasticity.pooled": self.pooled_["elasticity"],
+            "elasticity.pooled_lower": self.pooled_["ci_lower"],
+            "elasticity.pooled_upper": self.pooled_["ci_upper"],
+            "interval_level": 1 - float(self.alpha),
+            "nuisance.treatment": str(d.get("nuisance_treatment", d["nuisance"])),
+            "nuisance.outcome": str(d.get("nuisance_outcome", d["nuisance"])),
+            "r2_treatment": float(d["r2_treatment"]),
+            "residual_price_share": float(d.get("residual_price_share", float("nan"))),
+            "interactions": str(self.interactions_),
+        }
+        for role, fits in getattr(self.dml_, "nuisance_fit_", {}).items():
+            out.update({f"nuisance.r2.{role}.{kind}": float(r2) for kind, r2 in fits.items()})
+        return out
+
     def _dml(self, roles: Roles, interactions: str | None) -> ElasticityDML:
+        """The DML of these roles. The IV-type score only where the nuisances are additive (price units moving by
+        period: it is what lets an additive outcome nuisance work); elsewhere partialling out, whose instrument is
+        its regressor: with one elasticity per group and a price that moves little within groups, the IV-type
+        bread mixes that small residual with the week pattern the nuisance removed, and the estimates swing (a
+        88-retailer panel moving ±1 % within retailers: per-retailer standard errors up to 135 against 1.9)."""
+        additive = roles.additive()
         return ElasticityDML(
+            nuisance=getattr(self, "nuisance", "lightgbm"),  # models pickled before the choice: their GBMs
             n_folds=self.n_folds,
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
             num_leaves=self.num_leaves,
             min_child_samples=self.min_child_samples,
             reg_lambda=self.reg_lambda,
-            additive=roles.additive(),
+            additive=additive,
+            score="iv_type" if additive is not None else "partialling_out",
+            fixed_effects=[plain(roles.time)] if roles.time else [],
             interactions=interactions,  # type: ignore[arg-type]
             n_repeats=self.n_repeats,
             n_jobs=self.n_jobs,
