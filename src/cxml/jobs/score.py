@@ -218,7 +218,7 @@ def customer360_chunks(data_dir: Path, as_of: pd.Timestamp, chunk_rows: int) -> 
             attach_table(con, data_dir, table, needed_by="cxml score")
         con.execute(read_sql("macros.duckdb.sql"))
         params = {"as_of": as_of.to_pydatetime()}
-        total = con.execute("SELECT count(*) FROM customers WHERE signup_at < $as_of", params).fetchone()
+        total = con.execute("SELECT count(*) FROM customers WHERE signup_at < $as_of", params).fetchall()[0][0]
         reader = con.sql(feature_query(), params=params).to_arrow_reader(chunk_rows)
     except duckdb.BinderException as exc:
         con.close()
@@ -234,7 +234,7 @@ def customer360_chunks(data_dir: Path, as_of: pd.Timestamp, chunk_rows: int) -> 
         finally:
             con.close()
 
-    return int(total[0]) if total else 0, chunks()
+    return int(total), chunks()
 
 
 def _feature_frame(frame: pd.DataFrame) -> pd.DataFrame:
