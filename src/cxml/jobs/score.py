@@ -169,7 +169,8 @@ def _plan(ws: Workspace, champ: Champion, folder: Path, date: pd.Timestamp, reas
     if family is not None and family.serving_rows is not None:
         rows = family.serving_rows(read_valid_tables(folder), date, champ.model, load_pipeline(family.name))
         if "item" in rows.columns:  # pair rows: customer × item
-            pairs = rows.sort_values("customer_id", kind="stable").reset_index(drop=True)
+            pairs = rows.assign(customer_id=rows["customer_id"].astype("str"))
+            pairs = pairs.sort_values("customer_id", kind="stable").reset_index(drop=True)
             total = int(pairs["customer_id"].nunique())
             return Plan(total, _customer_chunks(pairs, chunk_rows), lambda c: best_items(champ.model, c, reasons))
         return Plan(len(rows), _row_chunks(rows, chunk_rows), lambda c: customer_scores(champ, c, reasons))
