@@ -174,3 +174,22 @@ def test_an_unknown_family_lists_the_served_ones(company: tuple[Workspace, Path]
     ws, data = company
     with pytest.raises(ValueError, match="'nope' is not a served family; score one of: churn, uplift"):
         score_customers(ws, "nope", str(tmp_path / "x.parquet"), data_dir=data)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"as_of": "last tuesday"}, "is not a date"),
+        ({"reasons": -1}, "--reasons must be 0 or more"),
+        ({"out": "sqlite:////tmp/no-table.db"}, "add #TABLE"),
+        ({"data_dir": Path("/nonexistent/company")}, "no contract tables at /nonexistent/company"),
+    ],
+)
+def test_bad_options_name_the_fix_and_write_nothing(
+    kwargs: dict[str, object], message: str, company: tuple[Workspace, Path], tmp_path: Path
+) -> None:
+    ws, data = company
+    options: dict[str, object] = {"out": str(tmp_path / "x.parquet"), "data_dir": data, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        score_customers(ws, "churn", **options)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []

@@ -114,15 +114,16 @@ def score_customers(
     t0 = time.perf_counter()
     if reasons < 0:
         raise ValueError(f"--reasons must be 0 or more, got {reasons}")
-    tracking.configure(ws)
-    champ = load_champion(family)
+    sink = open_sink(out)  # the cheap checks first: a mistyped --out or --data fails before any model loads
     folder = _data_dir(ws, data_dir)
     date = parse_as_of(as_of).normalize() if as_of is not None else default_as_of(folder)
+    tracking.configure(ws)
+    champ = load_champion(family)
     plan = _plan(ws, champ, folder, date, reasons, chunk_rows)
     stamp = {"model_name": champ.name, "model_version": champ.version, "as_of": str(date.date())}
     rows = 0
     with (
-        Publishing(open_sink(out)) as sink,
+        Publishing(sink),
         tqdm(total=plan.total, unit=" customers", disable=not progress, file=sys.stderr, desc=family) as bar,
     ):
         for chunk in plan.chunks:
