@@ -697,6 +697,53 @@ def demo(
         serve(host="127.0.0.1", port=port, home=home)
 
 
+@app.command()
+def score(
+    family: Annotated[
+        str, typer.Argument(help="Served family: churn, uplift, survival, clv, cross_sell, segments, price.")
+    ],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help="Parquet file, or a database table as SQLAlchemy URL#table (postgresql://…/db#scores); "
+            "replaced at once, never half-written.",
+        ),
+    ],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Score date: features from rows before it (default: the day after the last order)."
+        ),
+    ] = None,
+    reasons: Annotated[int, typer.Option("--reasons", help="Top reasons per customer, in words (0: none).")] = 0,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="Folder of contract tables (default: the latest snapshot's, else the workspace's)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Score every customer with the family's champion: one row per customer, with the model version and date."""
+    from cxml.jobs.score import score_customers
+
+    ws = _workspace(home)
+    try:
+        result = score_customers(
+            ws, family, out, data_dir=data, as_of=as_of, reasons=reasons, progress=not as_json and sys.stderr.isatty()
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"{result.rows:,} rows scored by {result.model_name} v{result.model_version} as of {result.as_of} → "
+        f"{result.out} ({result.seconds:.1f}s, {result.rows / max(result.seconds, 1e-9):,.0f} rows/s)"
+    )
+    if as_json:
+        typer.echo(json_line(result.summary()))
+
+
 campaign_app = typer.Typer(
     help="A campaign that learns while it runs: update the allocation, read out the arms, evaluate a policy "
     "from the logs, simulate policies (DESIGN §11).",

@@ -16,7 +16,9 @@ from mlflow.pyfunc import PythonModel
 from cxml.datasets import get_family
 
 ESTIMATOR_FILE = "estimator.joblib"
-# What a logged model needs besides cxml itself, pinned to the running versions. Declaring them skips MLflow's
+# What a logged model needs besides cxml itself (which travels as code, see ``code_paths``), pinned to the running
+# versions: every distribution that loading the model imports (the estimator's modules reach the family
+# registry, hence optuna, pydantic, PyYAML, DuckDB and the plotting stack). Declaring them skips MLflow's
 # requirement inference, which costs ~14 s per model (a subprocess that re-imports the stack) and misses the
 # boosters, since they are only reached through the joblib file.
 MODEL_PACKAGES = (
@@ -29,6 +31,13 @@ MODEL_PACKAGES = (
     "scikit-learn",
     "xgboost-cpu",
     "lightgbm",
+    "optuna",
+    "pydantic",
+    "PyYAML",
+    "duckdb",
+    "pyarrow",
+    "matplotlib",
+    "tqdm",
 )
 
 
@@ -75,7 +84,19 @@ def log_estimator(estimator: Any, family: str, X_example: pd.DataFrame, tmp_dir:
         signature=infer_signature(example, output),
         input_example=example,
         pip_requirements=pip_requirements(),
+        code_paths=code_paths(),
     )
+
+
+def code_paths() -> list[str]:
+    """The ``cxml`` package folder, copied into every logged model so it loads where cxml is not installed.
+
+    Code rather than a wheel in the requirements: the model carries the exact source that trained it, with no
+    build step at log time and no wheel file that an executor or ``mlflow models serve`` host would have to
+    reach; MLflow puts the folder on ``sys.path`` when it loads the model (``load_model``, ``models serve``,
+    ``spark_udf``).
+    """
+    return [str(Path(__file__).resolve().parent)]
 
 
 def pip_requirements() -> list[str]:

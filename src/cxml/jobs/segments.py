@@ -23,7 +23,7 @@ from cxml.features.build import FEATURE_SET, build_features
 from cxml.features.tenure import lifetime_labels
 from cxml.models.lifecycle_stage import migration_matrix, stage_at
 from cxml.models.segmentation import BehaviouralSegmenter, grid_summary, value_engagement_grid
-from cxml.pyfunc import pip_requirements
+from cxml.pyfunc import code_paths, pip_requirements
 
 log = logging.getLogger(__name__)
 SEGMENTS_MODEL = "cxml.segments"
@@ -141,6 +141,7 @@ def run_segments(
             input_example=features.head(3),
             serialization_format="cloudpickle",  # skops refuses the cxml classes; the model is ours to load
             pip_requirements=pip_requirements(),
+            code_paths=code_paths(),
         )
         version = registry.register(SEGMENTS_MODEL, info.model_uri, run.info.run_id, {"feature_set": FEATURE_SET})
         registry.apply_decision(SEGMENTS_MODEL, version, decision)
