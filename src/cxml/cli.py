@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cxml import progress
 from cxml.config import BUILTIN_FAMILIES as _FAMILIES
 from cxml.config import Workspace
 from cxml.json_lines import json_line
@@ -81,6 +82,7 @@ def _setup(
     ] = None,
 ) -> None:
     _STATE["tracking_uri"] = tracking_uri
+    progress.quiet("--json" in sys.argv)  # --json: stdout and stderr carry nothing but the answer and logs
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         stream=sys.stderr,
@@ -584,7 +586,9 @@ def build(
 
     ws = _workspace(home)
     typer.echo(f"serving {_export(ws, data, as_of)}")
-    typer.echo(f"built the Bento {build_bento(ws)} (BENTOML_HOME={ws.bentoml_home})")
+    with progress.step("bentoml build"):
+        tag = build_bento(ws)
+    typer.echo(f"built the Bento {tag} (BENTOML_HOME={ws.bentoml_home})")
 
 
 @app.command()
@@ -601,6 +605,18 @@ def serve(
     _print_try_it(host, port, ws)
     typer.echo(f"serving {manifest}")
     raise typer.Exit(subprocess.run(serve_command(host, port), env=serve_env(ws)).returncode)
+
+
+def _print_what_to_open(ws: Workspace, pages: dict[str, str], port: int, *, serving: bool) -> None:
+    """The demo's last words: the pages it wrote and how to look at the rest, one line each."""
+    service = f"http://127.0.0.1:{port}/docs" + ("" if serving else f"  (after `cxml serve --port {port}`)")
+    typer.echo("\nOpen:")
+    typer.echo(f"  model cards      {pages['cards']}")
+    typer.echo(f"  customer journey {pages['journey']}")
+    typer.echo(
+        f"  MLflow UI        mlflow ui --backend-store-uri {ws.tracking_uri} --port 5000, then http://127.0.0.1:5000"
+    )
+    typer.echo(f"  the service      {service}")
 
 
 def _print_try_it(host: str, port: int, ws: Workspace) -> None:
@@ -635,11 +651,13 @@ def demo(
     ws = _workspace(home)
     t0 = time.perf_counter()
     summary = run_demo(ws, customers=customers, seed=seed, trials=trials, echo=typer.echo)
-    typer.echo(f"built the Bento {build_bento(ws)} (bentoml list, BENTOML_HOME={ws.bentoml_home})")
+    with progress.step("bentoml build"):
+        tag = build_bento(ws)
+    typer.echo(f"built the Bento {tag} (bentoml list, BENTOML_HOME={ws.bentoml_home})")
     typer.echo(f"demo ready in {time.perf_counter() - t0:.0f}s: {json_line(summary)}")
+    _print_what_to_open(ws, summary["pages"], port, serving=not no_serve)
     if not no_serve:
         serve(host="127.0.0.1", port=port, home=home)
-
 
 
 campaign_app = typer.Typer(

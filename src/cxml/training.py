@@ -18,6 +18,7 @@ from cxml.config import PipelineConfig, Workspace
 from cxml.evaluation.plots import data_uri_bytes
 from cxml.json_lines import json_line
 from cxml.models.spec import Dataset, ModelSpec, Targets
+from cxml.progress import step
 from cxml.pyfunc import log_estimator
 from cxml.tuning import StudyResult, cross_validate, run_study
 from cxml.workspace_lock import command_line, describe, hold
@@ -257,10 +258,12 @@ def _train(
         cv_metrics = {}
         if cv_report_folds:
             # fresh folds (seed + 1): the best trial's own CV score is optimistic, being the maximum over trials
-            cv_metrics = cross_validate(
-                spec, final_params, data.X_train, data.y_train, cv_report_folds, cfg.tuning.seed + 1
-            )
-        estimator = spec.fit(spec.build(final_params), data.X_train, data.y_train)
+            with step(f"cross-validating the best trial on {cv_report_folds} fresh folds"):
+                cv_metrics = cross_validate(
+                    spec, final_params, data.X_train, data.y_train, cv_report_folds, cfg.tuning.seed + 1
+                )
+        with step(f"refitting the best trial on {len(data.X_train):,} training rows"):
+            estimator = spec.fit(spec.build(final_params), data.X_train, data.y_train)
         scores = spec.score(estimator, data.X_holdout)
         metrics = _holdout_metrics(spec, data.y_holdout, scores, cfg.tuning.seed)
         baseline = spec.fit(spec.baseline(data.X_train), data.X_train, data.y_train)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import mlflow
+import pandas as pd
 import pytest
 
 from cxml import registry, tracking
@@ -34,7 +35,7 @@ def demo(tmp_path_factory):
 
 
 def _summary(proc) -> dict:
-    return json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1])
+    return json.loads(proc.stdout.split("demo ready in ")[1].split(": ", 1)[1].splitlines()[0])
 
 
 def _gate(summary: dict, family: str) -> str:
@@ -79,6 +80,20 @@ def test_demo_writes_the_champions_model_card_and_index(demo):
     for family in OTHER_FAMILIES:
         entry = summary[family]
         assert (f"href='cxml.{family}-v{entry['version']}.html'" in index) == entry["gate"].startswith("promoted")
+
+
+def test_demo_ends_with_what_to_open(demo):
+    """The cards index, the journey page (written by the demo, funnel never widening), MLflow UI, Swagger."""
+    home, proc = demo
+    summary = _summary(proc)
+    tail = proc.stdout.split("\nOpen:\n", 1)[1]
+    journey = home / "reports" / "journey" / "journey.html"
+    assert summary["pages"] == {"cards": str(home / "reports" / "index.html"), "journey": str(journey)}
+    for line in (str(journey), str(home / "reports" / "index.html"), "mlflow ui --backend-store-uri", "/docs"):
+        assert line in tail
+    assert "<h2>Funnel</h2>" in journey.read_text()
+    funnel = pd.read_parquet(journey.parent / "funnel.parquet")
+    assert (funnel["reached"].diff().dropna() <= 0).all() and (funnel["median_days"].dropna() >= 0).all()
 
 
 def test_demo_champion_is_in_mlflow_with_its_trials(demo):

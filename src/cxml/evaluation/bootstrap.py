@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from cxml import progress
+
 Statistic = Callable[[np.ndarray], float]
 """Resampled row indices → one number (NaN to leave the resample out)."""
 
@@ -58,7 +60,8 @@ def bootstrap_interval(
     strata: Sequence | np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval (low, high) of ``statistic`` over ``n`` rows."""
-    return percentile_interval([statistic(idx) for idx in resamples(n, n_boot=n_boot, seed=seed, strata=strata)], level)
+    draws = resamples(n, n_boot=n_boot, seed=seed, strata=strata)
+    return percentile_interval([statistic(idx) for idx in progress.bar(draws, "bootstrap", n_boot)], level)
 
 
 def bootstrap_intervals(
@@ -73,7 +76,7 @@ def bootstrap_intervals(
     """Several statistics from one set of resamples: name → (low, high). A name missing from every resample's
     result (e.g. all were left out by returning ``{}``) is missing from the answer."""
     draws: dict[str, list[float]] = {}
-    for idx in resamples(n, n_boot=n_boot, seed=seed, strata=strata):
+    for idx in progress.bar(resamples(n, n_boot=n_boot, seed=seed, strata=strata), "bootstrap", n_boot):
         for name, value in statistics(idx).items():
             draws.setdefault(name, []).append(value)
     return {name: percentile_interval(values, level) for name, values in draws.items()}

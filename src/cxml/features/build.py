@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from cxml import progress
 from cxml.data.duck import Source, attach_table, connect
 
 FEATURE_SET = "customer360_v1"
@@ -98,7 +99,8 @@ def _run(
     try:
         _attach_sources(con, source)
         con.execute(read_sql(_MACROS))
-        frame = con.execute(query, {"as_of": as_of_ts.to_pydatetime()}).df()
+        with progress.step(f"features as of {as_of_ts.date()} (DuckDB)"):
+            frame = con.execute(query, {"as_of": as_of_ts.to_pydatetime()}).df()
     finally:
         con.close()
     return _tidy(frame)

@@ -1,5 +1,5 @@
 """The main job (``cxml demo``): generate → validate → every family (tune/train/gate) and the segments → snapshot
-→ explain → model cards → export; the CLI builds the Bento and serves."""
+→ explain → model cards and the journey page → export; the CLI builds the Bento, says what to open, and serves."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cxml.data.synthetic import write_company
 from cxml.datasets import families
 from cxml.jobs.explain import explain_customer
 from cxml.jobs.export import export_for_serving
+from cxml.jobs.journey import run_journey
 from cxml.jobs.report import write_report, write_report_index
 from cxml.jobs.segments import run_segments
 from cxml.jobs.snapshot import read_snapshot, write_snapshot
@@ -68,7 +69,11 @@ def run_demo(
         if name != "churn" and other.gate.passed:
             _, other_card = write_report(ws, other.model_name)
             echo(f"    {other.model_name}: grade {other_card.grade.letter}: {other_card.grade.reason}")
-    echo(f"    open {write_report_index(ws)}")
+    index = write_report_index(ws)
+    echo(f"    open {index}")
+    echo("    the customer journey (funnel, channel flow, time to convert)")
+    journey = run_journey(ws.data, ws.reports / "journey")
+    echo(f"    open {journey.html}")
     echo("8/8 exporting the champions and the feature snapshot for serving")
     manifest = export_for_serving(ws)
     return {
@@ -86,5 +91,6 @@ def run_demo(
         "segments": segments.summary(),
         "grade": card.grade.letter,
         "model_card": str(card_path),
+        "pages": {"cards": str(index), "journey": str(journey.html)},
         "served": manifest,
     }

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cxml import registry, tracking
+from cxml import progress, registry, tracking
 from cxml.config import Workspace, load_pipeline
 from cxml.datasets import families
 from cxml.decision.nba import NbaConfig
@@ -83,7 +83,7 @@ def export_for_serving(ws: Workspace, manifest_path: Path | None = None) -> dict
     tracking.configure(ws)
     tables = cache(lambda: snapshot_tables(ws))
     tags: dict[str, str] = {}
-    for name, served in served_families().items():
+    for name, served in progress.bar(served_families().items(), "exporting champions", unit="family"):
         version = registry.alias_version(served.registered_name, registry.CHAMPION)
         if version is None:
             if served.required:

@@ -10,7 +10,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-from cxml import tracking
+from cxml import progress, tracking
 from cxml.config import Workspace
 from cxml.data.sources import read_flat_table
 from cxml.features.build import build_features
@@ -62,7 +62,8 @@ def run_lookalike(
     if len(unknown):
         log.warning("%d seed ids unknown at %s dropped (first: %s)", len(unknown), as_of, list(unknown[:5]))
     seed = pd.Index(seed_ids).intersection(features.index)
-    evaluation = evaluate_lookalike(features, seed, levels=(0.05, 0.1, 0.2))
+    with progress.step("comparing lookalike methods on held-out seed customers"):
+        evaluation = evaluate_lookalike(features, seed, levels=(0.05, 0.1, 0.2))
     best = evaluation.groupby("method")["recall"].mean().idxmax()
     model = LookalikeScorer(method=best).fit(features, seed_ids=seed)
     scored = scored_list(model, level)

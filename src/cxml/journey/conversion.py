@@ -42,37 +42,50 @@ def segment_labels(journeys: pd.DataFrame, segment: str | pd.Series) -> pd.Serie
 
 
 def funnel(journeys: pd.DataFrame, labels: pd.Series | None = None, *, dimension: str = "all") -> pd.DataFrame:
-    """Per segment and stage: journeys that reached it, share, conversion from the previous stage, median days.
+    """Per segment and stage: journeys that reached it in order, share, conversion, median days, out of order.
 
-    ``conversion`` is the share of journeys at the previous stage that also reached this one; ``median_days``
-    is the median of (this stage − previous stage) in days over journeys that reached both (negative when
-    the order is reversed, e.g. a visit after sign-up). Without ``labels`` every journey is in segment ``all``.
+    The funnel never widens. A journey *reaches a stage in order* when it reached the previous stage in order
+    and got to this one at the same time or later (the first stage: whenever it was reached). ``reached``
+    counts those; ``out_of_order`` counts the journeys that reached the stage another way (e.g. customers who
+    signed up before their first recorded visit are ``identified`` out of order). ``conversion`` is
+    ``reached`` over the previous stage's ``reached``; ``median_days`` is the median of (this stage − previous
+    stage) in days over the journeys counted in ``reached``, so it is never negative. Without ``labels`` every
+    journey is in segment ``all``.
     """
     at = [journeys[f"{stage}_at"] for stage in STAGES]
     cols: dict[str, Any] = {"key": "all" if labels is None else labels.to_numpy()}
-    for k in range(len(STAGES)):
-        cols[f"reached{k}"] = at[k].notna().to_numpy()
-        if k:
-            both = cols[f"reached{k}"] & cols[f"reached{k - 1}"]
-            cols[f"both{k}"] = both
-            cols[f"days{k}"] = ((at[k] - at[k - 1]) / pd.Timedelta(days=1)).where(both).to_numpy()
+    in_order = at[0].notna().to_numpy()
+    cols["reached0"] = in_order
+    cols["odd0"] = np.zeros(len(journeys), dtype=bool)
+    for k in range(1, len(STAGES)):
+        got = at[k].notna().to_numpy()
+        gap = ((at[k] - at[k - 1]) / pd.Timedelta(days=1)).to_numpy(dtype="float64", na_value=np.nan)
+        in_order = in_order & got & (gap >= 0)
+        cols[f"reached{k}"] = in_order
+        cols[f"odd{k}"] = got & ~in_order
+        cols[f"days{k}"] = np.where(in_order, gap, np.nan)
     grouped = pd.DataFrame(cols, index=journeys.index).groupby("key", sort=True)
-    counts = grouped[[c for c in cols if c.startswith(("reached", "both"))]].sum()
+    counts = grouped[[c for c in cols if c.startswith(("reached", "odd"))]].sum()
     medians = grouped[[c for c in cols if c.startswith("days")]].median()
     size = grouped.size()
     parts = []
     for k, stage in enumerate(STAGES):
-        base = counts[f"reached{k - 1}"] if k else size
-        part = pd.DataFrame({"journeys": size, "reached": counts[f"reached{k}"]})
+        part = pd.DataFrame({"journeys": size, "reached": counts[f"reached{k}"], "out_of_order": counts[f"odd{k}"]})
         part["stage"] = stage
         part["share"] = part["reached"] / part["journeys"]
-        part["conversion"] = counts[f"both{k}"] / base.where(base > 0) if k else np.nan
-        part["median_days"] = medians[f"days{k}"] if k else np.nan
+        if k:
+            base = counts[f"reached{k - 1}"]
+            part["conversion"] = part["reached"] / base.where(base > 0)
+            part["median_days"] = medians[f"days{k}"]
+        else:
+            part["conversion"] = np.nan
+            part["median_days"] = np.nan
         parts.append(part)
     out = pd.concat(parts).rename_axis("segment").reset_index()
     out.insert(0, "dimension", dimension)
     out["order"] = out["stage"].map({s: i for i, s in enumerate(STAGES)})
     out = out.sort_values(["segment", "order"], kind="stable").drop(columns="order")
-    out = out[["dimension", "segment", "stage", "journeys", "reached", "share", "conversion", "median_days"]]
-    types = {"segment": "str", "journeys": "int64", "reached": "int64", "conversion": "float64"}
-    return out.astype({**types, "median_days": "float64"}).reset_index(drop=True)
+    columns = ["dimension", "segment", "stage", "journeys", "reached", "share", "conversion", "median_days"]
+    out = out[[*columns, "out_of_order"]]
+    types = {"segment": "str", "journeys": "int64", "reached": "int64", "out_of_order": "int64"}
+    return out.astype({**types, "conversion": "float64", "median_days": "float64"}).reset_index(drop=True)

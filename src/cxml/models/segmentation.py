@@ -23,6 +23,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from cxml import progress
 from cxml.features.registry import FEATURES, describe
 from cxml.models.scaling import LOG_UNITS, BehaviourScaler, feature_unit, numeric_frame
 
@@ -309,7 +310,7 @@ class BehaviouralSegmenter(ClusterMixin, BaseEstimator):
     def stability(self, X: Any, seeds: Sequence[int] = (0, 1, 2)) -> Stability:
         """Refit (k search included) with each seed and compare assignments by adjusted Rand index."""
         labels, ks = {}, {}
-        for s in seeds:
+        for s in progress.bar(seeds, "segment stability refits", len(seeds)):
             model = clone(self).set_params(random_state=int(s)).fit(X)
             labels[int(s)], ks[int(s)] = model.labels_, model.n_clusters_
         names = list(labels)
