@@ -261,9 +261,20 @@ def _run_figures(name: str, version: str) -> dict[str, Any]:
     mv = client().get_model_version(name, version)
     run = client().get_run(str(mv.run_id))
     metrics = run.data.metrics
+    family = run.data.tags.get("cxml.family", "churn")
     return {
+        "family": family,
+        "primary_metric": _primary_metric(family),
         "holdout": {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")},
         "baseline": {k.removeprefix("baseline_"): v for k, v in metrics.items() if k.startswith("baseline_")},
         "feature_set": run.data.tags.get("cxml.feature_set", "?"),
         "gate_reason": run.data.tags.get("gate.reason", mv.tags.get("gate_reason", "")),
     }
+
+
+def _primary_metric(family: str) -> str | None:
+    """The family's primary metric, or None for a family this installation does not register."""
+    try:
+        return get_family(family).spec.primary_metric
+    except ValueError:
+        return None
