@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 CHROMIUM = Path("/usr/bin/chromium")
 NAME = "cxml.churn.browser_test"
 MODEL_BLUE = (0x1F, 0x6F, 0xB2)
+SHAP_RED = (0xFF, 0x00, 0x51)  # shap.plots' positive colour (bar) and high feature values (beeswarm)
 BROWSER_SERVICE_HOSTS = {"clients2.google.com", "update.googleapis.com", "accounts.google.com"}
 VIEWPORT = 1280
 PROBE = f"""<!DOCTYPE html><html><body style='margin:0'>
@@ -194,7 +195,9 @@ def test_card_renders_offline_in_chromium(served, tmp_path):
     pixels = np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("RGB")).astype(int)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200, "screenshot is blank"
     blue = (np.abs(pixels - MODEL_BLUE).sum(axis=2) < 30).sum()
-    assert blue > 5000, f"plots did not render: {blue} pixels of the model colour"
+    assert blue > 2000, f"ROC, PR and reliability plots did not render: {blue} pixels of the model colour"
+    red = (np.abs(pixels - SHAP_RED).sum(axis=2) < 30).sum()
+    assert red > 5000, f"shap's bar and beeswarm did not render: {red} pixels of shap's red"
     assert sink.page_requests() == [], f"requests left loopback: {sink.page_requests()[:3]}"
 
 

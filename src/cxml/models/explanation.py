@@ -59,7 +59,10 @@ def tree_explanation(
 
 def _raw_values(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
     """The rows' own values in the order of ``names`` (NaN for a derived feature the frame does not hold)."""
-    frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    columns = [str(c) for c in frame.columns]
+    if columns == names:  # the usual case: skip pandas' column selection (~0.3 ms a call on one row)
+        return frame.to_numpy(dtype=object)
+    frame = frame.set_axis(columns, axis=1)
     if all(c in frame.columns for c in names):
         return frame[names].to_numpy(dtype=object)
     return frame.reindex(columns=names).to_numpy(dtype=object)
