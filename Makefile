@@ -6,7 +6,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench clean docs
 
 # The venv is rebuilt when the lock or the package metadata changes. uv installs the lock in ~20 s;
 # plain pip (`make venv UV=0`) installs exactly the same pins.
@@ -30,6 +30,11 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+
+# The documentation site (docs/, mkdocs.yml) into site/, offline; --strict fails on a broken link or reference.
+docs: venv
+	@test -x $(BIN)/mkdocs || { echo "make docs: mkdocs is not in $(VENV); install the docs extra: $(BIN)/python -m uv pip install --python $(BIN)/python -e '.[docs]'" >&2; exit 1; }
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: venv
 	$(BIN)/ruff check src tests bench notebooks

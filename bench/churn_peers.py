@@ -153,7 +153,7 @@ def _score_cxml(data: Dataset, trials: int) -> Row:
     spec = get_family("churn").spec
     cfg = TuningConfig(n_trials=trials, cv_folds=CV_FOLDS, n_jobs=N_JOBS)
     row, started = Row("cxml"), time.perf_counter()
-    study = run_study(spec, data.X_train, data.y_train, cfg, storage_path=None, study_name=f"bench-{data.name}")
+    study = run_study(spec, data.X_train, data.y_train, cfg, storage=None, study_name=f"bench-{data.name}")
     tuned = time.perf_counter() - started
     params = {**study.best_params, **spec.refit_params}
     # cross_validate itself (what the CLI reports) with a metrics function that also keeps each fold's values

@@ -75,7 +75,7 @@ class Arm:
 def run_pruned(spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, cfg: TuningConfig) -> Arm:
     arm = Arm("pruned")
     started = time.perf_counter()
-    run_study(spec, X, y, cfg, storage_path=None, study_name="bench-pruned", on_trial=lambda t: arm.record(started, t))
+    run_study(spec, X, y, cfg, storage=None, study_name="bench-pruned", on_trial=lambda t: arm.record(started, t))
     arm.seconds = time.perf_counter() - started
     return arm
 

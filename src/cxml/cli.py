@@ -224,6 +224,18 @@ def train(
     ] = None,
     trials: Annotated[int | None, typer.Option(help="Override the number of Optuna trials.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted study and its run.")] = False,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            envvar="CXML_OPTUNA_STORAGE",
+            help="Optuna study database (postgresql://user@host/db) that workers on other machines can join with "
+            "`cxml tune --worker` (default: a journal file in the workspace).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Tuning processes on the study, one booster thread each.")
+    ] = 1,
     wait: Annotated[
         float,
         typer.Option(help="Seconds to wait for another training on the same workspace (0: refuse at once)."),
@@ -264,6 +276,8 @@ def train(
         pipeline=pipeline,
         trials=trials,
         resume=resume,
+        storage=storage,
+        workers=workers,
     )
     try:
         result = run_train(request, ws, progress=not as_json, wait=wait)
@@ -280,6 +294,28 @@ def train(
     typer.echo(f"{result.model_name} version {result.model_version}: {result.gate.reason}")
     if as_json:
         typer.echo(result.to_json())
+
+
+@app.command()
+def tune(
+    storage: Annotated[str, typer.Option("--storage", help="The study's database (postgresql://user@host/db).")],
+    study: Annotated[str, typer.Option("--study", help="The study's name (printed by `cxml train --storage`).")],
+    worker: Annotated[bool, typer.Option("--worker", help="Join as one more tuning worker (required).")] = False,
+) -> None:
+    """Join a study that `cxml train FAMILY --storage URL` started, from this or another machine.
+
+    The worker reads the training rows the starting machine wrote beside its workspace, so it must see that
+    folder; it tunes until the study has its trials, then exits. The starting `cxml train` refits the best trial.
+    """
+    from cxml.tuning import join_study
+
+    if not worker:
+        raise _fail("`cxml tune` only joins studies: pass --worker (`cxml train --storage` starts them)", 2)
+    try:
+        held = join_study(storage, study, worker=os.getpid())
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    typer.echo(f"study {study}: {held} trials finished")
 
 
 @app.command()

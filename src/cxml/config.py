@@ -112,6 +112,10 @@ class TrainRequest:
     pipeline: Path | None = None
     trials: int | None = None
     resume: bool = False
+    storage: str | None = None
+    """The Optuna study's database URL (``postgresql://…``), shared by workers on several machines."""
+    workers: int = 1
+    """Tuning processes on one study."""
 
     @property
     def user_file(self) -> Path | None:

@@ -46,10 +46,16 @@ def client() -> MlflowClient:
 
 
 def ensure_experiment(name: str, ws: Workspace) -> str:
-    """Get or create the experiment, with its artifacts under the workspace (not the working directory)."""
+    """Get or create the experiment, with its artifacts under the workspace (not the working directory).
+
+    Against a tracking *server* (``http(s)://``) the server's own artifact store is used instead, so that every
+    machine that shares the server can read the artifacts; a database URI (SQLite, PostgreSQL) keeps them in the
+    workspace, which the machines must then share."""
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
         return str(existing.experiment_id)
+    if ws.tracking_uri.startswith(("http://", "https://")):
+        return str(mlflow.create_experiment(name))
     location = (ws.artifacts / name.replace("/", "_")).as_uri()
     return str(mlflow.create_experiment(name, artifact_location=location))
 

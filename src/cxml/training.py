@@ -10,7 +10,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import optuna
 import pandas as pd
 
 from cxml import registry, tracking
@@ -20,7 +19,7 @@ from cxml.json_lines import json_line
 from cxml.models.spec import Dataset, ModelSpec, Targets
 from cxml.progress import step
 from cxml.pyfunc import log_estimator
-from cxml.tuning import StudyResult, cross_validate, run_study
+from cxml.tuning import Storage, StudyResult, cross_validate, run_study, study_user_attr
 from cxml.workspace_lock import command_line, describe, hold
 
 log = logging.getLogger(__name__)
@@ -75,19 +74,9 @@ def _holdout_metrics(spec: ModelSpec, y: Targets, score: np.ndarray, seed: int) 
     return {**metrics, f"{spec.primary_metric}_ci_low": lo, f"{spec.primary_metric}_ci_high": hi}
 
 
-def _parent_run_id(study_path: Path, study_name: str, resume: bool) -> str | None:
+def _parent_run_id(storage: Storage, study_name: str, resume: bool) -> str | None:
     """The MLflow run of an interrupted study, so ``--resume`` continues it instead of starting another."""
-    if not resume or not study_path.exists():
-        return None
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = JournalStorage(JournalFileBackend(str(study_path)))
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        return None
-    return study.user_attrs.get("mlflow_run_id")
+    return study_user_attr(storage, study_name, "mlflow_run_id") if resume else None
 
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
@@ -171,6 +160,8 @@ def train(
     cv_report_folds: int | None = None,
     model_name: str | None = None,
     wait: float | None = TRAIN_WAIT_S,
+    storage: str | None = None,
+    workers: int = 1,
 ) -> TrainResult:
     """Run one training pipeline; nothing is promoted unless the gate passes at the very end.
 
@@ -180,6 +171,9 @@ def train(
     One training at a time per workspace: while another holds the workspace's train lock this one says so and
     waits up to ``wait`` seconds (0: refuses at once; None: for ever), then raises ``WorkspaceBusy`` before it
     has started a run. Versions of the model that a dead run left ``pending`` are marked ``abandoned`` first.
+
+    ``storage``: the Optuna study's database URL (default: a journal file in the workspace); ``workers``: tuning
+    processes on that study (``tuning.run_study``).
     """
     name = model_name or spec.registered_name
     lock = ws.root / TRAIN_LOCK
@@ -191,7 +185,7 @@ def train(
     with hold(lock, what=command_line(), timeout=wait, on_wait=waiting), tracking.using(ws):
         for note in registry.abandon_dead_pending(name):
             log.warning("%s", note)
-        return _train(spec, data, cfg, ws, name, resume, progress, cv_report_folds)
+        return _train(spec, data, cfg, ws, name, resume, progress, cv_report_folds, storage, workers)
 
 
 def _train(
@@ -203,12 +197,14 @@ def _train(
     resume: bool,
     progress: bool,
     cv_report_folds: int | None,
+    storage: str | None = None,
+    workers: int = 1,
 ) -> TrainResult:
     experiment_id = tracking.ensure_experiment(spec.experiment, ws)
     digest = tracking.frame_digest(data.X_train, data.y_train, data.X_holdout, data.y_holdout)
     study_name = f"{spec.family}-{digest}"
-    study_path = ws.studies / f"{study_name}.journal"
-    run_id = _parent_run_id(study_path, study_name, resume)
+    study_storage: Storage = storage or ws.studies / f"{study_name}.journal"
+    run_id = _parent_run_id(study_storage, study_name, resume)
     if resume:
         found = f"continuing run {run_id} of study {study_name}" if run_id else f"no interrupted study {study_name}"
         log.info("resume: %s", found + ("" if run_id else "; starting afresh"))
@@ -247,7 +243,9 @@ def _train(
             data.X_train,
             data.y_train,
             cfg.tuning,
-            storage_path=study_path,
+            storage=study_storage,
+            workers=workers,
+            payload_dir=ws.studies,
             study_name=study_name,
             resume=resume,
             progress=progress,

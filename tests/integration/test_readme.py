@@ -1,5 +1,6 @@
-"""The README's Python examples run as written: every ```python block, in order, in one namespace, from an empty
-temporary folder that is also the workspace (so nothing lands in the checkout)."""
+"""The documented Python examples run as written: every ```python block of the Python API page (the README links
+to it), in order, in one namespace, from an empty temporary folder that is also the workspace (so nothing lands in
+the checkout)."""
 
 from __future__ import annotations
 
@@ -10,25 +11,25 @@ from typing import Any
 import pytest
 
 pytestmark = pytest.mark.integration
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "python-api.md"
 
 
 def python_blocks(text: str) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```$", text, flags=re.DOTALL | re.MULTILINE)
 
 
-def test_the_readme_has_python_examples():
-    blocks = python_blocks(README.read_text())
+def test_the_python_api_page_has_python_examples():
+    blocks = python_blocks(PAGE.read_text())
     assert len(blocks) >= 2 and all(block.strip() for block in blocks)
 
 
-def test_every_python_block_of_the_readme_runs_in_order(tmp_path, monkeypatch):
+def test_every_python_block_of_the_python_api_page_runs_in_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CXML_HOME", str(tmp_path / ".cxml"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     namespace: dict[str, Any] = {"__name__": "readme"}
-    for number, block in enumerate(python_blocks(README.read_text()), start=1):
-        exec(compile(block, f"README.md python block {number}", "exec"), namespace)
+    for number, block in enumerate(python_blocks(PAGE.read_text()), start=1):
+        exec(compile(block, f"docs/python-api.md python block {number}", "exec"), namespace)
     # what the blocks promise: churn probabilities, one effect column per arm, an arm (or none) per customer
     ns = namespace
     proba = ns["model"].predict_proba(ns["churn_snapshot"]("2025-10-01")[0])[:, 1]

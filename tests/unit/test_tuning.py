@@ -31,14 +31,14 @@ def test_a_killed_study_resumes_where_it_stopped(tmp_path, xy):
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        run_study(get_family("churn").spec, X, y, cfg, storage_path=path, study_name="s", on_trial=die_after_two)
+        run_study(get_family("churn").spec, X, y, cfg, storage=path, study_name="s", on_trial=die_after_two)
     seen = []
     result = run_study(
         get_family("churn").spec,
         X,
         y,
         cfg,
-        storage_path=path,
+        storage=path,
         study_name="s",
         resume=True,
         on_trial=lambda t: seen.append(t.number),
@@ -51,14 +51,14 @@ def test_without_resume_the_study_starts_afresh(tmp_path, xy):
     X, y = xy
     cfg = TuningConfig(n_trials=2, cv_folds=2, algorithms=("xgboost",), n_jobs=1)
     path = tmp_path / "study.journal"
-    run_study(get_family("churn").spec, X, y, cfg, storage_path=path, study_name="s")
+    run_study(get_family("churn").spec, X, y, cfg, storage=path, study_name="s")
     seen = []
     run_study(
         get_family("churn").spec,
         X,
         y,
         cfg,
-        storage_path=path,
+        storage=path,
         study_name="s",
         on_trial=lambda t: seen.append(t.number),
     )
@@ -68,8 +68,8 @@ def test_without_resume_the_study_starts_afresh(tmp_path, xy):
 def test_same_seed_same_best_params(xy):
     X, y = xy
     cfg = TuningConfig(n_trials=3, cv_folds=2, n_jobs=1)
-    a = run_study(get_family("churn").spec, X, y, cfg, storage_path=None, study_name="a")
-    b = run_study(get_family("churn").spec, X, y, cfg, storage_path=None, study_name="b")
+    a = run_study(get_family("churn").spec, X, y, cfg, storage=None, study_name="a")
+    b = run_study(get_family("churn").spec, X, y, cfg, storage=None, study_name="b")
     assert a.best_params == b.best_params and a.best_value == b.best_value
 
 
@@ -77,6 +77,6 @@ def test_pruning_stops_bad_trials_early(xy):
     X, y = xy
     X = X.assign(noise=np.random.default_rng(0).random(len(X)))
     cfg = TuningConfig(n_trials=20, cv_folds=4, n_jobs=1)
-    result = run_study(get_family("churn").spec, X, y, cfg, storage_path=None, study_name="p")
+    result = run_study(get_family("churn").spec, X, y, cfg, storage=None, study_name="p")
     assert result.n_pruned >= 1
     assert optuna.__version__.startswith("5.")

@@ -42,6 +42,8 @@ def run_train(
             cv_report_folds=family.table_cv_folds,
             model_name=f"{spec.registered_name}.{data.name}",
             wait=wait,
+            storage=req.storage,
+            workers=req.workers,
         )
     if family.contract_dataset is None:
         raise ValueError(f"{req.family} trains on a file you bring: pass --table or --transactions")
@@ -50,4 +52,7 @@ def run_train(
     as_of = check_as_of(family, req.as_of or cfg.as_of, from_command_line=req.as_of is not None)
     tables = read_valid_tables(data_dir)
     dataset = family.contract_dataset(tables, as_of, cfg, str(data_dir))
-    return train(spec, dataset, cfg, ws, resume=req.resume, progress=progress, wait=wait)
+    return train(
+        spec, dataset, cfg, ws, resume=req.resume, progress=progress, wait=wait, storage=req.storage,
+        workers=req.workers,
+    )  # fmt: skip
