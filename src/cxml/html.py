@@ -2,24 +2,24 @@
 
 Every page extends ``base.html``, which inlines ``cxml.css`` into a ``<style>`` element at render time: a page is
 one self-contained file that opens offline (no ``<link>``, no script, no URL outside the page), and every page
-looks the same. Autoescaping is on, so a value is escaped unless it is :class:`markupsafe.Markup` (an SVG figure,
+looks the same. Autoescaping is on, so a value is escaped unless it is ``markupsafe.Markup`` (an SVG figure,
 say). Templates use single-quoted attributes, which the autoescape keeps safe (it escapes ``'`` too).
 
 Every template can use the filter ``num(fmt)``: a number formatted with ``fmt``, ``"–"`` for None/NaN/inf.
 
 **Adding a page** (the campaign readout, for instance): write ``cxml/templates/<page>.html`` as
 
-.. code-block:: jinja
-
-    {% extends "base.html" %}
-    {% from "macros.html" import table, figure %}
-    {% block title %}Campaign readout{% endblock %}
-    {% block content %}<h1>…</h1><section><h2>…</h2>{{ table(header, rows) }}</section>{% endblock %}
+```jinja
+{% extends "base.html" %}
+{% from "macros.html" import table, figure %}
+{% block title %}Campaign readout{% endblock %}
+{% block content %}<h1>…</h1><section><h2>…</h2>{{ table(header, rows) }}</section>{% endblock %}
+```
 
 and render it with ``render("<page>.html", **numbers)``. ``macros.html`` has ``table(header, rows, classes,
 numeric)`` for a plain table of preformatted cells (``numeric``: the column positions to right-align) and
 ``figure(uri, alt)`` for an embedded ``data:`` image. A page whose template lives outside the package can pass its
-source to :func:`render_string` and still extend ``base.html``. The stylesheet's classes (``num``, ``muted``,
+source to ``render_string`` and still extend ``base.html``. The stylesheet's classes (``num``, ``muted``,
 ``figs``, ``blocks``/``block``, ``flag``, ``passed``/``refused``, ``grade grade-A`` …) are listed at its top.
 """
 
