@@ -31,7 +31,7 @@ TREES = 300
 BOUND_MS = 10.0
 
 
-STATISTIC = {"median": np.median, "min": np.min}
+STATISTIC: dict[str, Callable[[list[float]], Any]] = {"median": np.median, "min": np.min}
 """The median is the figure to quote; on a loaded, shared machine the minimum is closer to a quiet machine's."""
 
 
@@ -68,7 +68,7 @@ def churn_rows(
             )
             model.set_params(**shape).fit(frame.iloc[:16_000], y[:16_000])
             ours = timed(partial(model.explain, row))
-            theirs = _tree_explainer_ms(model, row)
+            theirs = _tree_explainer_ms(model, row, timed)
             native = timed(partial(_native, model, model.encoder_.transform(row)))
             rows.append((f"churn {algorithm}, {bags} bag(s)", ours, theirs, native))
     return rows
