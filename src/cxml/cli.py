@@ -649,6 +649,7 @@ def _print_what_to_open(ws: Workspace, pages: dict[str, str], port: int, *, serv
     typer.echo("\nOpen:")
     typer.echo(f"  model cards      {pages['cards']}")
     typer.echo(f"  customer journey {pages['journey']}")
+    typer.echo(f"  running campaign {pages['campaign']}")
     typer.echo(
         f"  MLflow UI        mlflow ui --backend-store-uri {ws.tracking_uri} --port 5000, then http://127.0.0.1:5000"
     )
@@ -702,6 +703,259 @@ campaign_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(campaign_app, name="campaign")
+
+
+@campaign_app.command("simulate")
+def campaign_simulate(
+    table: Annotated[
+        Path | None,
+        typer.Option("--table", help="A randomised test to replay (CSV/Parquet); none: the simulated company."),
+    ] = None,
+    treatment: Annotated[
+        str | None, typer.Option("--treatment", help="--table: the column naming each row's arm.")
+    ] = None,
+    control: Annotated[
+        str | None, typer.Option("--control", help="--table: the value of --treatment marking control.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="--table: the outcome column (0/1 or an amount).")
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="--table: identifier column (default: row numbers).")
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="--table: columns to ignore (repeatable).")] = None,
+    shuffles: Annotated[int, typer.Option(help="--table: arrival orders replayed per policy.", min=1)] = 20,
+    prior_share: Annotated[
+        float, typer.Option(help="--table: share held aside to fit the warm start's uplift model (never replayed).")
+    ] = 0.3,
+    batch_size: Annotated[int, typer.Option(help="--table: rows offered between two refits.", min=1)] = 1000,
+    relabel: Annotated[
+        bool, typer.Option("--relabel", help="--table: shuffle the arm labels first (an A/A test: no true winner).")
+    ] = False,
+    customers: Annotated[
+        int, typer.Option("--customers", "-n", help="Simulated company: customers.", min=1000)
+    ] = 40_000,
+    campaign: Annotated[str, typer.Option(help="Simulated company: the campaign to run (CMP01 .. CMP05).")] = "CMP05",
+    seeds: Annotated[int, typer.Option(help="Simulated company: closed-loop runs (seeds 0 .. N-1).", min=1)] = 20,
+    days: Annotated[int, typer.Option(help="Simulated company: days the campaign runs (one refit a day).", min=1)] = 14,
+    prior_noise: Annotated[
+        float, typer.Option(help="Simulated company: sd of the warm start's model error per customer and arm.")
+    ] = 0.1,
+    prior_weight: Annotated[float, typer.Option(help="Pseudo-observations the warm start's prior is worth.")] = 20.0,
+    seed: Annotated[int, typer.Option(help="Random seed (company, split, arrival orders).")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Every allocation policy side by side: regret on the simulated company, or a replay of your randomised test."""
+    from cxml.datasets.tables import TableError
+    from cxml.jobs.campaign_simulate import simulate_company, simulate_table
+
+    def progress(line: str) -> None:
+        typer.echo(line, err=True)
+
+    try:
+        if table is None:
+            result = simulate_company(
+                customers=customers,
+                company_seed=seed,
+                campaign=campaign,
+                seeds=range(seeds),
+                days=days,
+                prior_noise=prior_noise,
+                prior_weight=prior_weight,
+                echo=progress,
+            )
+            for name, r in result["regret"].items():
+                typer.echo(f"{name:28s} regret {r['mean']:9.1f} ± {r['sd']:.1f} over {seeds} seeds")
+            typer.echo(
+                f"warm start beats cold Thompson on {result['warm_beats_cold']}/{seeds} seeds; warm/uniform regret "
+                f"{result['warm_over_uniform']:.2f}; wrong prior/cold {result['wrong_prior_over_cold']:.2f}"
+            )
+        else:
+            missing = [
+                o for o, v in (("--treatment", treatment), ("--control", control), ("--target", target)) if not v
+            ]
+            if missing:
+                raise _fail(f"--table needs {' '.join(missing)}")
+            assert treatment and control and target
+            result = simulate_table(
+                table,
+                treatment=treatment,
+                control=control,
+                target=target,
+                id_column=id_column,
+                drop=drop or (),
+                shuffles=shuffles,
+                prior_share=prior_share,
+                batch_size=batch_size,
+                prior_weight=prior_weight,
+                seed=seed,
+                relabel=relabel,
+                echo=progress,
+            )
+            typer.echo(f"best single arm {result['best_arm']!r}: {result['best_arm_rate']:.4f} {target} per customer")
+            for name, r in result["rate"].items():
+                readout = result["readout"].get(name)
+                winner = "n/a (no readout module)" if readout is None else (readout.get("winner") or "none yet")
+                typer.echo(f"{name:16s} {target} per contact {r['mean']:.4f} ± {r['sd']:.4f}  winner: {winner}")
+    except (TableError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json_line(result))
+
+
+CampaignOption = Annotated[str, typer.Option("--campaign", help="Campaign id (letters, digits, '.', '_', '-').")]
+
+
+@campaign_app.command("start")
+def campaign_start(
+    campaign: CampaignOption,
+    arms: Annotated[str, typer.Option("--arms", help="Every arm, the control included, comma-separated.")],
+    control: Annotated[str, typer.Option("--control", help="The arm that is 'no offer' (or today's default).")],
+    outcome: Annotated[str, typer.Option("--outcome", help="binary (responded) or continuous (spend).")] = "binary",
+    policy: Annotated[
+        str, typer.Option("--policy", help="uniform, thompson, top_two or warm_thompson (prior: the uplift champion).")
+    ] = "thompson",
+    min_share: Annotated[float, typer.Option("--min-share", help="Floor on every active arm's share.")] = 0.01,
+    holdout_share: Annotated[
+        float, typer.Option("--holdout-share", help="Customers never contacted (shared with the next best action).")
+    ] = 0.05,
+    prior_weight: Annotated[
+        float, typer.Option("--prior-weight", help="Pseudo-observations the warm start's prior is worth.")
+    ] = 20.0,
+    value_per_response: Annotated[float, typer.Option(help="Revenue of one response (readout revenue).")] = 0.0,
+    cost_per_contact: Annotated[float, typer.Option(help="Cost of one contact (readout revenue).")] = 0.0,
+    min_lift: Annotated[float, typer.Option(help="A lift below this is not worth having (drops an arm).")] = 0.0,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a campaign: its spec and allocation v1 in the workspace; the service assigns by it at once."""
+    from pydantic import ValidationError
+
+    from cxml.campaigns.spec import CampaignSpec
+    from cxml.jobs.campaign import start_campaign
+
+    ws = _workspace(home)
+    try:
+        spec = CampaignSpec(
+            campaign_id=campaign,
+            arms=tuple(a.strip() for a in arms.split(",") if a.strip()),
+            control=control,
+            outcome=outcome,
+            policy=policy,
+            min_share=min_share,
+            holdout_share=holdout_share,
+            prior_weight=prior_weight,
+            value_per_response=value_per_response,
+            cost_per_contact=cost_per_contact,
+            min_lift=min_lift,
+        )
+        result = start_campaign(ws, spec)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        raise _fail(problems) from None
+    except (ValueError, FileExistsError) as exc:
+        raise _fail(str(exc)) from None
+    shares = ", ".join(f"{a} {p:.2f}" for a, p in result["shares"].items())
+    typer.echo(f"campaign {campaign} started ({policy}): allocation v1 {shares} → {result['path']}")
+    if as_json:
+        typer.echo(json_line(result))
+
+
+@campaign_app.command("update")
+def campaign_update(
+    campaign: CampaignOption,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes",
+            help="Outcome file to ingest first (CSV/Parquet: campaign_id, customer_id, outcome, observed_at).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the policy's posterior draws.")] = 0,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read the log and outcomes so far, read out, stop dropped arms, fit the policy, write the next allocation
+    (an MLflow run under cxml/campaigns)."""
+    from cxml.campaigns.store import AllocationConflict, CampaignNotFound
+    from cxml.jobs.campaign import update_campaign
+
+    ws = _workspace(home)
+    try:
+        result = update_campaign(ws, campaign, outcomes_file=outcomes, seed=seed)
+    except (CampaignNotFound, AllocationConflict, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    shares = ", ".join(f"{a} {p:.3f}" for a, p in result.shares.items())
+    typer.echo(
+        f"campaign {campaign}: allocation v{result.version} ({result.policy}) from {result.n_assignments:,} "
+        f"assignments and {result.n_outcomes:,} outcomes: {shares}"
+    )
+    if result.stopped:
+        typer.echo(f"  stopped arms: {', '.join(result.stopped)}")
+    if result.readout is not None:
+        typer.echo(f"  winner: {result.readout.get('winner') or 'none yet'}; MLflow run {result.run_id}")
+    if as_json:
+        typer.echo(json_line(result.summary()))
+
+
+@campaign_app.command("readout")
+def campaign_readout(
+    campaign: CampaignOption,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Where to write the page (default: workspace reports).")
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which arms beat control and by how much (valid at any look), what to stop, and the page."""
+    from cxml.campaigns.store import CampaignNotFound
+    from cxml.jobs.campaign import readout_campaign
+
+    ws = _workspace(home)
+    try:
+        result = readout_campaign(ws, campaign, html=html)
+    except (CampaignNotFound, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    for arm in result["arms"]:
+        typer.echo(
+            f"{arm['arm']:16s} n {arm['n']:>8,}  mean {_fmt(arm['mean'])}  lift {_fmt(arm['lift'])} "
+            f"[{_fmt(arm['lower'])}, {_fmt(arm['upper'])}]  {arm['decision']}"
+        )
+    typer.echo(f"winner: {result['winner'] or 'none yet'}; page {result['page']}")
+    if as_json:
+        typer.echo(json_line(result))
+
+
+def _fmt(value: object) -> str:
+    return f"{value:+.4f}" if isinstance(value, float) and math.isfinite(value) else "–"
+
+
+@campaign_app.command("evaluate")
+def campaign_evaluate(
+    campaign: CampaignOption,
+    rule: Annotated[
+        str, typer.Option("--rule", help='Candidate targeting rule, e.g. "arm=email top=0.3 score=uplift".')
+    ],
+    seed: Annotated[int, typer.Option(help="Random seed (cross-fitting folds, bootstrap).")] = 0,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Value a candidate targeting rule from the campaign's logs (IPS, SNIPS, direct method, doubly robust)."""
+    from cxml.campaigns.store import CampaignNotFound
+    from cxml.jobs.campaign import evaluate_campaign
+
+    ws = _workspace(home)
+    try:
+        result = evaluate_campaign(ws, campaign, rule, seed=seed)
+    except (CampaignNotFound, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"{result['n_logged']:,} logged customers; the logged policy's mean outcome {result['logged_value']:.4f}"
+    )
+    for name, e in result["estimates"].items():
+        typer.echo(f"{name:6s} {e['value']:.4f} [{e['lower']:.4f}, {e['upper']:.4f}]")
+    if as_json:
+        typer.echo(json_line(result))
 
 
 if __name__ == "__main__":

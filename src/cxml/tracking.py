@@ -6,7 +6,6 @@ import hashlib
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import mlflow
 import numpy as np
@@ -101,10 +100,14 @@ def log_trial(trial: optuna.trial.FrozenTrial, parent_run_id: str, experiment_id
         run_name=f"trial-{trial.number}",
         nested=True,
         parent_run_id=parent_run_id,
-        tags={"optuna.trial": str(trial.number), "optuna.state": trial.state.name},
+        tags={
+            "optuna.trial": str(trial.number),
+            "optuna.state": trial.state.name,
+            **{f"optuna.{k}": v for k, v in trial.user_attrs.items() if isinstance(v, str)},  # e.g. the worker
+        },
     ):
         mlflow.log_params(trial.params)
-        metrics: dict[str, Any] = {f"cv_{k}": v for k, v in trial.user_attrs.items()}
+        metrics = {f"cv_{k}": v for k, v in trial.user_attrs.items() if isinstance(v, int | float)}
         for step, value in trial.intermediate_values.items():
             mlflow.log_metric("cv_running_primary", value, step=step)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})

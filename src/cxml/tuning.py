@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,6 +30,8 @@ from cxml.config import TuningConfig
 from cxml.models.spec import ModelSpec, Targets, take
 
 log = logging.getLogger(__name__)
+WORKER_ATTR = "worker"
+"""The trial's user attribute naming the process that ran it (``host:pid``), logged as a tag of its run."""
 TrialLogger = Callable[[optuna.trial.FrozenTrial], None]
 
 
@@ -57,13 +61,13 @@ def open_storage(storage: Storage) -> Any:
     if storage is None:
         return None
     if is_url(storage):
-        from optuna.storages import RDBStorage, RetryFailedTrialCallback
+        from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
         return RDBStorage(
             str(storage),
             heartbeat_interval=HEARTBEAT_S,
             grace_period=2 * HEARTBEAT_S,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
             engine_kwargs={"pool_pre_ping": True},
         )
     from optuna.storages import JournalStorage
@@ -130,6 +134,7 @@ def cross_validate(
 
 def _objective(spec: ModelSpec, X: pd.DataFrame, y: Targets, cfg: TuningConfig) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         params = {**spec.search_space(trial, cfg.algorithms), "n_jobs": cfg.n_jobs, "random_state": cfg.seed}
         metrics = cross_validate(spec, params, X, y, cfg.cv_folds, cfg.seed, trial)
         for key, value in metrics.items():
@@ -297,7 +302,7 @@ def run_study(
     return StudyResult(
         best_params=params,
         best_value=float(best.value),  # type: ignore[arg-type]
-        best_metrics={k: float(v) for k, v in best.user_attrs.items()},
+        best_metrics={k: float(v) for k, v in best.user_attrs.items() if k != WORKER_ATTR},
         n_complete=len(complete),
         n_pruned=len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))),
         study_name=study_name,

@@ -1,5 +1,6 @@
 """The main job (``cxml demo``): generate → validate → every family (tune/train/gate) and the segments → snapshot
-→ explain → model cards and the journey page → export; the CLI builds the Bento, says what to open, and serves."""
+→ explain → model cards and the journey page → export → a campaign in closed loop; the CLI builds the Bento, says
+what to open, and serves."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from cxml.config import TrainRequest, Workspace
 from cxml.data.sources import read_valid_tables
 from cxml.data.synthetic import write_company
 from cxml.datasets import families
+from cxml.jobs.campaign import run_demo_campaign
 from cxml.jobs.explain import explain_customer
 from cxml.jobs.export import export_for_serving
 from cxml.jobs.journey import run_journey
@@ -76,6 +78,12 @@ def run_demo(
     echo(f"    open {journey.html}")
     echo("8/8 exporting the champions and the feature snapshot for serving")
     manifest = export_for_serving(ws)
+    echo("    and one campaign run in closed loop for 5 simulated days, so /campaign/assign has a live allocation")
+    campaign = run_demo_campaign(ws, days=5, seed=seed)
+    echo(
+        f"    {campaign.campaign_id} ({campaign.policy}): {campaign.assigned:,} customers assigned, allocation "
+        f"v{campaign.version}, winner {campaign.winner or 'none yet'}; open {campaign.page}"
+    )
     return {
         "tables": {k: len(v) for k, v in tables.items()},
         "model": churn.model_name,
@@ -91,6 +99,7 @@ def run_demo(
         "segments": segments.summary(),
         "grade": card.grade.letter,
         "model_card": str(card_path),
-        "pages": {"cards": str(index), "journey": str(journey.html)},
+        "pages": {"cards": str(index), "journey": str(journey.html), "campaign": str(campaign.page)},
         "served": manifest,
+        "campaign": campaign.summary(),
     }

@@ -26,10 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import pandas as pd
 from fastapi import FastAPI
 from starlette.responses import HTMLResponse, JSONResponse
 
+from cxml.config import Workspace
 from cxml.decision.nba import NbaConfig
+from cxml.serving.campaign_assign import CampaignAssigner, CampaignAssignRequest, CampaignAssignResponse
 from cxml.serving.families import Route, ServedFamily, served_families
 from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
 from cxml.serving.observability import label_routes, quiet_client_errors
@@ -129,6 +132,12 @@ class _Service:
             if snapshot is not None
             else None
         )
+        as_of = pd.Timestamp(self.churn.snapshot.as_of) if self.churn.snapshot is not None else None
+        self.campaigns = (
+            CampaignAssigner(Workspace(HOME), self.nba.states, NBA_CONFIG.policy, as_of)
+            if self.nba is not None and as_of is not None
+            else None
+        )
         # Everything loaded so far lives as long as the worker: keep it out of the cyclic GC, whose full
         # collections over the models and libraries paused requests for 100-150 ms (bench/serving.py p99).
         gc.freeze()
@@ -149,6 +158,19 @@ class _Service:
             return JSONResponse(body, status_code=503)
         try:
             return self.nba.decide(request)
+        except RequestError as exc:
+            return error_response(exc)
+
+    @bentoml.api(route="/campaign/assign", output_spec=CampaignAssignResponse)
+    def campaign_assign(self, request: CampaignAssignRequest, /) -> CampaignAssignResponse | JSONResponse:
+        """The arm of a running campaign for one customer: sticky for the campaign's life, drawn by the current
+        allocation and logged with its propensity; the persistent holdout is never contacted, and a customer
+        without consent or over the contact caps is told so (not assigned). 404 for an unknown campaign."""
+        if self.campaigns is None:
+            body = {"error": "campaign assignment needs a feature snapshot (consent, contacts): `cxml build`, restart"}
+            return JSONResponse(body, status_code=503)
+        try:
+            return self.campaigns.assign(request)
         except RequestError as exc:
             return error_response(exc)
 

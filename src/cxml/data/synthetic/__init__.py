@@ -134,6 +134,7 @@ from cxml.data.synthetic.schema import (
     CONTRACT_TABLES,
     GLOBAL_TABLES,
 )
+from cxml.data.synthetic.truth import arm_outcomes, campaign_arms
 
 __all__ = [
     "BROWSERS",
@@ -188,6 +189,8 @@ __all__ = [
     "TARGET_SHARE",
     "WEEK_US",
     "Company",
+    "arm_outcomes",
+    "campaign_arms",
     "generate_company",
     "write_company",
 ]
