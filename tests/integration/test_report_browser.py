@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import http.server
 import io
+import re
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from cxml.config import PipelineConfig, Workspace
 from cxml.datasets import get_family
 from cxml.datasets.tables import table_dataset
 from cxml.explain.card import write_card, write_index
+from cxml.explain.card_html import render_index
 from cxml.training import train
 from tests.integration.test_report import HEADINGS, generated_table
 
@@ -34,7 +36,42 @@ pytestmark = pytest.mark.integration
 CHROMIUM = Path("/usr/bin/chromium")
 NAME = "cxml.churn.browser_test"
 MODEL_BLUE = (0x1F, 0x6F, 0xB2)
+SHAP_RED = (0xFF, 0x00, 0x51)  # shap.plots' positive colour (bar) and high feature values (beeswarm)
 BROWSER_SERVICE_HOSTS = {"clients2.google.com", "update.googleapis.com", "accounts.google.com"}
+VIEWPORT = 1280
+PROBE = f"""<!DOCTYPE html><html><body style='margin:0'>
+<iframe id='page' style='width:{VIEWPORT}px;height:900px;border:0'></iframe>
+<script>
+const frame = document.getElementById('page');
+frame.onload = () => {{ document.body.dataset.scrollWidth = frame.contentDocument.documentElement.scrollWidth; }};
+frame.src = new URLSearchParams(location.search).get('page');
+</script></body></html>"""
+"""A same-origin page that shows another in a 1,280 px wide frame and writes down how wide that page scrolls."""
+FAMILY_METRICS = {
+    "churn": 9,
+    "survival": 11,
+    "clv": 14,
+    "uplift": 24,
+    "cross_sell": 10,
+    "price": 12,
+    "lifecycle_stage": 8,
+}
+"""Seven champions with as many holdout metrics as the families log: the index must still fit the width."""
+
+
+def _champion(family: str, n_metrics: int) -> dict:
+    metrics = {f"{family}_holdout_metric_with_a_long_name_{i}": 1234.5678 * (i + 1) for i in range(n_metrics)}
+    return {
+        "model_name": f"cxml.{family}.a_rather_long_registered_model_name",
+        "version": "12",
+        "card": None,
+        "family": family,
+        "primary_metric": next(iter(metrics)),
+        "holdout": metrics,
+        "baseline": {k: v / 3 for k, v in metrics.items()},
+        "feature_set": "customer360_with_all_the_extras",
+        "gate_reason": "promoted: the primary metric's interval clears the baseline and the champion " * 3,
+    }
 
 
 def request_host(raw: bytes) -> str:
@@ -99,6 +136,8 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Path, str]]:
     out = tmp_path_factory.mktemp("reports")
     card, _ = write_card(NAME, None, out)
     write_index(out)
+    (out / "index-families.html").write_text(render_index([], [_champion(f, n) for f, n in FAMILY_METRICS.items()]))
+    (out / "probe.html").write_text(PROBE)
     (out / "control.html").write_text(
         "<!DOCTYPE html><html><body><h1>control</h1><img src='http://example.invalid/x.png'></body></html>"
     )
@@ -156,7 +195,9 @@ def test_card_renders_offline_in_chromium(served, tmp_path):
     pixels = np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("RGB")).astype(int)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200, "screenshot is blank"
     blue = (np.abs(pixels - MODEL_BLUE).sum(axis=2) < 30).sum()
-    assert blue > 5000, f"plots did not render: {blue} pixels of the model colour"
+    assert blue > 2000, f"ROC, PR and reliability plots did not render: {blue} pixels of the model colour"
+    red = (np.abs(pixels - SHAP_RED).sum(axis=2) < 30).sum()
+    assert red > 5000, f"shap's bar and beeswarm did not render: {red} pixels of shap's red"
     assert sink.page_requests() == [], f"requests left loopback: {sink.page_requests()[:3]}"
 
 
@@ -179,3 +220,19 @@ def test_index_renders_with_a_link_to_the_card(served, tmp_path):
         sink.close()
     assert f'href="{card}"' in dom and "Champions side by side" in dom
     assert sink.page_requests() == []
+
+
+@pytest.mark.parametrize("page", ["index.html", "index-families.html"])
+def test_index_fits_a_1280_px_window_without_scrolling_sideways(served, tmp_path, page):
+    base, _, _ = served
+    sink = Sink()
+    try:
+        dom = chromium(f"{base}/probe.html?page={page}", tmp_path, sink, "--dump-dom", f"--window-size={VIEWPORT},900")
+        shown = chromium(f"{base}/{page}", tmp_path, sink, "--dump-dom").stdout
+    finally:
+        sink.close()
+    width = re.search(r'data-scroll-width="(\d+)"', dom.stdout)
+    assert width, f"the probe did not measure {page}: {dom.stdout[-500:]} {dom.stderr[-500:]}"
+    assert 0 < int(width.group(1)) <= VIEWPORT
+    assert shown.count('<div class="block">') == (1 if page == "index.html" else len(FAMILY_METRICS))
+    assert sink.page_requests() == [], f"requests left loopback: {sink.page_requests()[:3]}"

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import shap
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.metrics import roc_auc_score
@@ -39,10 +40,13 @@ def test_shap_contributions_add_up_to_the_served_prediction(table, algorithm):
     X, y = table
     model = ChurnClassifier(algorithm=algorithm, n_estimators=400).fit(X, y)
     e = model.explain(X.head(100))
-    np.testing.assert_allclose(e.margin.sum(axis=1) + e.base_margin, model.raw_margin(X.head(100)), atol=1e-4)
-    np.testing.assert_allclose(
-        e.proba.sum(axis=1) + e.base_probability, model.predict_proba(X.head(100))[:, 1], atol=1e-5
-    )
+    assert isinstance(e, shap.Explanation) and e.output_names == "log-odds"
+    assert list(e.feature_names) == list(X.columns) and e.values.shape == (100, X.shape[1])
+    np.testing.assert_allclose(e.values.sum(axis=1) + e.base_values, model.raw_margin(X.head(100)), atol=1e-4)
+    p = model.explain(X.head(100), output="probability")
+    assert p.output_names == "probability"
+    np.testing.assert_allclose(p.values.sum(axis=1) + p.base_values, model.predict_proba(X.head(100))[:, 1], atol=1e-5)
+    np.testing.assert_array_equal(np.sign(p.values), np.sign(e.values))  # same shares, same directions
 
 
 def test_single_record_path_equals_the_batch_path(table):
@@ -86,7 +90,7 @@ def test_cross_fitted_bags_add_up_and_calibrate(table):
     model = ChurnClassifier(algorithm="lightgbm", n_bags=3).fit(X.iloc[:2000], y[:2000])
     assert len(model.boosters_) == 3
     e = model.explain(X.iloc[2000:2050])
-    np.testing.assert_allclose(e.margin.sum(axis=1) + e.base_margin, model.raw_margin(X.iloc[2000:2050]), atol=1e-6)
+    np.testing.assert_allclose(e.values.sum(axis=1) + e.base_values, model.raw_margin(X.iloc[2000:2050]), atol=1e-6)
     p = model.predict_proba(X.iloc[2000:])[:, 1]
     assert abs(p.mean() - y[2000:].mean()) < 0.05
     assert model.predict_record(X.iloc[2000].to_dict()) == pytest.approx(p[0])

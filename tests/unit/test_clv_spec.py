@@ -1,9 +1,11 @@
 """The clv family: LifetimeValueModel's three kinds, the naive baseline, value metrics, the gate's direction."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import shap
 from pydantic import ValidationError
 from sklearn.base import clone
 
@@ -104,9 +106,14 @@ def test_the_horizon_comes_from_the_targets_and_scales_purchases(rows, fitted):
 def test_gbm_explanations_add_up(rows, fitted):
     _, _, X, _ = rows
     gbm = fitted["gbm"]
-    phi, base = gbm.contributions(X.head(10))
+    e = gbm.explain(X.head(10))
+    assert e.output_names == "expected value" and list(e.feature_names) == list(gbm.encoder_.feature_names_in_)
     value = gbm.predict_frame(X.head(10))["expected_value"]
-    np.testing.assert_allclose(np.maximum(phi.sum(axis=1) + base, 0), value, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(np.maximum(e.values.sum(axis=1) + e.base_values, 0), value, rtol=1e-4, atol=1e-3)
+    assert shap.plots.waterfall(e[0], show=False).get_yticklabels()
+    plt.close("all")
+    with pytest.raises(ValueError, match="kind='gbm'"):
+        fitted["pareto_nbd"].explain(X.head(1))
     explained = SPEC.explain_row(gbm, X.head(1), 2)
     assert len(explained["reasons"]) == 2 and "expected value" in explained["reasons"][0]["text"]
     btyd = SPEC.explain_row(fitted["pareto_nbd"], X.head(1), 2)

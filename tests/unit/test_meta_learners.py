@@ -4,9 +4,11 @@ Arm ``a`` persuades customers with x0 > 0 (+0.15 purchase probability); arm ``b`
 (-0.10: sleeping dogs). ``parametrize_with_checks`` does not apply (``fit`` needs ``treatment``); clone does.
 """
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import shap
 from scipy.special import expit
 from sklearn.base import clone
 
@@ -181,9 +183,12 @@ def test_exact_explanations_add_up_to_the_effect(experiment, fitted, cls):
     X, _, _, _, _ = experiment
     model = fitted(cls)
     e = model.explain(X.head(300), arm="a")
-    assert e.exact and list(e.contributions.columns) == list(X.columns)
-    assert np.ptp(e.base) == 0
-    np.testing.assert_allclose(e.contributions.sum(axis=1) + e.base, model.effect(X.head(300), arm="a"), atol=1e-6)
+    assert isinstance(e, shap.Explanation) and list(e.feature_names) == list(X.columns)
+    assert e.output_names == "effect of a vs control (probability difference)"
+    assert np.ptp(e.base_values) == 0
+    assert shap.plots.waterfall(e[0], show=False).get_yticklabels()  # shap's own plot takes one customer
+    plt.close("all")
+    np.testing.assert_allclose(e.values.sum(axis=1) + e.base_values, model.effect(X.head(300), arm="a"), atol=1e-6)
 
 
 @pytest.mark.parametrize("cls", [SLearner, TLearner, ClassTransformation])
@@ -191,15 +196,15 @@ def test_rescaled_explanations_add_up_to_the_probability_difference(experiment, 
     X, _, _, _, _ = experiment
     model = fitted(cls)
     e = model.explain(X.head(300), arm="a")
-    assert not e.exact
-    np.testing.assert_allclose(e.contributions.sum(axis=1) + e.base, model.effect(X.head(300), arm="a"), atol=1e-6)
+    assert e.output_names == "effect of a vs control (probability difference, rescaled)"
+    np.testing.assert_allclose(e.values.sum(axis=1) + e.base_values, model.effect(X.head(300), arm="a"), atol=1e-6)
 
 
 @pytest.mark.parametrize("cls", [XLearner, DRLearner])
 def test_explanation_points_at_the_feature_that_drives_persuasion(experiment, fitted, cls):
     X, _, _, _, _ = experiment
-    importance = fitted(cls).explain(X, arm="a").contributions.abs().mean()
-    assert importance.idxmax() == "x0"
+    e = fitted(cls).explain(X, arm="a")
+    assert e.feature_names[int(np.abs(e.values).mean(axis=0).argmax())] == "x0"
 
 
 def test_xgboost_backend_explains_exactly(experiment):
@@ -207,7 +212,7 @@ def test_xgboost_backend_explains_exactly(experiment):
     model = XLearner(algorithm="xgboost", **SMALL).fit(X, y, treatment=arm)
     e = model.explain(X.head(300), arm="a")
     assert _corr(model.effect(X, arm="a"), tau_a) > 0.5
-    np.testing.assert_allclose(e.contributions.sum(axis=1) + e.base, e.effect, atol=1e-5)
+    np.testing.assert_allclose(e.values.sum(axis=1) + e.base_values, model.effect(X.head(300), arm="a"), atol=1e-5)
 
 
 @pytest.mark.parametrize("cls", ALL)

@@ -1,8 +1,10 @@
 """Cross-sell recommenders on a small generated shop with two customer tastes (cluster a and cluster b items)."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import shap
 from sklearn.base import clone
 
 from cxml.evaluation.ranking import ranking_metrics
@@ -114,9 +116,12 @@ def test_contributions_add_up_to_the_probability(split, shared):
     _, test = split
     rows = test.pairs.iloc[:40]
     explanation = shared.explain(rows)
-    np.testing.assert_allclose(explanation.probability, shared.predict_proba(rows)[:, 1], atol=1e-6)
-    total = explanation.proba.sum(axis=1).to_numpy() + explanation.base_probability
-    np.testing.assert_allclose(total, explanation.probability, atol=1e-6)
+    assert explanation.output_names == "probability" and explanation.values.shape[0] == 40
+    total = explanation.values.sum(axis=1) + explanation.base_values
+    np.testing.assert_allclose(total, shared.predict_proba(rows)[:, 1], atol=1e-6)
+    assert explanation.instance_names[0] == " ".join(map(str, rows.index[0]))
+    assert shap.plots.waterfall(explanation[0], show=False).get_yticklabels()
+    plt.close("all")
 
 
 def test_recommendations_carry_probabilities_and_reasons_in_words(split, shared):
@@ -141,7 +146,9 @@ def test_per_item_models_for_frequent_items_and_the_pooled_fallback_for_the_rest
     np.testing.assert_allclose(pooled_only.score_pairs(test.pairs), twin.score_pairs(test.pairs))
     explanation = model.explain(test.pairs.iloc[:24])
     np.testing.assert_allclose(
-        explanation.proba.sum(axis=1) + explanation.base_probability, explanation.probability, atol=1e-6
+        explanation.values.sum(axis=1) + explanation.base_values,
+        model.predict_proba(test.pairs.iloc[:24])[:, 1],
+        atol=1e-6,
     )
 
 

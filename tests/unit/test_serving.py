@@ -141,9 +141,10 @@ def test_customer_id_and_feature_record_score_like_predict_proba(scorer, table):
 def test_reasons_are_the_largest_contributions_first(scorer, table):
     frame, _ = table
     reasons = scorer.score(ChurnRequest(customer_id="C0009", top_k=5)).reasons
-    contributions = scorer.estimator.explain(frame.loc[["C0009"]]).proba.iloc[0]
-    top = contributions.abs().sort_values(ascending=False).index[: len(reasons)]
-    assert [r.feature for r in reasons] == list(top)
+    e = scorer.estimator.explain(frame.loc[["C0009"]], output="probability")[0]
+    top = [e.feature_names[j] for j in np.argsort(-np.abs(e.values), kind="stable")[: len(reasons)]]
+    assert [r.feature for r in reasons] == top
+    assert [r.contribution for r in reasons] == pytest.approx([float(e.values[e.feature_names.index(f)]) for f in top])
 
 
 def test_batch_equals_single_scores(scorer, table):

@@ -1,9 +1,11 @@
 """The survival family: TenureBooster, the Kaplan–Meier baseline, metrics, the user-table builder and the spec."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import shap
 from pydantic import ValidationError
 from scipy.stats import spearmanr
 from sklearn.base import clone
@@ -118,8 +120,13 @@ def test_explanations_add_up_to_the_risk_for_cox_and_aft(fitted):
     X_fit, y_fit, _ = simulate(600, seed=1)
     for objective in ("cox", "aft"):
         model = SPEC.fit(TenureBooster(objective=objective, n_estimators=200), X_fit, y_fit)
-        phi, base = model.contributions(X.head(20))
-        np.testing.assert_allclose(phi.sum(axis=1) + base, model.predict_frame(X.head(20))["risk"], atol=1e-4)
+        e = model.explain(X.head(20))
+        assert e.output_names == ("risk (log hazard)" if objective == "cox" else "risk (minus log time)")
+        np.testing.assert_allclose(
+            e.values.sum(axis=1) + e.base_values, model.predict_frame(X.head(20))["risk"], atol=1e-4
+        )
+        assert shap.plots.waterfall(e[0], show=False).get_yticklabels()
+        plt.close("all")
         explained = SPEC.explain_row(model, X.head(1), 2)
         assert explained["score"] == pytest.approx(explained["scores"]["risk"])
         assert explained["reasons"][0]["feature"] in {"x1", "x2", "plan"}

@@ -24,10 +24,11 @@ from cxml.evaluation.gate_margins import margin_text
 from cxml.evaluation.grades import grade
 from cxml.evaluation.metrics import binary_metrics
 from cxml.evaluation.segments import segment_table
-from cxml.explain import uplift_card
+from cxml.explain import shap_plots, uplift_card
 from cxml.explain.card_data import CardData, Example, card_stem
 from cxml.explain.card_html import render_card, render_index
 from cxml.features.reasons import top_reasons
+from cxml.models.explanation import model_output
 from cxml.models.uplift import bootstrap_intervals
 from cxml.pyfunc import load_estimator
 from cxml.tracking import client
@@ -175,13 +176,13 @@ def _probability_parts(estimator: Any, X: pd.DataFrame, holdout: pd.DataFrame, s
     y = holdout["__label__"].to_numpy(dtype=int)
     score, base = holdout["__score__"].to_numpy(float), holdout["__baseline_score__"].to_numpy(float)
     sample = X.sample(min(SHAP_ROWS, len(X)), random_state=seed) if len(X) > SHAP_ROWS else X
-    shap_proba = estimator.explain(sample).proba
+    explanation = estimator.explain(sample, output="probability")
     figures = {
         "roc": plots.roc_plot(y, score, base),
         "pr": plots.pr_plot(y, score, base),
         "reliability": plots.reliability_plot(y, score),
-        "shap_bar": plots.shap_bar_plot(shap_proba),
-        "shap_beeswarm": plots.shap_beeswarm_plot(shap_proba, sample, seed=seed),
+        "shap_bar": shap_plots.bar(explanation),
+        "shap_beeswarm": shap_plots.beeswarm(explanation),
     }
     metrics, baseline = bootstrap_all(y, score, seed=seed), bootstrap_all(y, base, seed=seed)
     return metrics, baseline, figures, _examples(estimator, X, y, score), segment_table(X, y, score)
@@ -227,11 +228,12 @@ _CI_SUFFIXES = ("_ci_low", "_ci_high")
 def _examples(estimator: Any, X: pd.DataFrame, y: np.ndarray, score: np.ndarray) -> list[Example]:
     picks = pick_examples(score)
     rows = X.iloc[[i for i, _ in picks]]
-    explanation = estimator.explain(rows)
+    explanation = estimator.explain(rows, output="probability")
+    probability = model_output(explanation)
     out = []
     for pos, (i, label) in enumerate(picks):
-        reasons = top_reasons(explanation.proba.iloc[pos], rows.iloc[pos], k=3)
-        out.append(Example(str(X.index[i]), label, float(explanation.probability[pos]), int(y[i]), reasons))
+        reasons = top_reasons(explanation[pos], k=3)
+        out.append(Example(str(X.index[i]), label, float(probability[pos]), int(y[i]), reasons))
     return out
 
 
@@ -274,9 +276,20 @@ def _run_figures(name: str, version: str) -> dict[str, Any]:
     mv = client().get_model_version(name, version)
     run = client().get_run(str(mv.run_id))
     metrics = run.data.metrics
+    family = run.data.tags.get("cxml.family", "churn")
     return {
+        "family": family,
+        "primary_metric": _primary_metric(family),
         "holdout": {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")},
         "baseline": {k.removeprefix("baseline_"): v for k, v in metrics.items() if k.startswith("baseline_")},
         "feature_set": run.data.tags.get("cxml.feature_set", "?"),
         "gate_reason": run.data.tags.get("gate.reason", mv.tags.get("gate_reason", "")),
     }
+
+
+def _primary_metric(family: str) -> str | None:
+    """The family's primary metric, or None for a family this installation does not register."""
+    try:
+        return get_family(family).spec.primary_metric
+    except ValueError:
+        return None

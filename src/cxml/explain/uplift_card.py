@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxml.evaluation import plots, uplift_plots
+from cxml.evaluation import uplift_plots
 from cxml.evaluation.segments import MIN_ROWS, segment_columns
+from cxml.explain import shap_plots
 from cxml.features.reasons import Reason
 from cxml.models.uplift import CONTROL, explain_row
 
@@ -41,12 +42,12 @@ def figures(holdout: pd.DataFrame, X: pd.DataFrame, estimator: Any, *, sample: i
         panels.append((arm, y["outcome"].to_numpy()[rows], score[rows, i], base[rows, i], t))
     top = arms[int(np.argmax(score.mean(axis=0)))]
     rows_x = X.sample(min(sample, len(X)), random_state=seed)
-    contributions = estimator.explain(rows_x, arm=top).contributions
+    explanation = estimator.explain(rows_x, arm=top)
     return {
         "qini": uplift_plots.qini_plot(panels),
         "deciles": uplift_plots.decile_plot(panels),
-        "shap_bar": plots.shap_bar_plot(contributions),
-        "shap_beeswarm": plots.shap_beeswarm_plot(contributions, rows_x, seed=seed),
+        "shap_bar": shap_plots.bar(explanation),
+        "shap_beeswarm": shap_plots.beeswarm(explanation),
         "shap_arm": top,
     }
 

@@ -1,17 +1,22 @@
 """Per-customer reasons: the largest tree-SHAP contributions turned into sentences.
 
 "no purchase in 94 days raises risk by 0.21" — the value is described by the feature registry, the effect is the
-contribution on the probability scale. One function serves the CLI, the reports and the endpoints.
+contribution on the explanation's own scale (the probability for churn reasons). One function serves the CLI, the
+reports and the endpoints; it reads one customer's ``shap.Explanation`` (``explanation[i]``), so anything a model's
+``explain`` returns can be put in words.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from cxml.features.registry import FEATURES, describe
+
+if TYPE_CHECKING:
+    import shap
 
 
 @dataclass(frozen=True)
@@ -41,29 +46,29 @@ def describe_value(feature: str, value: object) -> str:
 
 
 def top_reasons(
-    contributions: pd.Series,
-    values: pd.Series,
+    explanation: shap.Explanation,
     *,
     k: int = 3,
     target: str = "risk",
     min_abs: float = 1e-4,
 ) -> list[Reason]:
-    """The ``k`` largest contributions of one customer, in words, biggest effect first."""
-    order = contributions.abs().sort_values(ascending=False, kind="stable").index
+    """The ``k`` largest contributions of one customer (a one-row ``explanation``), in words, biggest first.
+
+    Values come from ``display_data`` (the customer's raw values) when present, else from ``data``.
+    """
+    phi = np.asarray(explanation.values, dtype=np.float64)
+    if phi.ndim != 1:
+        raise ValueError(f"top_reasons explains one customer: pass explanation[i], not values of shape {phi.shape}")
+    names = [str(f) for f in explanation.feature_names]
+    raw = explanation.display_data if explanation.display_data is not None else explanation.data
+    values = list(raw) if raw is not None else [None] * len(names)
     out = []
-    for feature in order[:k]:
-        c = float(contributions[feature])
+    for j in np.argsort(-np.abs(phi), kind="stable")[:k]:
+        c = float(phi[j])
         if abs(c) < min_abs:
             break
-        raw = values.get(feature)
-        value = raw.item() if isinstance(raw, np.generic) else raw
+        value = values[j].item() if isinstance(values[j], np.generic) else values[j]
         verb = "raises" if c > 0 else "lowers"
-        out.append(
-            Reason(
-                str(feature),
-                value,
-                c,
-                f"{describe_value(str(feature), value)} {verb} {target} by {abs(c):.2f}",
-            )
-        )
+        text = f"{describe_value(names[j], value)} {verb} {target} by {abs(c):.2f}"
+        out.append(Reason(names[j], value, c, text))
     return out

@@ -1,17 +1,20 @@
-"""The journey page's figures, drawn here as inline SVG: funnel bars, the Sankey of channel steps, the histogram.
+"""The journey page's figures as inline SVG: funnel bars, the Sankey of channel steps, the histogram.
 
 Pure functions from the journey tables to SVG strings, with no plotting library, so the page stays one
 self-contained file that opens offline and the figures can be shown on their own (the journey notebook does).
+Here the geometry is computed; the markup is drawn by the macros of ``cxml/templates/journey_figures.html``.
 Channels keep one colour across every figure (``channel_colour``).
 """
 
 from __future__ import annotations
 
-from html import escape
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
+from cxml.html import macro
 from cxml.journey.flows import ChannelFlows
 from cxml.journey.stages import STAGE_LABELS
 
@@ -35,36 +38,37 @@ def channel_colour(channel: str, order: list[str]) -> str:
     return _SPARE_COLOURS[others.index(channel) % len(_SPARE_COLOURS)] if channel in others else "#999999"
 
 
-def _svg(width: float, height: float, inner: str, label: str) -> str:
-    return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width:.0f} {height:.0f}' width='{width:.0f}' "
-        f"height='{height:.0f}' role='img' aria-label='{escape(label)}'>{inner}</svg>"
-    )
+FIGURES = "journey_figures.html"
 
 
-def funnel_svg(f: pd.DataFrame) -> str:
+def funnel_svg(f: pd.DataFrame) -> Markup:
     """Horizontal bars, one per stage, length proportional to the journeys that reached it."""
     width, label_w, row_h, bar_w = 900, 130, 30, 560
     top = max(int(f["reached"].max()), 1)
-    parts = []
+    bars = []
     for i, r in enumerate(f.itertuples(index=False)):
-        y = 8 + i * row_h
-        w = max(bar_w * r.reached / top, 1.0)
         conv = "" if not np.isfinite(r.conversion) else f" · {r.conversion:.0%} of previous"
-        parts.append(
-            f"<text x='{label_w - 8}' y='{y + 17}' text-anchor='end'>{escape(STAGE_LABELS[r.stage])}</text>"
-            f"<rect x='{label_w}' y='{y}' width='{w:.1f}' height='{row_h - 8}' fill='{BLUE}' rx='3'>"
-            f"<title>{escape(STAGE_LABELS[r.stage])}: {r.reached:,}</title></rect>"
-            f"<text x='{label_w + w + 6:.1f}' y='{y + 17}'>{r.reached:,}{conv}</text>"
+        bars.append(
+            {
+                "label": STAGE_LABELS[r.stage],
+                "x": label_w,
+                "y": 8 + i * row_h,
+                "w": max(bar_w * r.reached / top, 1.0),
+                "h": row_h - 8,
+                "reached": int(r.reached),
+                "text": f"{r.reached:,}{conv}",
+            }
         )
-    return _svg(width, 16 + len(f) * row_h, "".join(parts), "funnel")
+    return macro(
+        FIGURES, "funnel", width=width, height=16 + len(f) * row_h, label_x=label_w - 8, bars=bars, colour=BLUE
+    )
 
 
-def sankey_svg(flows: ChannelFlows, *, width: float = 1000, height: float = 440) -> str:
+def sankey_svg(flows: ChannelFlows, *, width: float = 1000, height: float = 440) -> Markup:
     """Nodes per step (channel, height ∝ journeys) joined by bands ∝ the journeys moving between them."""
     nodes, trans = flows.nodes, flows.transitions
     if nodes.empty:
-        return "<p>No touchpoints before as_of.</p>"
+        return Markup("<p>No touchpoints before as_of.</p>")
     order = list(nodes.groupby("channel")["journeys"].sum().sort_values(ascending=False, kind="stable").index)
     steps = sorted(nodes["step"].unique())
     node_w, pad, top, bottom, left, right = 14, 10, 26, 8, 10, 90
@@ -72,23 +76,49 @@ def sankey_svg(flows: ChannelFlows, *, width: float = 1000, height: float = 440)
     scale = (height - top - bottom - pad * (len(order) - 1)) / max(int(totals.max()), 1)
     x_gap = (width - left - right - node_w) / max(len(steps) - 1, 1)
     pos: dict[tuple[int, str], tuple[float, float, float]] = {}  # (step, channel) -> x, y, height
-    parts = []
+    step_labels, boxes = [], []
     for k, step in enumerate(steps):
         x, y = left + k * x_gap, float(top)
-        parts.append(f"<text x='{x:.1f}' y='14'>step {step}</text>")
+        step_labels.append({"x": x, "step": int(step)})
         here = nodes[nodes["step"] == step].set_index("channel")["journeys"]
         for ch in order:
             if ch not in here.index:
                 continue
             h = max(here[ch] * scale, 1.0)
             pos[(step, ch)] = (x, y, h)
-            colour = channel_colour(ch, order)
-            parts.append(
-                f"<rect x='{x:.1f}' y='{y:.1f}' width='{node_w}' height='{h:.1f}' fill='{colour}'>"
-                f"<title>step {step}: {escape(ch)} {int(here[ch]):,}</title></rect>"
-                f"<text x='{x + node_w + 4:.1f}' y='{y + min(h, 20) / 2 + 4:.1f}'>{escape(ch)} {int(here[ch]):,}</text>"
+            boxes.append(
+                {
+                    "x": x,
+                    "y": y,
+                    "w": node_w,
+                    "h": h,
+                    "colour": channel_colour(ch, order),
+                    "step": int(step),
+                    "channel": ch,
+                    "journeys": int(here[ch]),
+                    "label_y": y + min(h, 20) / 2 + 4,
+                }
             )
             y += h + pad
+    return macro(
+        FIGURES,
+        "sankey",
+        width=width,
+        height=height,
+        steps=step_labels,
+        nodes=boxes,
+        bands=_bands(trans, pos, order, scale, node_w),
+    )
+
+
+def _bands(
+    trans: pd.DataFrame,
+    pos: dict[tuple[int, str], tuple[float, float, float]],
+    order: list[str],
+    scale: float,
+    node_w: float,
+) -> list[dict[str, Any]]:
+    """Each transition as a band from its source node's right edge to its target node's left edge, stacked."""
     out_off = {key: 0.0 for key in pos}
     in_off = {key: 0.0 for key in pos}
     rank = {ch: i for i, ch in enumerate(order)}
@@ -103,15 +133,22 @@ def sankey_svg(flows: ChannelFlows, *, width: float = 1000, height: float = 440)
         x1, y1 = pos[dst][0], pos[dst][1] + in_off[dst]
         out_off[src] += t
         in_off[dst] += t
-        xm = (x0 + x1) / 2
         bands.append(
-            f"<path d='M{x0:.1f},{y0:.1f} C{xm:.1f},{y0:.1f} {xm:.1f},{y1:.1f} {x1:.1f},{y1:.1f} "
-            f"L{x1:.1f},{y1 + t:.1f} C{xm:.1f},{y1 + t:.1f} {xm:.1f},{y0 + t:.1f} {x0:.1f},{y0 + t:.1f} Z' "
-            f"fill='{channel_colour(r.source, order)}' fill-opacity='0.45'>"
-            f"<title>step {r.step} → {r.step + 1}: {escape(r.source)} → {escape(r.target)} "
-            f"{r.journeys:,}</title></path>"
+            {
+                "x0": x0,
+                "y0": y0,
+                "x1": x1,
+                "y1": y1,
+                "xm": (x0 + x1) / 2,
+                "t": t,
+                "colour": channel_colour(r.source, order),
+                "step": int(r.step),
+                "source": r.source,
+                "target": r.target,
+                "journeys": int(r.journeys),
+            }
         )
-    return _svg(width, height, "".join(bands) + "".join(parts), "channel flow")
+    return bands
 
 
 def _bin_label(lo: float, hi: float) -> str:
@@ -125,21 +162,25 @@ def _bin_label(lo: float, hi: float) -> str:
     return f"{days(lo, unit=lo < 1)}–{days(hi)}"
 
 
-def histogram_svg(hist: pd.DataFrame) -> str:
+def histogram_svg(hist: pd.DataFrame) -> Markup:
     """Bars of journeys per time-to-convert bin, with each bar's share on top."""
     width, height, left, bottom, top = 900, 260, 10, 40, 20
-    n = len(hist)
-    bar = (width - 2 * left) / max(n, 1)
+    bar = (width - 2 * left) / max(len(hist), 1)
     peak = max(int(hist["journeys"].max()), 1)
-    parts = []
+    bars = []
     for i, r in enumerate(hist.itertuples(index=False)):
         h = (height - top - bottom) * r.journeys / peak
         x, y = left + i * bar, height - bottom - h
-        label = _bin_label(r.lower_days, r.upper_days)
-        parts.append(
-            f"<rect x='{x + 3:.1f}' y='{y:.1f}' width='{bar - 6:.1f}' height='{max(h, 0.5):.1f}' fill='{BLUE}'>"
-            f"<title>{escape(label)}: {r.journeys:,}</title></rect>"
-            f"<text x='{x + bar / 2:.1f}' y='{y - 4:.1f}' text-anchor='middle'>{r.share:.0%}</text>"
-            f"<text x='{x + bar / 2:.1f}' y='{height - bottom + 16}' text-anchor='middle'>{escape(label)}</text>"
+        bars.append(
+            {
+                "x": x + 3,
+                "y": y,
+                "w": bar - 6,
+                "h": max(h, 0.5),
+                "mid": x + bar / 2,
+                "label": _bin_label(r.lower_days, r.upper_days),
+                "journeys": int(r.journeys),
+                "share": r.share,
+            }
         )
-    return _svg(width, height, "".join(parts), "time to convert")
+    return macro(FIGURES, "histogram", width=width, height=height, axis_y=height - bottom + 16, bars=bars, colour=BLUE)

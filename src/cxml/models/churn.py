@@ -6,8 +6,8 @@ contract. Early stopping and calibration use an internal validation split of the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Literal, Self
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -32,24 +32,14 @@ from cxml.models.boosting import (
     tree_contributions,
 )
 from cxml.models.encoding import TableEncoder
+from cxml.models.explanation import LOG_ODDS, PROBABILITY, rescaled, tree_explanation
 from cxml.models.spec import ModelSpec
 
+if TYPE_CHECKING:
+    import shap
+
 Calibration = Literal["sigmoid", "isotonic", "none"]
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Tree SHAP values of a batch of customers.
-
-    ``margin`` holds exact contributions in log-odds (rows sum to ``margin_value - base_margin``); ``proba``
-    rescales each row so the contributions sum to ``probability - base_probability`` (same shares per feature).
-    """
-
-    margin: pd.DataFrame
-    base_margin: float
-    proba: pd.DataFrame
-    base_probability: float
-    probability: np.ndarray
+Output = Literal["log-odds", "probability"]
 
 
 class ChurnClassifier(ClassifierMixin, BaseEstimator):
@@ -190,28 +180,24 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         margin = self._margin(self.encoder_.transform_record(record))
         return float(self._calibrate(margin)[0])
 
-    def explain(self, X: Any) -> Explanation:
-        """Exact tree SHAP values of the served (best-iteration) model, in log-odds and in probability."""
+    def explain(self, X: Any, *, output: Output = "log-odds") -> shap.Explanation:
+        """Exact tree SHAP of the served (best-iteration) model as a ``shap.Explanation``.
+
+        ``output="log-odds"`` (default): exact values; each row adds up to the bags' mean margin.
+        ``output="probability"``: each row rescaled to add up to the calibrated probability from the calibrated
+        base (same shares per feature), the scale the reasons and the model card speak.
+        """
         check_is_fitted(self)
+        if output not in (LOG_ODDS, PROBABILITY):
+            raise ValueError(f"output must be {LOG_ODDS!r} or {PROBABILITY!r}, not {output!r}")
         frame = self._frame(X, reset=False)
         matrix = self.encoder_.transform(frame)
         # TreeSHAP is linear in the model, so the bags' mean contributions explain the bags' mean margin exactly
         contrib = np.mean([tree_contributions(b, matrix, n) for b, n in self.boosters_], axis=0)
-        phi, base = contrib[:, :-1], float(contrib[0, -1])
-        margin = phi.sum(axis=1) + base
-        prob = self._calibrate(margin)
-        base_prob = float(self._calibrate(np.array([base]))[0])
-        delta = margin - base
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(np.abs(delta) > 1e-12, (prob - base_prob) / delta, 0.0)
-        names = self.encoder_.columns
-        return Explanation(
-            margin=pd.DataFrame(phi, columns=names, index=frame.index),
-            base_margin=base,
-            proba=pd.DataFrame(phi * scale[:, None], columns=names, index=frame.index),
-            base_probability=base_prob,
-            probability=prob,
+        margin = tree_explanation(
+            contrib[:, :-1], float(contrib[0, -1]), frame, matrix, names=self.encoder_.feature_names_in_, scale=LOG_ODDS
         )
+        return margin if output == LOG_ODDS else rescaled(margin, self._calibrate, scale=PROBABILITY)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -23,7 +23,7 @@ purchases against actual, the AUC of "any holdout purchase" and Spearman's rank 
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,11 @@ from cxml.features.reasons import top_reasons
 from cxml.models.boosting import booster_params, predict_margin, suggest_booster, train_booster, tree_contributions
 from cxml.models.btyd import RFM_COLUMNS, BetaGeoNBD, GammaGamma, ParetoNBD
 from cxml.models.encoding import TableEncoder
+from cxml.models.explanation import tree_explanation
 from cxml.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import shap
 
 Kind = Literal["pareto_nbd", "bg_nbd", "gbm"]
 KINDS: tuple[str, ...] = ("pareto_nbd", "bg_nbd", "gbm")
@@ -209,14 +213,18 @@ class LifetimeValueModel(BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.predict_frame(X)["expected_value"].to_numpy()
 
-    def contributions(self, X: pd.DataFrame) -> tuple[pd.DataFrame, float]:
-        """Tree SHAP values of the expected value (``gbm`` only): rows sum to the unclipped value - base."""
+    def explain(self, X: pd.DataFrame) -> shap.Explanation:
+        """Tree SHAP of the expected value (``gbm`` only) as a ``shap.Explanation``: each row adds up to the
+        unclipped expected value."""
         check_is_fitted(self)
         if self.kind != "gbm":
-            raise ValueError(f"contributions exist for kind='gbm' only, not {self.kind!r}")
+            raise ValueError(f"explain needs kind='gbm' (tree contributions); a {self.kind!r} model has none")
         booster, n_iter = self.value_booster_
-        phi = tree_contributions(booster, self.encoder_.transform(X), n_iter)
-        return pd.DataFrame(phi[:, :-1], columns=self.encoder_.columns, index=X.index), float(phi[0, -1])
+        matrix = self.encoder_.transform(X)
+        phi = tree_contributions(booster, matrix, n_iter)
+        return tree_explanation(
+            phi[:, :-1], float(phi[0, -1]), X, matrix, names=self.encoder_.feature_names_in_, scale="expected value"
+        )
 
 
 def holdout_horizon(y: pd.DataFrame) -> float:
@@ -338,8 +346,7 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
         "scores": {str(name): float(v) for name, v in scores.items()},
     }
     if model.kind == "gbm":
-        contributions, _ = model.contributions(row)
-        reasons = top_reasons(contributions.iloc[0], row.iloc[0], k=k, target="expected value")
+        reasons = top_reasons(model.explain(row)[0], k=k, target="expected value")
         return {**result, "reasons": [r.as_dict() for r in reasons]}
     r = row.iloc[0]
     result["headline"] = (

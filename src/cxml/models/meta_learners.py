@@ -13,8 +13,7 @@ scikit-learn's ``parametrize_with_checks`` does not apply (``fit`` needs ``treat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pandas as pd
@@ -25,29 +24,16 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 from cxml.models.boosting import Algorithm, booster_params, predict_margin, train_booster, tree_contributions
 from cxml.models.encoding import TableEncoder
+from cxml.models.explanation import tree_explanation
+
+if TYPE_CHECKING:
+    import shap
 
 Fitted = tuple[Any, int]
 """A trained booster and the iteration count it serves."""
 
 BALANCE_TOLERANCE = 0.005
 """ClassTransformation uses the plain class variable when the treated share is within this of 1/2 (bias ≤ 0.01)."""
-
-
-@dataclass(frozen=True)
-class EffectExplanation:
-    """Per-feature contributions to the effect of one arm: ``contributions.sum(axis=1) + base == effect``.
-
-    ``exact``: the values are exact TreeSHAP (X, DR, weighted ClassTransformation, any continuous outcome). For a
-    binary outcome, S, T and balanced ClassTransformation rescale each outcome model's log-odds SHAP values per row
-    to sum to its probability (same shares per feature) and subtract the two: additive, but an approximation of
-    SHAP on the probability-difference scale. ``base`` is per row because the S-learner's arm columns are not
-    features: their share of the effect goes to ``base``. For every other learner it is one constant.
-    """
-
-    contributions: pd.DataFrame
-    base: np.ndarray
-    effect: np.ndarray
-    exact: bool
 
 
 def _predict(model: Fitted, X: np.ndarray, binary: bool) -> np.ndarray:
@@ -134,19 +120,23 @@ class _MetaLearner(BaseEstimator):
         matrix = self.encoder_.transform(frame)
         return pd.DataFrame({a: self._effect(matrix, a) for a in self.arms_}, index=frame.index)
 
-    def explain(self, X: Any, *, arm: str | None = None) -> EffectExplanation:
-        """Why a customer is persuadable (or a sleeping dog): per-feature contributions to the effect of ``arm``."""
+    def explain(self, X: Any, *, arm: str | None = None) -> shap.Explanation:
+        """Why a customer is persuadable (or a sleeping dog): SHAP of the effect of ``arm`` as a
+        ``shap.Explanation``; each row adds up to the effect (``base_values`` per row, ``output_names`` the scale).
+
+        Exact TreeSHAP for X, DR, weighted ClassTransformation and any continuous outcome. For a binary outcome,
+        S, T and balanced ClassTransformation rescale each outcome model's log-odds SHAP values per row to sum to
+        its probability (same shares per feature) and subtract the two: additive, but an approximation of SHAP
+        on the probability-difference scale; ``output_names`` then ends in "(rescaled)". The base is per row
+        because the S-learner's arm columns are not features: their share of the effect goes to the base.
+        """
         name = self._arm(arm)
         frame = self._frame(X, reset=False)
         matrix = self.encoder_.transform(frame)
         phi, base, exact = self._explain(matrix, name)
-        names = list(self.encoder_.feature_names_in_)
-        return EffectExplanation(
-            contributions=pd.DataFrame(phi, columns=names, index=frame.index),
-            base=base,
-            effect=self._effect(matrix, name),
-            exact=exact,
-        )
+        unit = "probability" if self.outcome_ == "binary" else "outcome"
+        scale = f"effect of {name} vs {self.control} ({unit} difference{'' if exact else ', rescaled'})"
+        return tree_explanation(phi, base, frame, matrix, names=self.encoder_.feature_names_in_, scale=scale)
 
     def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
         raise NotImplementedError

@@ -19,7 +19,7 @@ customers, the served margin is their mean and the map is fitted on every custom
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,10 @@ from cxml.models.boosting import (
     tree_contributions,
 )
 from cxml.models.encoding import TableEncoder
+from cxml.models.explanation import PROBABILITY, rescale_rows, tree_explanation
+
+if TYPE_CHECKING:
+    import shap
 
 Calibration = Literal["sigmoid", "isotonic"]
 ITEM_FEATURE = "item"
@@ -147,15 +151,6 @@ class CoPurchaseRecommender(_Ranker):
         sim = self.similarity_.reindex(index=owned.columns, columns=owned.columns).fillna(0.0)
         scores = pd.DataFrame(owned.to_numpy(dtype=float) @ sim.to_numpy(), index=owned.index, columns=owned.columns)
         return scores.stack().reindex(X.index).to_numpy()
-
-
-@dataclass(frozen=True)
-class PairExplanation:
-    """Tree SHAP of pair rows on the probability scale: rows of ``proba`` sum to ``probability - base``."""
-
-    proba: pd.DataFrame
-    base_probability: np.ndarray
-    probability: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -284,22 +279,22 @@ class _Propensity(_Ranker):
         """Calibrated probabilities as customers × items; pass ``data.subset(customers).pairs`` for some."""
         return self.score_matrix(X)
 
-    def explain(self, X: pd.DataFrame) -> PairExplanation:
-        """Exact tree SHAP of each pair's model, rescaled to the probability scale (same shares per feature)."""
-        pieces, base, prob = [], np.empty(len(X)), np.empty(len(X))
-        for rows, model, matrix, names in self._parts(X):
+    def explain(self, X: pd.DataFrame) -> shap.Explanation:
+        """Tree SHAP of each pair's model as one ``shap.Explanation`` on the probability scale: each pair's log-odds
+        contributions rescaled to add up to its calibrated probability (same shares per feature). Features a
+        pair's model does not use (the item id outside the shared model) contribute 0."""
+        parts = self._parts(X)
+        names = list(dict.fromkeys(str(c) for *_, part_names in parts for c in part_names))
+        column = {c: j for j, c in enumerate(names)}
+        values, data = np.zeros((len(X), len(names))), np.full((len(X), len(names)), np.nan)
+        base = np.empty(len(X))
+        for rows, model, matrix, part_names in parts:
             contrib = model.contributions(matrix)
-            phi, base_margin = contrib[:, :-1], contrib[:, -1]
-            margin = phi.sum(axis=1) + base_margin
-            p, p0 = model.calibrate(margin), model.calibrate(base_margin)
-            delta = margin - base_margin
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scale = np.where(np.abs(delta) > 1e-12, (p - p0) / delta, 0.0)
-            pieces.append(pd.DataFrame(phi * scale[:, None], columns=names, index=rows))
-            base[rows], prob[rows] = p0, p
-        proba = pd.concat(pieces).sort_index().fillna(0.0)
-        proba.index = X.index
-        return PairExplanation(proba, base, prob)
+            phi, base[rows] = rescale_rows(contrib[:, :-1], contrib[:, -1], model.calibrate)
+            cols = np.array([column[str(c)] for c in part_names], dtype=np.intp)
+            values[np.ix_(rows, cols)], data[np.ix_(rows, cols)] = phi, matrix
+        frame = X.reset_index(level="item").set_axis([" ".join(map(str, i)) for i in X.index], axis=0)
+        return tree_explanation(values, base, frame, data, names=names, scale=PROBABILITY)
 
     def reasons(self, X: pd.DataFrame, k: int = 3, item_names: dict[str, str] | None = None) -> list[list[Reason]]:
         """Per pair, up to ``k`` features that raise its probability most, in words ("bought ink 3 times")."""
@@ -307,7 +302,8 @@ class _Propensity(_Ranker):
         out = []
         names = item_names or {}
         values = X.reset_index()
-        for i, (_, contrib) in enumerate(explanation.proba.iterrows()):
+        contributions = pd.DataFrame(explanation.values, columns=explanation.feature_names)
+        for i, (_, contrib) in enumerate(contributions.iterrows()):
             row = values.iloc[i].to_dict()
             top = contrib[contrib > 1e-4].sort_values(ascending=False, kind="stable").head(k)
             out.append([self._reason(str(f), float(c), row, names) for f, c in top.items()])

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cxml.evaluation.metrics import bootstrap_ci
 from cxml.features.reasons import top_reasons
+from cxml.models.explanation import model_output
 
 Targets: TypeAlias = np.ndarray | pd.DataFrame
 """A label per row (churn), or several target columns per row (uplift: the outcome and the arm received)."""
@@ -75,9 +76,9 @@ def _binary_interval(y: Targets, score: np.ndarray, metric: str, seed: int) -> t
 
 
 def _explain_probability(estimator: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
-    explanation = estimator.explain(row)
-    reasons = top_reasons(explanation.proba.iloc[0], row.iloc[0], k=k)
-    return {"score": float(explanation.probability[0]), "reasons": [r.as_dict() for r in reasons]}
+    explanation = estimator.explain(row, output="probability")
+    reasons = top_reasons(explanation[0], k=k)
+    return {"score": float(model_output(explanation)[0]), "reasons": [r.as_dict() for r in reasons]}
 
 
 def _one_score(estimator: Any) -> list[str]:

@@ -15,7 +15,7 @@ options: ``ModelSpec.build`` receives the tuned parameters only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -36,8 +36,12 @@ from cxml.evaluation.survival_metrics import (
 )
 from cxml.features.reasons import top_reasons
 from cxml.models.boosting import suggest_booster, tree_contributions
+from cxml.models.explanation import tree_explanation
 from cxml.models.spec import ModelSpec
 from cxml.models.survival_boost import SurvivalBooster
+
+if TYPE_CHECKING:
+    import shap
 
 DEFAULT_HORIZONS = (3.0, 6.0, 12.0)
 TENURE_COLUMN = "expected_remaining_tenure"
@@ -143,14 +147,20 @@ class TenureBooster(BaseEstimator):
         values = np.column_stack([self.model_.predict_risk(X).to_numpy(), curves, tenure])
         return pd.DataFrame(values, columns=self.score_names_, index=X.index)
 
-    def contributions(self, X: pd.DataFrame) -> tuple[pd.DataFrame, float]:
-        """Exact tree SHAP values of ``risk`` (rows sum to risk - base) and the base value."""
+    def explain(self, X: pd.DataFrame) -> shap.Explanation:
+        """Exact tree SHAP of ``risk`` as a ``shap.Explanation``: each row adds up to the customer's risk (log
+        hazard for Cox, minus log time for AFT; ``output_names`` says which)."""
         check_is_fitted(self)
         model = self.model_
-        phi = tree_contributions(model.booster_, model.encoder_.transform(X), model.n_iter_)
-        if model.objective == "aft":  # the AFT margin is log time; risk is its negative
+        matrix = model.encoder_.transform(X)
+        phi = tree_contributions(model.booster_, matrix, model.n_iter_)
+        aft = model.objective == "aft"
+        if aft:  # the AFT margin is log time; risk is its negative
             phi = -phi
-        return pd.DataFrame(phi[:, :-1], columns=model.encoder_.columns, index=X.index), float(phi[0, -1])
+        scale = "risk (minus log time)" if aft else "risk (log hazard)"
+        return tree_explanation(
+            phi[:, :-1], float(phi[0, -1]), X, matrix, names=model.encoder_.feature_names_in_, scale=scale
+        )
 
 
 class KaplanMeierBaseline(BaseEstimator):
@@ -253,8 +263,7 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     Cox, minus log time for AFT)."""
 
     scores = model.predict_frame(row).iloc[0]
-    contributions, _ = model.contributions(row)
-    reasons = top_reasons(contributions.iloc[0], row.iloc[0], k=k, target="risk")
+    reasons = top_reasons(model.explain(row)[0], k=k, target="risk")
     return {
         "score": float(scores["risk"]),
         "scores": {str(name): float(v) for name, v in scores.items()},

@@ -193,7 +193,7 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     effects = model.effects(row).iloc[0]
     arm = str(effects.abs().idxmax())
     explanation = model.explain(row, arm=arm)
-    reasons = top_reasons(explanation.contributions.iloc[0], row.iloc[0], k=k, target=f"the {arm} effect")
+    reasons = top_reasons(explanation[0], k=k, target=f"the {arm} effect")
     kind = "persuadable" if effects[arm] > 0 else "a sleeping dog"
     return {
         "effects": {str(a): float(v) for a, v in effects.items()},

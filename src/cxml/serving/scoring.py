@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cxml.features.reasons import top_reasons
+from cxml.models.explanation import load_shap
 from cxml.serving.schemas import (
     BatchChurnRequest,
     ChurnRequest,
@@ -328,10 +329,10 @@ class ChurnScorer(SnapshotScorer):
     def _reasons(self, frame: pd.DataFrame, top_k: Sequence[int]) -> list[list[Reason]]:
         if max(top_k, default=0) == 0:
             return [[] for _ in top_k]
-        contributions = self.estimator.explain(frame).proba
+        explanation = self.estimator.explain(frame, output="probability")
         out = []
         for i, k in enumerate(top_k):
-            found = top_reasons(contributions.iloc[i], frame.iloc[i], k=k) if k else []
+            found = top_reasons(explanation[i], k=k) if k else []
             out.append([Reason.model_validate(r.as_dict()) for r in found])
         return out
 
@@ -395,4 +396,5 @@ def feature_names(estimator: Any) -> list[str]:
 def load_churn_scorer(model: bentoml.Model, snapshot: bentoml.Model | None = None) -> ChurnScorer:
     """A scorer for an exported champion (and snapshot) read from the BentoML store, single-threaded."""
     estimator = load_estimator(model, nthread=1)
+    load_shap()  # reasons are shap.Explanations: pay the import at start, not on the first request that asks
     return ChurnScorer(estimator, served_model(model, estimator), load_snapshot(snapshot) if snapshot else None)
