@@ -136,8 +136,9 @@ def test_stitching_numbers(journeys):
 
 def test_funnel_counts_conversion_and_medians_by_hand(journeys):
     f = funnel(journeys).set_index("stage")
-    assert list(f["reached"]) == [3, 1, 1, 1, 1, 1, 1]  # in order: never wider than the stage before
-    assert list(f["out_of_order"]) == [0, 1, 0, 0, 0, 0, 0]  # C2 signed up but never visited
+    assert list(f["reached"]) == [3, 1, 1, 1, 1, 1, 1]  # every stage before it too: never wider
+    assert list(f["out_of_order"]) == [0, 1, 0, 0, 0, 0, 0]  # C2 signed up but never visited: counted apart
+    assert list(f["before_previous"]) == [0] * 7
     assert f.loc["first_visit", "share"] == pytest.approx(3 / 4)
     assert f.loc["identified", "conversion"] == pytest.approx(1 / 3)  # of 3 visitors only C1 is identified
     assert f.loc["first_purchase", "conversion"] == pytest.approx(1.0)  # C2's sign-up is out of order
@@ -151,14 +152,16 @@ def test_funnel_counts_conversion_and_medians_by_hand(journeys):
 
 
 def test_funnel_never_widens_and_its_days_are_never_negative():
-    """A customer who signed up a year before their first recorded visit is identified out of order."""
+    """A customer who signed up a year before their first recorded visit stays in the funnel, counted as
+    identified before the previous stage, and left out of the median days."""
     t = tables()
     t["customers"].loc[t["customers"]["customer_id"] == "C2", "signup_at"] = T("2024-01-01")
     extra = pd.DataFrame([(None, "C2", T("2025-03-01 09:00"), "visit", "chrome")], columns=t["events"].columns)
     t["events"] = pd.concat([t["events"], extra], ignore_index=True)
     f = funnel(customer_journeys(t, as_of=AS_OF, threads=1)).set_index("stage")
     assert (f["reached"].diff().dropna() <= 0).all()
-    assert f.loc["identified", ["reached", "out_of_order"]].tolist() == [1, 1]
+    assert f.loc["identified", ["reached", "out_of_order", "before_previous"]].tolist() == [2, 0, 1]
+    assert f.loc["identified", "median_days"] == pytest.approx(4 + 15 / 24)  # C1 only
     assert (f["median_days"].dropna() >= 0).all()
 
 

@@ -268,8 +268,8 @@ def reason_texts(spec: ModelSpec, estimator: Any, X: pd.DataFrame, k: int) -> li
     """Each row's top ``k`` reasons in words, as a JSON list of strings; one SHAP call per chunk for the
     probability families, the family's ``explain_row`` per row otherwise."""
     if spec.explain_row is _PROBABILITY_EXPLANATION:
-        contributions = estimator.explain(X).proba
-        found = [top_reasons(contributions.iloc[i], X.iloc[i], k=k) for i in range(len(X))]
+        explanation = estimator.explain(X, output="probability")
+        found = [top_reasons(explanation[i], k=k) for i in range(len(X))]
         return [json.dumps([r.text for r in rs], ensure_ascii=False) for rs in found]
     explained = (spec.explain_row(estimator, X.iloc[[i]], k) for i in range(len(X)))
     return [json.dumps([str(r["text"]) for r in e.get("reasons", [])][:k], ensure_ascii=False) for e in explained]

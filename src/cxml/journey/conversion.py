@@ -42,35 +42,36 @@ def segment_labels(journeys: pd.DataFrame, segment: str | pd.Series) -> pd.Serie
 
 
 def funnel(journeys: pd.DataFrame, labels: pd.Series | None = None, *, dimension: str = "all") -> pd.DataFrame:
-    """Per segment and stage: journeys that reached it in order, share, conversion, median days, out of order.
+    """Per segment and stage: journeys in the funnel, share, conversion, median days, and those counted apart.
 
-    The funnel never widens. A journey *reaches a stage in order* when it reached the previous stage in order
-    and got to this one at the same time or later (the first stage: whenever it was reached). ``reached``
-    counts those; ``out_of_order`` counts the journeys that reached the stage another way (e.g. customers who
-    signed up before their first recorded visit are ``identified`` out of order). ``conversion`` is
-    ``reached`` over the previous stage's ``reached``; ``median_days`` is the median of (this stage − previous
-    stage) in days over the journeys counted in ``reached``, so it is never negative. Without ``labels`` every
-    journey is in segment ``all``.
+    The funnel never widens: a journey is counted at a stage (``reached``) when it reached that stage and every
+    stage before it. A journey that reached the stage but skipped an earlier one (e.g. an order with no recorded
+    visit) is counted apart in ``out_of_order``. Of those counted, ``before_previous`` reached the stage before
+    the previous one (most often: signed up before their first recorded visit); ``median_days`` (this stage −
+    previous stage) is taken over the others, so it is never negative. ``conversion`` is ``reached`` over the
+    previous stage's ``reached``. Without ``labels`` every journey is in segment ``all``.
     """
     at = [journeys[f"{stage}_at"] for stage in STAGES]
     cols: dict[str, Any] = {"key": "all" if labels is None else labels.to_numpy()}
-    in_order = at[0].notna().to_numpy()
-    cols["reached0"] = in_order
-    cols["odd0"] = np.zeros(len(journeys), dtype=bool)
+    in_funnel = at[0].notna().to_numpy()
+    cols["reached0"] = in_funnel
+    cols["odd0"] = cols["back0"] = np.zeros(len(journeys), dtype=bool)
     for k in range(1, len(STAGES)):
         got = at[k].notna().to_numpy()
         gap = ((at[k] - at[k - 1]) / pd.Timedelta(days=1)).to_numpy(dtype="float64", na_value=np.nan)
-        in_order = in_order & got & (gap >= 0)
-        cols[f"reached{k}"] = in_order
-        cols[f"odd{k}"] = got & ~in_order
-        cols[f"days{k}"] = np.where(in_order, gap, np.nan)
+        cols[f"odd{k}"] = got & ~in_funnel
+        in_funnel = in_funnel & got
+        cols[f"reached{k}"] = in_funnel
+        cols[f"back{k}"] = in_funnel & (gap < 0)
+        cols[f"days{k}"] = np.where(in_funnel & (gap >= 0), gap, np.nan)
     grouped = pd.DataFrame(cols, index=journeys.index).groupby("key", sort=True)
-    counts = grouped[[c for c in cols if c.startswith(("reached", "odd"))]].sum()
+    counts = grouped[[c for c in cols if c.startswith(("reached", "odd", "back"))]].sum()
     medians = grouped[[c for c in cols if c.startswith("days")]].median()
     size = grouped.size()
     parts = []
     for k, stage in enumerate(STAGES):
-        part = pd.DataFrame({"journeys": size, "reached": counts[f"reached{k}"], "out_of_order": counts[f"odd{k}"]})
+        part = pd.DataFrame({"journeys": size, "reached": counts[f"reached{k}"]})
+        part["out_of_order"], part["before_previous"] = counts[f"odd{k}"], counts[f"back{k}"]
         part["stage"] = stage
         part["share"] = part["reached"] / part["journeys"]
         if k:
@@ -86,6 +87,7 @@ def funnel(journeys: pd.DataFrame, labels: pd.Series | None = None, *, dimension
     out["order"] = out["stage"].map({s: i for i, s in enumerate(STAGES)})
     out = out.sort_values(["segment", "order"], kind="stable").drop(columns="order")
     columns = ["dimension", "segment", "stage", "journeys", "reached", "share", "conversion", "median_days"]
-    out = out[[*columns, "out_of_order"]]
-    types = {"segment": "str", "journeys": "int64", "reached": "int64", "out_of_order": "int64"}
+    out = out[[*columns, "out_of_order", "before_previous"]]
+    counted = ("journeys", "reached", "out_of_order", "before_previous")
+    types = {"segment": "str", **dict.fromkeys(counted, "int64")}
     return out.astype({**types, "conversion": "float64", "median_days": "float64"}).reset_index(drop=True)

@@ -45,11 +45,12 @@ def _funnel(f: pd.DataFrame) -> dict[str, Any]:
     rows = [
         [
             *(STAGE_LABELS[r.stage], num(r.reached, ","), num(r.share, ".1%"), num(r.conversion, ".1%")),
-            *(num(r.median_days, ".1f"), num(r.out_of_order, ",") if k else "–"),
+            num(r.median_days, ".1f"),
+            *((num(r.before_previous, ","), num(r.out_of_order, ",")) if k else ("–", "–")),
         ]
         for k, r in enumerate(f.itertuples(index=False))
     ]
-    return {"header": [*header, "out of order"], "rows": rows}
+    return {"header": [*header, "of them before the previous stage", "skipped a stage (apart)"], "rows": rows}
 
 
 def _stitching(s: pd.DataFrame) -> list[dict[str, str]]:

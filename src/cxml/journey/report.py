@@ -156,6 +156,7 @@ def _summary(
         "journeys": len(journeys),
         "stages": {s: int(f.loc[s, "reached"]) for s in STAGES},
         "out_of_order": {s: int(f.loc[s, "out_of_order"]) for s in STAGES[1:]},
+        "before_previous": {s: int(f.loc[s, "before_previous"]) for s in STAGES[1:]},
         "conversion": {s: _float(f.loc[s, "conversion"]) for s in STAGES[1:]},
         "median_days": {s: _float(f.loc[s, "median_days"]) for s in STAGES[1:]},
         "stitching": {k: (_float(v) if k.endswith("share") else int(v)) for k, v in stitched.items()},
