@@ -12,8 +12,8 @@ What it measures
    warm start with the predictions shuffled across customers (a wrong model).
 2. Hillstrom replay (``../shared/data/hillstrom/hillstrom.csv``: treatment ``segment``, control ``No E-Mail``,
    target ``visit``, ``conversion`` and ``spend`` dropped): an uplift T-learner fit on a 30 % held-aside share
-   warm-starts TS; the other 70 % is
-   replayed ``--shuffles`` times (Li, Chu, Langford & Wang 2011 rejection replay, a refit every 1,000 rows offered).
+   warm-starts TS; the other 70 % is replayed ``--shuffles`` times (Li, Chu, Langford & Wang 2011 rejection
+   replay, a refit every 1,000 rows offered).
 3. Speed: one Thompson-sampling fit on 1,000,000 logged assignments (CPU seconds).
 
 Run from the repository root::
