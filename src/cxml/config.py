@@ -56,6 +56,11 @@ class GateConfig(_Strict):
     min_value: float | None = Field(
         None, description="the primary metric must also beat this value (uplift: Qini 0 = random targeting)"
     )
+    check_elasticity: bool = Field(
+        True,
+        description="price: refuse an own-price elasticity that is surely positive or contradicts the baseline "
+        "(turn off only to test the plumbing on data too small to estimate it)",
+    )
     also_beat_baseline: tuple[str, ...] = Field(
         (),
         description="further metrics (the family's direction) the candidate must beat the baseline on, with no "

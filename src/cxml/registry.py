@@ -99,7 +99,8 @@ def decide(
             failures.append(f"{extra} {a:.4f} does not beat the baseline {b:.4f}")
     if cfg.min_value is not None and not spec.better(cand, cfg.min_value):
         failures.append(f"{m} {cand:.4f} does not beat {cfg.min_value} (the random-targeting value)")
-    failures.extend(elasticity_refusals(candidate, baseline, fitted))  # price: a sign a manager can act on
+    if cfg.check_elasticity:  # price: a sign a manager can act on
+        failures.extend(elasticity_refusals(candidate, baseline, fitted))
     if champion_error is not None:
         failures.append(f"the champion could not be scored on this holdout ({champion_error})")
     if failures:
