@@ -35,7 +35,7 @@ from cxml.data.sources import read_valid_tables
 from cxml.datasets import get_family
 from cxml.datasets.family import parse_as_of
 from cxml.features.build import SOURCE_COLUMNS, feature_query, read_sql
-from cxml.features.reasons import top_reasons
+from cxml.features.reasons import reasons_per_row
 from cxml.jobs.score_output import Publishing, open_sink
 from cxml.jobs.snapshot import has_snapshot, snapshot_data_dir
 from cxml.models.spec import ModelSpec
@@ -269,7 +269,7 @@ def reason_texts(spec: ModelSpec, estimator: Any, X: pd.DataFrame, k: int) -> li
     probability families, the family's ``explain_row`` per row otherwise."""
     if spec.explain_row is _PROBABILITY_EXPLANATION:
         explanation = estimator.explain(X, output="probability")
-        found = [top_reasons(explanation[i], k=k) for i in range(len(X))]
+        found = reasons_per_row(explanation, k=k)
         return [json.dumps([r.text for r in rs], ensure_ascii=False) for rs in found]
     explained = (spec.explain_row(estimator, X.iloc[[i]], k) for i in range(len(X)))
     return [json.dumps([str(r["text"]) for r in e.get("reasons", [])][:k], ensure_ascii=False) for e in explained]

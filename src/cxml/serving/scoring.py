@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cxml.features.reasons import top_reasons
+from cxml.features.reasons import reasons_per_row
 from cxml.models.explanation import load_shap
 from cxml.serving.schemas import (
     BatchChurnRequest,
@@ -330,11 +330,8 @@ class ChurnScorer(SnapshotScorer):
         if max(top_k, default=0) == 0:
             return [[] for _ in top_k]
         explanation = self.estimator.explain(frame, output="probability")
-        out = []
-        for i, k in enumerate(top_k):
-            found = top_reasons(explanation[i], k=k) if k else []
-            out.append([Reason.model_validate(r.as_dict()) for r in found])
-        return out
+        every = reasons_per_row(explanation, k=max(top_k))
+        return [[Reason.model_validate(r.as_dict()) for r in found[:k]] for found, k in zip(every, top_k, strict=True)]
 
     def score(self, req: ChurnRequest) -> ChurnResponse:
         """One customer: the probability on the fast single-row path, reasons only when asked for."""
