@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from cxml.config import PipelineConfig
 from cxml.evaluation.bootstrap import bootstrap_interval
 from cxml.evaluation.plots import holdout_decile_plot
-from cxml.features.reasons import top_reasons
+from cxml.features.reasons import reasons_per_row
 from cxml.models.boosting import booster_params, predict_margin, suggest_booster, train_booster, tree_contributions
 from cxml.models.btyd import RFM_COLUMNS, BetaGeoNBD, GammaGamma, ParetoNBD
 from cxml.models.encoding import TableEncoder
@@ -346,7 +346,7 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
         "scores": {str(name): float(v) for name, v in scores.items()},
     }
     if model.kind == "gbm":
-        reasons = top_reasons(model.explain(row)[0], k=k, target="expected value")
+        reasons = reasons_per_row(model.explain(row), k=k, target="expected value")[0]
         return {**result, "reasons": [r.as_dict() for r in reasons]}
     r = row.iloc[0]
     result["headline"] = (

@@ -34,7 +34,7 @@ from cxml.evaluation.survival_metrics import (
     kaplan_meier,
     survival_at,
 )
-from cxml.features.reasons import top_reasons
+from cxml.features.reasons import reasons_per_row
 from cxml.models.boosting import suggest_booster, tree_contributions
 from cxml.models.explanation import tree_explanation
 from cxml.models.spec import ModelSpec
@@ -263,7 +263,7 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     Cox, minus log time for AFT)."""
 
     scores = model.predict_frame(row).iloc[0]
-    reasons = top_reasons(model.explain(row)[0], k=k, target="risk")
+    reasons = reasons_per_row(model.explain(row), k=k, target="risk")[0]
     return {
         "score": float(scores["risk"]),
         "scores": {str(name): float(v) for name, v in scores.items()},

@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from cxml.evaluation import bootstrap
 from cxml.evaluation.uplift_metrics import uplift_by_decile, uplift_metrics
-from cxml.features.reasons import top_reasons
+from cxml.features.reasons import reasons_per_row
 from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster, train_booster
 from cxml.models.encoding import TableEncoder
 from cxml.models.meta_learners import DRLearner, SLearner, TLearner, XLearner
@@ -193,7 +193,7 @@ def explain_row(model: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
     effects = model.effects(row).iloc[0]
     arm = str(effects.abs().idxmax())
     explanation = model.explain(row, arm=arm)
-    reasons = top_reasons(explanation[0], k=k, target=f"the {arm} effect")
+    reasons = reasons_per_row(explanation, k=k, target=f"the {arm} effect")[0]
     kind = "persuadable" if effects[arm] > 0 else "a sleeping dog"
     return {
         "effects": {str(a): float(v) for a, v in effects.items()},
