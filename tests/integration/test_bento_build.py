@@ -4,11 +4,13 @@ image installs it, ``bentoml serve`` of the built Bento answers ``/readyz`` over
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -63,7 +65,6 @@ def test_the_built_bento_installed_as_its_image_answers_readyz(bento: Path, serv
     run(["bash", str(bento / "env" / "python" / "install.sh")], cwd=tmp_path, env=env, timeout=600)
     present = installed(python)
     assert "cxml" in present and not present & set(DEV_TOOLS)
-    port = free_port()
     src = bento / "src"
     env = {
         **env,
@@ -72,37 +73,52 @@ def test_the_built_bento_installed_as_its_image_answers_readyz(bento: Path, serv
         "CXML_POLICY": str(src / "models" / "policy.yaml"),
         "CXML_WORKERS": "1",
     }
-    tag = f"{bento.parent.name}:{bento.name}"
-    log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [str(python), "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            status = _ready(port, proc, log)
-            churn = httpx.post(f"http://127.0.0.1:{port}/churn", json={"customer_id": served.features.index[0]})
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: the group this test started
-            proc.wait(timeout=30)
-    assert status == 200
+    with _serving(python, f"{bento.parent.name}:{bento.name}", env, tmp_path) as port:
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        churn = httpx.post(f"http://127.0.0.1:{port}/churn", json={"customer_id": served.features.index[0]}, timeout=10)
+    assert ready.status_code == 200
     assert churn.status_code == 200 and churn.json()["model_version"] == served.version
 
 
-def _ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> int:
-    deadline = time.monotonic() + 60
+@contextlib.contextmanager
+def _serving(python: Path, tag: str, env: dict[str, str], logs: Path) -> Iterator[int]:
+    """``bentoml serve`` of the built Bento on a free loopback port, ready; another port when a parallel test took
+    the first one between choosing and binding it."""
+    for attempt in range(3):
+        port, log = free_port(), logs / f"serve-{attempt}.log"
+        with log.open("wb") as sink:
+            proc = subprocess.Popen(
+                [str(python), "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+                cwd=logs,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            if _ready(port, proc, log):
+                yield port
+                return
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: the group this test started
+                proc.wait(timeout=30)
+    raise AssertionError(f"no free port in 3 tries: {log.read_text()[-3000:]}")
+
+
+def _ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> bool:
+    """True once ``/readyz`` answers 200; False when the port was taken; fails with the log otherwise."""
+    deadline = time.monotonic() + 180  # a shared 2-core box under load is slow to start workers
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            if "Address already in use" in log.read_text():
+                return False
             raise AssertionError(f"bentoml serve exited with {proc.returncode}: {log.read_text()[-3000:]}")
         try:
             response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
             if response.status_code == 200:
-                return response.status_code
+                return True
         except httpx.TransportError:
             pass
         time.sleep(0.3)
-    raise AssertionError(f"not ready in 60 s: {log.read_text()[-3000:]}")
+    raise AssertionError(f"not ready in 180 s: {log.read_text()[-3000:]}")
