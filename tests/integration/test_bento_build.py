@@ -56,10 +56,13 @@ def test_the_bento_carries_the_wheel_and_the_runtime_lock_not_the_source(bento: 
 
 def test_the_built_bento_installed_as_its_image_answers_readyz(bento: Path, served: Served, tmp_path: Path) -> None:
     python = fresh_venv(tmp_path / "image")
-    # install.sh installs with uv when it finds one (else pip3): only uv is added to the path
+    # install.sh installs with uv when it finds one, else with whatever pip3 is on the path (which may be the
+    # machine's own Python): only this environment's uv is added to the path, and it must be there
+    uv = Path(sys.executable).parent / "uv"
+    assert uv.is_file(), f"no uv beside {sys.executable}: make venv installs it (requirements-dev.lock)"
     tools = tmp_path / "tools"
     tools.mkdir()
-    (tools / "uv").symlink_to(Path(sys.executable).parent / "uv")
+    (tools / "uv").symlink_to(uv)
     env = outside_env(tmp_path / "image", VIRTUAL_ENV=str(tmp_path / "image"))
     env["PATH"] = f"{tmp_path / 'image' / 'bin'}{os.pathsep}{tools}{os.pathsep}/usr/bin:/bin"
     run(["bash", str(bento / "env" / "python" / "install.sh")], cwd=tmp_path, env=env, timeout=600)
