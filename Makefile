@@ -6,22 +6,35 @@ ARGS ?=
 PYTEST_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test lint bench clean docs
+.PHONY: venv lock wheel demo test lint bench clean docs
 
-# The venv is rebuilt when the lock or the package metadata changes. uv installs the lock in ~20 s;
-# plain pip (`make venv UV=0`) installs exactly the same pins.
+# The venv is rebuilt when a lock or the package metadata changes. It holds exactly requirements-dev.lock
+# (runtime + dev + docs + postgres + spark, every file checked against its hash), then cxml itself, editable and
+# without dependencies, so nothing outside the lock is ever resolved. uv installs it in ~20 s; plain pip
+# (`make venv UV=0`) installs exactly the same files.
 UV ?= 1
-$(BIN)/.installed: requirements.lock pyproject.toml
+$(BIN)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 ifeq ($(UV),1)
 	$(BIN)/python -m pip install -q uv==0.13.9
-	$(BIN)/python -m uv pip install --python $(BIN)/python -r requirements.lock
+	$(BIN)/python -m uv pip install --python $(BIN)/python --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m uv pip install --python $(BIN)/python --no-deps -e .
 else
-	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 endif
 	touch $@
+
+# Regenerate both locks from pyproject.toml (needs the network). The runtime lock is what the Bento installs; the
+# dev lock is constrained to it, so tests run on exactly the versions that are served.
+LOCK := $(BIN)/python -m uv pip compile pyproject.toml --generate-hashes --python-version 3.11
+lock: venv
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev --extra docs --extra postgres --extra spark -c requirements.lock -o requirements-dev.lock
+
+# The wheel the Bento installs (cxml build stages its own; this one is for publishing or a look inside).
+wheel: venv
+	$(BIN)/python -m uv build --wheel --out-dir dist
 
 venv: $(BIN)/.installed
 

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import httpx
 import numpy as np
 import pytest
@@ -17,9 +12,7 @@ from tests.integration.serving_fixtures import (
     CAPPED,
     NEGATIVE,
     NO_CONSENT,
-    REPO,
     Served,
-    _env,
     _record,
     _server,
 )
@@ -166,32 +159,6 @@ def test_uplift_bad_requests_are_4xx_naming_the_field(client: httpx.Client) -> N
     assert r.status_code == 404 and "nobody" in r.json()["error"]
     r = client.post("/uplift", json={"features": {"f0": "high"}})
     assert 400 <= r.status_code < 500 and "f0" in r.text
-
-
-def test_bentofile_builds_a_bento_with_the_exact_models(served: Served, tmp_path: Path) -> None:
-    ctx = tmp_path / "ctx"
-    shutil.copytree(REPO / "src" / "cxml", ctx / "src" / "cxml", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("bentofile.yaml", "requirements.lock"):
-        shutil.copy(REPO / name, ctx / name)
-    (ctx / "models").mkdir()
-    shutil.copy(served.manifest, ctx / "models" / "served.json")
-    env = {**_env(served.ws, ctx / "models" / "served.json"), "PYTHONPATH": str(ctx / "src")}
-    out = subprocess.run(
-        [sys.executable, "-m", "bentoml", "build", "--output", "tag", str(ctx)],
-        cwd=ctx,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    tag = out.stdout.strip().rsplit("__tag__:", 1)[-1]
-    name, version = tag.split(":")
-    bento_yaml = (served.ws.bentoml_home / "bentos" / name / version / "bento.yaml").read_text()
-    assert served.tags["churn"] in bento_yaml and served.tags["snapshot"] in bento_yaml
-    assert (
-        served.ws.bentoml_home / "bentos" / name / version / "src" / "src" / "cxml" / "serving" / "service.py"
-    ).exists()
 
 
 def _nba(client: httpx.Client, customer_id: str) -> dict:

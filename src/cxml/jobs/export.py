@@ -2,7 +2,8 @@
 reads, and the feature snapshot, into the workspace's BentoML store; the manifest; the Bento; the server command.
 
 The Bento is built from a staging folder outside the checkout and the workspace, because BentoML refuses any
-path with a component that starts with "." (a workspace ``.cxml``, a clone under ``~/.local/src``).
+path with a component that starts with "." (a workspace ``.cxml``, a clone under ``~/.local/src``). It installs
+cxml from a wheel (``cxml.jobs.package``), so it builds from a checkout and from an installed cxml alike.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cxml import progress, registry, tracking
 from cxml.config import Workspace, load_pipeline
 from cxml.datasets import families
 from cxml.decision.nba import NbaConfig
+from cxml.jobs.package import copy_build_files, stage_wheel
 from cxml.jobs.snapshot import read_contacts, read_snapshot, snapshot_data_dir, snapshot_tables
 from cxml.serving import store
 from cxml.serving.export_inputs import ExportInputs
@@ -119,35 +121,38 @@ def serve_command(host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
 
 
-def project_root() -> Path:
-    """The folder holding ``bentofile.yaml`` and ``src/cxml`` (the checkout cxml runs from)."""
-    return Path(__file__).resolve().parents[3]
+def _staged_bentofile(staging: Path, wheel: Path) -> None:
+    """Declare the staged wheel under ``python.wheels`` (its file name carries the version, so the copied
+    bentofile cannot name it)."""
+    path = staging / "bentofile.yaml"
+    bentofile = yaml.safe_load(path.read_text())
+    bentofile["python"]["wheels"] = [f"./{wheel.relative_to(staging).as_posix()}"]
+    path.write_text(yaml.safe_dump(bentofile, sort_keys=False))
 
 
 def build_bento(ws: Workspace) -> str:
-    """``bentoml build`` from a staging folder with no dot in its path: the bentofile, the package source, the
-    manifest and the policy. Returns the Bento's tag."""
-    root = project_root()
+    """``bentoml build`` from a staging folder with no dot in its path: the bentofile, the runtime lock, cxml as a
+    wheel, the manifest and the policy. The Bento installs the wheel; no source is copied. Returns its tag."""
     staging = Path(tempfile.mkdtemp(prefix="cxml-bento-", dir="/tmp"))
     try:
-        shutil.copy(root / "bentofile.yaml", staging / "bentofile.yaml")
-        shutil.copy(root / "requirements.lock", staging / "requirements.lock")
-        shutil.copytree(root / "src" / "cxml", staging / "src" / "cxml", ignore=shutil.ignore_patterns("__pycache__"))
+        copy_build_files(staging)
+        _staged_bentofile(staging, stage_wheel(staging / "wheels"))
         (staging / "models").mkdir()
         shutil.copy(ws.manifest, staging / "models" / "served.json")
         # the policy in force, whole (the shipped defaults beneath any override), so the Bento serves the same
         policy = NbaConfig.from_yaml(ws.policy)
         (staging / "models" / "policy.yaml").write_text(yaml.safe_dump(policy.model_dump(mode="json")))
         env = {**serve_env(ws), "CXML_MANIFEST": str(staging / "models" / "served.json")}
-        env["PYTHONPATH"] = str(staging / "src")
         out = subprocess.run(
             [sys.executable, "-m", "bentoml", "build", str(staging), "--output", "tag"],
-            check=True,
             env=env,
             cwd=staging,
             capture_output=True,
             text=True,
+            check=False,
         )
+        if out.returncode != 0:
+            raise RuntimeError(f"bentoml build failed:\n{out.stderr[-3000:]}")
         return out.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
