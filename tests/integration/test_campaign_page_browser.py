@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import http.server
 import io
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from cxml.campaigns.policies import make_policy
 from cxml.campaigns.readout import readout
 from cxml.campaigns.simulate import closed_loop
 from cxml.campaigns.spec import CampaignSpec
-from tests.integration.test_report_browser import CHROMIUM, Sink, chromium
+from tests.integration.test_report_browser import CHROMIUM, PROBE, VIEWPORT, Sink, chromium
 
 pytestmark = pytest.mark.integration
 HEADINGS = (
@@ -47,6 +48,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     result = readout(loop.assignments, loop.outcomes, spec)
     out = tmp_path_factory.mktemp("campaign-page")
     (out / "campaign.html").write_text(campaign_page(spec, loop.assignments, loop.outcomes, [], result))
+    (out / "probe.html").write_text(PROBE)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -78,4 +80,20 @@ def test_page_renders_offline_with_its_figures(page: tuple[str, Path], tmp_path:
     for arm_colour in PALETTE[:2]:  # email and sms are drawn in their colours
         near = int((np.abs(pixels - _rgb(arm_colour)).sum(axis=2) < 30).sum())
         assert near > 500, f"{arm_colour}: {near} pixels"
+    assert sink.page_requests() == [], f"requests left loopback: {sink.page_requests()[:3]}"
+
+
+def test_page_fits_a_1280_px_window_without_scrolling_sideways(page: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = page
+    base = url.rsplit("/", 1)[0]
+    sink = Sink()
+    try:
+        probe = chromium(
+            f"{base}/probe.html?page=campaign.html", tmp_path, sink, "--dump-dom", f"--window-size={VIEWPORT},900"
+        )
+    finally:
+        sink.close()
+    width = re.search(r'data-scroll-width="(\d+)"', probe.stdout)
+    assert width, f"the probe did not measure the page: {probe.stdout[-500:]} {probe.stderr[-500:]}"
+    assert 0 < int(width.group(1)) <= VIEWPORT
     assert sink.page_requests() == [], f"requests left loopback: {sink.page_requests()[:3]}"
