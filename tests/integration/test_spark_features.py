@@ -19,7 +19,10 @@ from cxml.features.build import build_features
 from tests.integration import spark_fixtures
 from tests.unit.test_features import AS_OF, TIME_COLUMNS, tiny_tables
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+]
 spark = spark_fixtures.spark  # the one session-scoped SparkSession
 
 CUSTOMERS = 20_000
@@ -80,17 +83,9 @@ def test_spark_features_equal_duckdb_on_a_company(spark: Any, company: Path, as_
         assert_same_features(got, build_features(past, when))
 
 
-def test_hand_built_boundary_cases_from_pandas_frames(spark: Any) -> None:
-    """The unit test's tiny company (an order at exactly as_of, a control-arm exposure, cookie-only events)."""
-    from cxml.features.spark import build_features_spark
-
-    tables = tiny_tables()
-    got = build_features_spark(tables, AS_OF, spark=spark)
-    assert_same_features(got, build_features(tables, AS_OF))
-    assert got.loc["C2", "orders_total"] == build_features(tables, AS_OF).loc["C2", "orders_total"]
-
-
-def test_timezone_aware_frames_and_as_of_give_the_same_features(spark: Any) -> None:
+def test_tz_aware_pandas_frames_give_duckdbs_features_on_the_boundary_cases(spark: Any) -> None:
+    """The unit test's tiny company (an order at exactly as_of, a control-arm exposure, cookie-only events), as
+    tz-aware pandas frames with a tz-aware as_of: the same features as DuckDB on the naive originals."""
     from cxml.features.spark import build_features_spark
 
     tables = tiny_tables()
@@ -136,3 +131,21 @@ def test_cli_writes_the_spark_features_as_a_parquet_folder(spark: Any, tmp_path:
     expected = build_features(tables, AS_OF)
     assert f"{len(expected):,} customers" in result.output
     assert_same_features(written, expected)
+
+
+def test_translation_binds_as_of_and_scopes_each_dimensions_ctes() -> None:
+    """DuckDB scopes a file's own CTEs; Spark sees one flat WITH, so two `per_customer` must not collide."""
+    pytest.importorskip("sqlglot")
+    import sqlglot
+    from sqlglot import exp
+
+    from cxml.features.spark import spark_feature_sql
+
+    sql = spark_feature_sql(pd.Timestamp("2025-09-15 13:30", tz="Europe/Paris"))
+    tree = sqlglot.parse_one(sql, read="spark")
+    names = [cte.alias for cte in tree.find_all(exp.CTE)]
+    assert len(names) == len(set(names)) and {"f_orders__per_customer", "f_web__per_customer"} <= set(names)
+    assert "$" not in sql and "'2025-09-15 11:30:00" in sql  # as_of in UTC, naive
+    sources = {t.name for t in tree.find_all(exp.Table)} - set(names)
+    assert sources == {f"cxml_{name}" for name in ("customers", "identities", "products", "orders", "events",
+                                                  "service_contacts", "exposures")}  # fmt: skip

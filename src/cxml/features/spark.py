@@ -100,7 +100,7 @@ def spark_feature_sql(as_of: str | pd.Timestamp, *, view_prefix: str = _VIEW_PRE
             return renamed
         return node
 
-    return _scope_nested_ctes(tree.transform(bind)).sql(dialect="spark")
+    return _scope_nested_ctes(tree.transform(bind)).sql(dialect="spark", comments=False)
 
 
 def _scope_nested_ctes(tree: exp.Expression) -> exp.Expression:
@@ -135,9 +135,31 @@ def spark_features(
     Columns: ``customer_id`` (string), counts as BIGINT, everything else DOUBLE (Spark's exact DECIMAL sums and
     means become DOUBLE, as DuckDB returns them). Rows sorted by ``customer_id``.
     """
+    register_sources(spark, source)
+    return feature_frame(spark, as_of)
+
+
+def register_sources(
+    spark: SparkSession, source: Mapping[str, pd.DataFrame] | Path | str, *, cache: bool = False
+) -> dict[str, DataFrame]:
+    """Register the contract tables the features read as temporary views (``cxml_<table>``); the frames.
+
+    ``cache`` keeps the needed columns in executor memory, for several ``as_of`` over the same tables.
+    """
     require_spark()
+    frames = {}
     for table in SOURCE_COLUMNS:
-        _source_frame(spark, source, table).createOrReplaceTempView(f"{_VIEW_PREFIX}{table}")
+        frame = _source_frame(spark, source, table)
+        if cache:
+            frame = frame.cache()
+        frame.createOrReplaceTempView(f"{_VIEW_PREFIX}{table}")
+        frames[table] = frame
+    return frames
+
+
+def feature_frame(spark: SparkSession, as_of: str | pd.Timestamp) -> DataFrame:
+    """The customer-360 query over views ``register_sources`` made, macros defined first."""
+    require_spark()
     for statement in _statements(read_sql(_MACROS)):
         spark.sql(statement)
     frame = spark.sql(spark_feature_sql(as_of))
