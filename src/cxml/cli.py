@@ -154,13 +154,37 @@ def validate(
 def features(
     data: DataOption,
     as_of: Annotated[str, typer.Option("--as-of", help="Cut-off: only rows strictly before it are read.")],
-    out: Annotated[Path, typer.Option("--out", help="Parquet file for the customer-360 features.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Parquet for the customer-360 features (a folder of parts with Spark).")
+    ],
+    engine: Annotated[
+        str, typer.Option("--engine", help="duckdb (in-process) or spark (the same SQL on a Spark cluster).")
+    ] = "duckdb",
+    spark_master: Annotated[
+        str,
+        typer.Option("--spark-master", envvar="SPARK_MASTER", help="Spark master URL for --engine spark."),
+    ] = "local[2]",
 ) -> None:
     """Build the point-in-time customer-360 feature table."""
+    t0 = time.perf_counter()
+    if engine == "spark":
+        from cxml.features.spark import as_spark_path, require_spark, write_features_spark
+
+        try:
+            require_spark()
+        except RuntimeError as exc:
+            raise _fail(str(exc)) from None
+        try:
+            rows = write_features_spark(as_spark_path(data), as_of, as_spark_path(out), master=spark_master)
+        except ValueError as exc:  # a missing table or column, named
+            raise _fail(str(exc)) from None
+        typer.echo(f"{rows:,} customers as of {as_of} → {out} (Spark {spark_master}, {time.perf_counter() - t0:.1f}s)")
+        return
+    if engine != "duckdb":
+        raise _fail(f"--engine must be duckdb or spark, not {engine!r}")
     from cxml.data.sources import write_table_atomic
     from cxml.features.build import build_features
 
-    t0 = time.perf_counter()
     frame = build_features(data, as_of)
     write_table_atomic(frame.reset_index(), out)
     typer.echo(
