@@ -161,9 +161,13 @@ def features(
         str, typer.Option("--engine", help="duckdb (in-process) or spark (the same SQL on a Spark cluster).")
     ] = "duckdb",
     spark_master: Annotated[
-        str,
-        typer.Option("--spark-master", envvar="SPARK_MASTER", help="Spark master URL for --engine spark."),
-    ] = "local[2]",
+        str | None,
+        typer.Option(
+            "--spark-master",
+            envvar="SPARK_MASTER",
+            help="Spark master URL for --engine spark (default: spark-submit's master, else local[2]).",
+        ),
+    ] = None,
 ) -> None:
     """Build the point-in-time customer-360 feature table."""
     t0 = time.perf_counter()
@@ -178,7 +182,8 @@ def features(
             rows = write_features_spark(as_spark_path(data), as_of, as_spark_path(out), master=spark_master)
         except ValueError as exc:  # a missing table or column, named
             raise _fail(str(exc)) from None
-        typer.echo(f"{rows:,} customers as of {as_of} → {out} (Spark {spark_master}, {time.perf_counter() - t0:.1f}s)")
+        where = spark_master or "spark-submit's master or local[2]"
+        typer.echo(f"{rows:,} customers as of {as_of} → {out} (Spark {where}, {time.perf_counter() - t0:.1f}s)")
         return
     if engine != "duckdb":
         raise _fail(f"--engine must be duckdb or spark, not {engine!r}")

@@ -55,19 +55,25 @@ def as_spark_path(path: Path | str) -> str:
     return str(Path(text).resolve())
 
 
-def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "cxml-features") -> SparkSession:
+def spark_session(master: str | None = None, *, app_name: str = "cxml-features") -> SparkSession:
     """A session on ``master`` with the settings the feature SQL relies on (UTC clock, Arrow transfer).
 
-    An existing session (spark-submit, a Databricks notebook) is reused as it is; for ``local[N]`` the shuffle
-    is cut to a few partitions, since Spark's default of 200 makes a one-machine build mostly overhead.
+    Without ``master``, the master that spark-submit (or a Databricks job, a pyspark shell) set is used, else
+    ``local[2]``; an existing session is reused as it is. For ``local[N]`` the shuffle is cut to a few partitions,
+    since Spark's default of 200 makes a one-machine build mostly overhead.
     """
     require_spark()
+    from pyspark import SparkConf
+
+    submitted = SparkConf().get("spark.master", None)
+    master = master or submitted or DEFAULT_MASTER
     builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
+        SparkSession.builder.appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
+    if master != submitted:
+        builder = builder.master(master)
     local = re.fullmatch(r"local(?:\[(\d+|\*)\])?", master)
     if local:
         cores = local.group(1)
@@ -171,7 +177,7 @@ def build_features_spark(
     as_of: str | pd.Timestamp,
     *,
     spark: SparkSession | None = None,
-    master: str = DEFAULT_MASTER,
+    master: str | None = None,
 ) -> pd.DataFrame:
     """``build_features`` on Spark, collected into pandas: same index, columns and dtypes (small data only).
 
@@ -189,7 +195,7 @@ def write_features_spark(
     out: Path | str,
     *,
     spark: SparkSession | None = None,
-    master: str = DEFAULT_MASTER,
+    master: str | None = None,
 ) -> int:
     """Write the customer-360 table as a Parquet folder (one file per task) at ``out``; the number of rows.
 
