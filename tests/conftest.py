@@ -22,6 +22,11 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+NO_MLFLOW_ENV: dict[str, str | None] = {"MLFLOW_TRACKING_URI": None, "MLFLOW_REGISTRY_URI": None}
+"""``CliRunner().invoke(..., env=NO_MLFLOW_ENV)``: an in-process command must not inherit the store another test
+left in the environment (MLflow's ``set_tracking_uri`` writes it there), as ``run_cli`` does for a subprocess."""
+
+
 def run_cli(*args: str, home: Path, timeout: float = 900) -> tuple[subprocess.CompletedProcess, dict | None]:
     """Run ``cxml`` in a subprocess from the repo root; returns the process and the last-line JSON if any."""
     # MLflow's set_tracking_uri writes MLFLOW_TRACKING_URI into this process's environment; the command must not

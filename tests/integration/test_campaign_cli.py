@@ -22,6 +22,7 @@ from cxml.campaigns.store import CampaignStore
 from cxml.cli import app
 from cxml.config import Workspace
 from cxml.jobs.snapshot import META_FILE, SNAPSHOT_FILE
+from tests.conftest import NO_MLFLOW_ENV
 
 pytestmark = pytest.mark.integration
 N = 6000
@@ -36,7 +37,7 @@ class Ran:
 
 
 def cli(*args: str) -> dict[str, Any]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, list(args), env=NO_MLFLOW_ENV)
     assert result.exit_code == 0, result.output
     return json.loads(result.output.strip().splitlines()[-1])
 

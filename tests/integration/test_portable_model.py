@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cxml import tracking
 from cxml.pyfunc import model_input
 from tests.integration.serving_fixtures import Served, free_port
 
@@ -62,7 +63,7 @@ print(json.dumps({{"cxml_from": sys.modules["cxml"].__file__}}))
     assert run.returncode == 0, run.stderr[-3000:]
     loaded_from = json.loads(run.stdout.strip().splitlines()[-1])["cxml_from"]
     assert "/code/cxml/" in loaded_from and str(tmp_path) not in loaded_from  # the copy inside the model
-    mlflow.set_tracking_uri(served.ws.tracking_uri)
+    tracking.configure(served.ws)  # tracking and registry: another test may have left its registry URI set
     expected = mlflow.pyfunc.load_model(CHAMPION_URI).predict(rows)
     got = pd.read_parquet(tmp_path / "scores.parquet")
     assert list(got.columns) == ["score"]
@@ -76,7 +77,7 @@ def mlflow_server(served: Served, tmp_path_factory: pytest.TempPathFactory) -> I
     """``mlflow models serve`` of the champion with the default environment manager (virtualenv), cxml absent
     from its environment (no PYTHONPATH), on a free loopback port; stopped (its process group) afterwards."""
     port, logs = free_port(), tmp_path_factory.mktemp("mlflow-serve")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     env |= {"MLFLOW_TRACKING_URI": served.ws.tracking_uri, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
     log = open(logs / "serve.log", "wb")  # noqa: SIM115 (closed in the finally)
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", CHAMPION_URI, "--host", "127.0.0.1"]

@@ -60,7 +60,8 @@ def _train(panel: pd.DataFrame, tmp_path, name: str) -> tuple[dict, str]:
         "--time", "WEEK", "--controls", "DISP", "--trials", "2", "--json", home=home,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    store = mlflow.MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    store = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)  # not a registry another test left set
     reason = store.get_model_version(payload["model_name"], payload["model_version"]).tags["gate_reason"]
     return payload, reason
 

@@ -24,6 +24,7 @@ from cxml.jobs.segments import run_segments
 from cxml.jobs.train import run_train
 from cxml.pyfunc import load_estimator
 from cxml.serving.families import served_families
+from tests.conftest import NO_MLFLOW_ENV
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +141,7 @@ def test_the_command_writes_a_database_table_and_a_json_summary(
     db = tmp_path / "warehouse.db"
     out = f"sqlite:///{db}#churn_scores"
     args = ["score", "churn", "--data", str(data), "--as-of", AS_OF, "--out", out, "--json", "--home", str(ws.root)]
-    run = CliRunner().invoke(app, args)
+    run = CliRunner().invoke(app, args, env=NO_MLFLOW_ENV)
     assert run.exit_code == 0, run.output
     summary = json.loads(run.output.strip().splitlines()[-1])
     engine = sa.create_engine(f"sqlite:///{db}")
@@ -164,7 +165,9 @@ def test_a_family_without_a_champion_names_the_command_that_trains_one(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # MLflow set it to the module's store: not this one
     empty = tmp_path / "new-ws"
     out = tmp_path / "never.parquet"
-    run = CliRunner().invoke(app, ["score", "churn", "--data", str(data), "--out", str(out), "--home", str(empty)])
+    run = CliRunner().invoke(
+        app, ["score", "churn", "--data", str(data), "--out", str(out), "--home", str(empty)], env=NO_MLFLOW_ENV
+    )
     assert run.exit_code == 1
     assert "cxml.churn has no champion" in run.output and "cxml train churn" in run.output
     assert not out.exists()

@@ -233,6 +233,10 @@ def test_every_request_example_of_the_openapi_document_answers(exported, http) -
             example = _request_example(doc, operation)
             if example is None:
                 continue
+            if path == "/campaign/assign":  # no campaign in this workspace: the example's answers 404, and says why
+                response = http.post(path, json=example)
+                assert response.status_code == 404 and "cxml campaign start" in response.text, response.text
+                continue
             family = route_family.get(path)
             assert family is not None, f"{path}: which family serves it?"
             response = http.request(method.upper(), path, json=example)

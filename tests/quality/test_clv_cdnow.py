@@ -184,5 +184,5 @@ def test_the_command_reports_the_published_btyd_parameters(tmp_path):
     }
     for name, value in published.items():
         assert params[name] == pytest.approx(value, rel=0.01), name
-    logged = mlflow.MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_run(payload["run_id"]).data.params
+    logged = mlflow.MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}").get_run(payload["run_id"]).data.params
     assert float(logged["fitted.bg_nbd.r"]) == pytest.approx(params["bg_nbd.r"])
