@@ -165,7 +165,7 @@ def features(
         typer.Option(
             "--spark-master",
             envvar="SPARK_MASTER",
-            help="Spark master URL for --engine spark (default: spark-submit's master, else local[2]).",
+            help="Spark master URL for --engine spark (default: spark-submit's master, else two local cores).",
         ),
     ] = None,
 ) -> None:
