@@ -180,3 +180,18 @@ def test_missing_required_table_but_optional_prices_may_be_absent():
     v = violations(t)
     assert ("campaigns", "*", "missing table") in v
     assert not any(k[0] == "prices" for k in v)
+
+
+def test_exposures_may_carry_the_propensity_and_policy_version_they_were_drawn_with():
+    """DESIGN §11: absent = uniform over the arms present; present = checked like any other column."""
+    t = tiny_tables()
+    n = len(t["exposures"])
+    assert "propensity" not in t["exposures"]
+    validate_tables(t, now=NOW)  # left out: fine
+    t["exposures"] = t["exposures"].assign(propensity=[0.5] * n, policy_version=["v1"] * n)
+    validate_tables(t, now=NOW)
+    t["exposures"] = t["exposures"].assign(propensity=[0.0] + [1.5] * (n - 1))
+    bad = violations(t)[("exposures", "propensity", "propensity outside")]  # "(0, 1]" follows
+    assert bad.n_rows == n
+    t["exposures"] = t["exposures"].assign(propensity=["often"] * n)
+    assert any(k[:2] == ("exposures", "propensity") and k[2].startswith("expected float") for k in violations(t))

@@ -28,6 +28,8 @@ class Column:
     nullable: bool = False
     allowed: frozenset[str] | None = None
     min_value: float | None = None
+    optional: bool = False
+    """The table may leave the column out; when it is there its rules apply."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,9 @@ SCHEMAS: dict[str, TableSchema] = {
                 Column("customer_id", "string"),
                 Column("arm", "string"),
                 Column("sent_at", "datetime"),
+                # how the arm was drawn (DESIGN §11): absent = uniform over the arms present
+                Column("propensity", "float", nullable=True, optional=True),
+                Column("policy_version", "string", nullable=True, optional=True),
             ),
             key=("campaign_id", "customer_id"),
             time_columns=("sent_at",),
@@ -264,7 +269,7 @@ def _kind_ok(series: pd.Series, kind: Kind) -> bool:
 def _check_table(schema: TableSchema, frame: pd.DataFrame, now: pd.Timestamp) -> list[Violation]:
     out: list[Violation] = []
     mistyped = False
-    missing = [c for c in schema.column_names if c not in frame.columns]
+    missing = [c.name for c in schema.columns if not c.optional and c.name not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns[:12])) + (", …" if len(frame.columns) > 12 else "")
         rule = f"missing column (found: {found or 'no columns'})"
@@ -272,6 +277,8 @@ def _check_table(schema: TableSchema, frame: pd.DataFrame, now: pd.Timestamp) ->
     if len(frame) < schema.min_rows:
         out.append(table_violation(schema.name, f"empty table: a company without {schema.name} cannot be modelled"))
     for col in schema.columns:
+        if col.name not in frame.columns:  # an optional column left out
+            continue
         s = frame[col.name]
         if not col.nullable and s.isna().any():
             out.append(row_violation(schema.name, col.name, "null in a non-nullable column", frame, s.isna()))
@@ -337,6 +344,11 @@ def _table_rules(name: str, frame: pd.DataFrame) -> list[Violation]:
         bad = frame["identifier"].isna() & frame["customer_id"].isna()
         if bad.any():
             out.append(row_violation(name, "identifier,customer_id", "neither identifier nor customer_id", frame, bad))
+    if name == "exposures" and "propensity" in frame.columns:
+        p = frame["propensity"]
+        bad = p.notna() & ((p <= 0) | (p > 1))
+        if bad.any():
+            out.append(row_violation(name, "propensity", "propensity outside (0, 1]", frame, bad))
     if name == "campaigns":
         bad = frame["end_at"] < frame["start_at"]
         if bad.any():
