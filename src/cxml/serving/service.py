@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
 
 # One OpenMP thread per worker (read when XGBoost/LightGBM load): a single row never gains from a thread team,
 # and several workers on a small machine must not oversubscribe its cores. Set before the model imports.
@@ -63,6 +64,17 @@ def error_response(exc: RequestError) -> JSONResponse:
 def not_served(served: ServedFamily) -> JSONResponse:
     body = {"error": f"no {served.name} model is served: train and promote one (`{served.fix}`), export again, restart"}
     return JSONResponse(body, status_code=503)
+
+
+def answer(part: Any, needs: str, call: Callable[[Any], Any]) -> Any:
+    """``call(part)`` for a route backed by the snapshot (the next best action, campaign assignment): 503 saying
+    what is missing when the service started without it, a request error's 4xx, else the answer."""
+    if part is None:
+        return JSONResponse({"error": f"{needs} needs a feature snapshot: `cxml build`, then restart"}, status_code=503)
+    try:
+        return call(part)
+    except RequestError as exc:
+        return error_response(exc)
 
 
 def _api(served: ServedFamily, route: Route) -> Any:
@@ -153,26 +165,14 @@ class _Service:
         """The best action for one customer (a campaign arm, a retention offer, a service check-in or nothing),
         its expected incremental value, the runners-up and the reasons; never marketing without consent, within
         the contact caps and cooldown, and `do_nothing` for the persistent measurement holdout."""
-        if self.nba is None:
-            body = {"error": "next best action needs a feature snapshot: export one (`cxml build`) and restart"}
-            return JSONResponse(body, status_code=503)
-        try:
-            return self.nba.decide(request)
-        except RequestError as exc:
-            return error_response(exc)
+        return answer(self.nba, "next best action", lambda nba: nba.decide(request))
 
     @bentoml.api(route="/campaign/assign", output_spec=CampaignAssignResponse)
     def campaign_assign(self, request: CampaignAssignRequest, /) -> CampaignAssignResponse | JSONResponse:
         """The arm of a running campaign for one customer: sticky for the campaign's life, drawn by the current
         allocation and logged with its propensity; the persistent holdout is never contacted, and a customer
         without consent or over the contact caps is told so (not assigned). 404 for an unknown campaign."""
-        if self.campaigns is None:
-            body = {"error": "campaign assignment needs a feature snapshot (consent, contacts): `cxml build`, restart"}
-            return JSONResponse(body, status_code=503)
-        try:
-            return self.campaigns.assign(request)
-        except RequestError as exc:
-            return error_response(exc)
+        return answer(self.campaigns, "campaign assignment (consent, contacts)", lambda c: c.assign(request))
 
     @meta_app.get("/info", response_model=ServiceInfo)
     def info(self) -> ServiceInfo:
