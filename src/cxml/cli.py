@@ -45,6 +45,17 @@ HomeOption = Annotated[
 ]
 DataOption = Annotated[Path, typer.Option("--data", help="Folder of contract tables (Parquet or CSV).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")]
+EngineOption = Annotated[
+    str, typer.Option("--engine", help="duckdb (in-process) or spark (the same SQL on a Spark cluster).")
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        envvar="SPARK_MASTER",
+        help="Spark master URL for --engine spark (default: spark-submit's master, else two local cores).",
+    ),
+]
 
 
 def _version() -> str:
@@ -157,17 +168,8 @@ def features(
     out: Annotated[
         Path, typer.Option("--out", help="Parquet for the customer-360 features (a folder of parts with Spark).")
     ],
-    engine: Annotated[
-        str, typer.Option("--engine", help="duckdb (in-process) or spark (the same SQL on a Spark cluster).")
-    ] = "duckdb",
-    spark_master: Annotated[
-        str | None,
-        typer.Option(
-            "--spark-master",
-            envvar="SPARK_MASTER",
-            help="Spark master URL for --engine spark (default: spark-submit's master, else two local cores).",
-        ),
-    ] = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Build the point-in-time customer-360 feature table."""
     t0 = time.perf_counter()
@@ -752,16 +754,29 @@ def score(
             "--data", help="Folder of contract tables (default: the latest snapshot's, else the workspace's)."
         ),
     ] = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
     as_json: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
-    """Score every customer with the family's champion: one row per customer, with the model version and date."""
+    """Score every customer with the family's champion: one row per customer, with the model version and date.
+
+    With --engine spark the features are built and scored on Spark executors (churn, uplift, survival).
+    """
     from cxml.jobs.score import score_customers
 
     ws = _workspace(home)
     try:
         result = score_customers(
-            ws, family, out, data_dir=data, as_of=as_of, reasons=reasons, progress=not as_json and sys.stderr.isatty()
+            ws,
+            family,
+            out,
+            data_dir=data,
+            as_of=as_of,
+            reasons=reasons,
+            progress=not as_json and sys.stderr.isatty(),
+            engine=engine,
+            spark_master=spark_master,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None

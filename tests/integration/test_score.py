@@ -25,8 +25,13 @@ from cxml.jobs.train import run_train
 from cxml.pyfunc import load_estimator
 from cxml.serving.families import served_families
 from tests.conftest import NO_MLFLOW_ENV
+from tests.integration import spark_fixtures
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+]
+spark = spark_fixtures.spark  # the one session-scoped SparkSession, for --engine spark
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = "2025-12-01"
 STAMP = ["model_name", "model_version", "as_of"]
@@ -196,3 +201,51 @@ def test_bad_options_name_the_fix_and_write_nothing(
     with pytest.raises(ValueError, match=message):
         score_customers(ws, "churn", **options)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("family", "reasons"), [("churn", 2), ("uplift", 0), ("survival", 0)])
+def test_spark_scores_equal_duckdb_and_the_estimator_row_by_row(
+    family: str, reasons: int, spark: object, company: tuple[Workspace, Path], tmp_path: Path
+) -> None:
+    ws, data = company
+    duck, on_spark = tmp_path / "duck.parquet", tmp_path / "spark.parquet"
+    score_customers(ws, family, str(duck), data_dir=data, as_of=AS_OF, reasons=reasons)
+    result = score_customers(
+        ws, family, str(on_spark), data_dir=data, as_of=AS_OF, reasons=reasons, engine="spark", chunk_rows=500
+    )
+    expected = pd.read_parquet(duck).set_index("customer_id").sort_index()
+    got = pd.read_parquet(on_spark).set_index("customer_id").sort_index()
+    assert result.rows == len(got) == len(expected) and got.index.equals(expected.index)
+    assert list(got.columns) == list(expected.columns) and (got.dtypes == expected.dtypes).all()
+    numeric = expected.select_dtypes("number").columns
+    assert len(numeric) > 0
+    np.testing.assert_allclose(got[numeric].to_numpy(), expected[numeric].to_numpy(), rtol=0, atol=1e-9)
+    text = [c for c in expected.columns if c not in numeric]
+    pd.testing.assert_frame_equal(got[text], expected[text])  # the stamp and, for churn, the reasons in words
+    if family == "churn":
+        _, estimator = _champion("cxml.churn")
+        features = build_features(data, AS_OF)[list(estimator.feature_names_in_)]
+        direct = np.asarray(estimator.predict_proba(features))[:, 1]
+        np.testing.assert_allclose(got["score"].reindex(features.index).to_numpy(), direct, rtol=0, atol=1e-9)
+    assert not any((ws.root / "staging").iterdir())  # the executors' staging folder is gone
+
+
+def test_spark_engine_from_the_command_line_and_its_refusals(
+    spark: object, company: tuple[Workspace, Path], tmp_path: Path
+) -> None:
+    ws, data = company
+    out = tmp_path / "scores.parquet"
+    base = ["--data", str(data), "--as-of", AS_OF, "--home", str(ws.root), "--engine", "spark"]
+    run = CliRunner().invoke(app, ["score", "churn", "--out", str(out), "--json", *base], env=NO_MLFLOW_ENV)
+    assert run.exit_code == 0, run.output
+    summary = json.loads(run.output.strip().splitlines()[-1])
+    assert summary["rows"] == len(pd.read_parquet(out)) == len(build_features(data, AS_OF))
+    refused = tmp_path / "never.parquet"
+    run = CliRunner().invoke(app, ["score", "cross_sell", "--out", str(refused), *base], env=NO_MLFLOW_ENV)
+    assert run.exit_code == 1
+    assert "--engine spark scores the families read on the customer-360 features (churn, uplift, survival)" in (
+        run.output
+    )
+    assert "score cross_sell with the default engine" in run.output and not refused.exists()
+    bad = CliRunner().invoke(app, ["score", "churn", "--out", str(refused), *base[:-1], "flink"], env=NO_MLFLOW_ENV)
+    assert bad.exit_code == 1 and "--engine must be one of duckdb, spark, not 'flink'" in bad.output

@@ -46,6 +46,7 @@ from cxml.serving.families import ServedFamily, served_families
 CHUNK_ROWS = 100_000
 TOP_ITEMS = 3
 """Cross-sell: the items listed per customer (the best first)."""
+ENGINES = ("duckdb", "spark")
 COLUMN_PREFIX = {"uplift": "effect_"}
 """Score columns named after something else than the score itself (uplift's are arm names)."""
 _PROBABILITY_EXPLANATION = next(f.default for f in dataclasses.fields(ModelSpec) if f.name == "explain_row")
@@ -109,17 +110,28 @@ def score_customers(
     reasons: int = 0,
     chunk_rows: int = CHUNK_ROWS,
     progress: bool = False,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> ScoreResult:
-    """Score every customer at ``as_of`` (default: the day after the last order) and publish the table at once."""
+    """Score every customer at ``as_of`` (default: the day after the last order) and publish the table at once.
+
+    ``engine="spark"`` builds the features and scores on Spark (``spark_master``, default ``local[2]`` or
+    spark-submit's), for the families read on the customer-360 features.
+    """
     t0 = time.perf_counter()
     if reasons < 0:
         raise ValueError(f"--reasons must be 0 or more, got {reasons}")
+    if engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     sink = open_sink(out)  # the cheap checks first: a mistyped --out or --data fails before any model loads
     folder = _data_dir(ws, data_dir)
     date = parse_as_of(as_of).normalize() if as_of is not None else default_as_of(folder)
     tracking.configure(ws)
     champ = load_champion(family)
-    plan = _plan(ws, champ, folder, date, reasons, chunk_rows)
+    if engine == "spark":
+        plan = _spark_plan(ws, champ, folder, date, reasons, chunk_rows, spark_master)
+    else:
+        plan = _plan(ws, champ, folder, date, reasons, chunk_rows)
     stamp = {"model_name": champ.name, "model_version": champ.version, "as_of": str(date.date())}
     rows = 0
     with (
@@ -179,6 +191,40 @@ def _plan(ws: Workspace, champ: Champion, folder: Path, date: pd.Timestamp, reas
     return Plan(total, chunks, lambda c: customer_scores(champ, c, reasons))
 
 
+def _spark_plan(
+    ws: Workspace,
+    champ: Champion,
+    folder: Path,
+    date: pd.Timestamp,
+    reasons: int,
+    chunk_rows: int,
+    master: str | None,
+) -> Plan:
+    """Features and scores on Spark (``cxml.jobs.score_spark``); the chunks arrive scored already."""
+    served, family = champ.served, get_family_or_none(champ.served.name)
+    if served.export_rows is not None or family is None or family.serving_rows is not None:
+        on_features = [
+            name
+            for name, s in served_families().items()
+            if s.export_rows is None and (f := get_family_or_none(name)) is not None and f.serving_rows is None
+        ]
+        raise ValueError(
+            f"--engine spark scores the families read on the customer-360 features ({', '.join(on_features)}); "
+            f"score {served.name} with the default engine (drop --engine)"
+        )
+    from cxml.features.spark import require_spark
+    from cxml.jobs.score_spark import spark_scores
+
+    try:
+        require_spark()
+    except RuntimeError as exc:
+        raise ValueError(str(exc)) from None
+    staging = ws.root / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    total, chunks = spark_scores(champ, folder, date, reasons, staging=staging, master=master, chunk_rows=chunk_rows)
+    return Plan(total, chunks, lambda chunk: chunk)
+
+
 def get_family_or_none(name: str) -> Any:
     """The dataset family behind a served one (segments has none: its rows come from the served record)."""
     try:
@@ -232,14 +278,14 @@ def customer360_chunks(data_dir: Path, as_of: pd.Timestamp, chunk_rows: int) -> 
     def chunks() -> Iterator[pd.DataFrame]:
         try:
             for batch in reader:
-                yield _feature_frame(batch.to_pandas())
+                yield as_feature_frame(batch.to_pandas())
         finally:
             con.close()
 
     return int(total), chunks()
 
 
-def _feature_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def as_feature_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """As ``build_features`` types its result: ``customer_id`` (str) index, int64 counts, float64 otherwise."""
     frame = frame.set_index("customer_id")
     frame.index = frame.index.astype("str")
