@@ -49,7 +49,7 @@ def spark_scores(
     session = spark_session(master, app_name=f"cxml-score-{family}")
     _python_workers_like_the_driver(session)
     features = spark_features(session, as_spark_path(folder), date)
-    sample = features.limit(2).toPandas()
+    sample = pd.DataFrame(features.limit(2).toPandas())
     if sample.empty:
         raise ValueError(f"no customers to score in {folder} as of {date.date()} (none signed up before it)")
     model = champ.model
