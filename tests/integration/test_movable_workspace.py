@@ -21,7 +21,7 @@ from cxml.cli import app
 from cxml.config import Workspace
 from cxml.data.synthetic import write_company
 from cxml.jobs.export import export_for_serving
-from cxml.jobs.snapshot import read_snapshot
+from cxml.jobs.snapshot import read_snapshot, snapshot_data_dir
 from cxml.pyfunc import load_estimator
 from cxml.serving.store import read_manifest
 from cxml.workspace_move import RECORD_FILE
@@ -136,6 +136,7 @@ def test_a_moved_workspace_explains_scores_reports_and_exports_from_its_new_plac
     assert list((after / "mlartifacts" / "cxml_churn" / v1_run / "artifacts" / "model_card").glob("*.html"))
     assert read_manifest(after / "served.json") == tags and tags["churn"].startswith("cxml-churn:v1-")
     assert (after / "bentoml" / "models" / "cxml-churn").is_dir()
+    assert snapshot_data_dir(Workspace(after)) == Workspace(after).data  # scores read the moved tables
 
 
 def _said(old: Path, new: Path) -> str:
