@@ -237,7 +237,17 @@ class Workspace:
         """The store given (``cxml --tracking-uri`` or ``$MLFLOW_TRACKING_URI`` as the command started: a shared
         server or database), else the workspace's SQLite file. The environment is not read here: MLflow's own
         ``set_tracking_uri`` writes ``MLFLOW_TRACKING_URI``, which would tie every later workspace to the first."""
-        return self._tracking_uri or f"sqlite:///{self._dir() / 'mlflow.db'}"
+        return self._tracking_uri or self._own_store_uri()
+
+    def _own_store_uri(self) -> str:
+        return f"sqlite:///{self._dir() / 'mlflow.db'}"
+
+    @property
+    def local_store(self) -> Path | None:
+        """The workspace's own SQLite store, None when it tracks to a store given from outside (a shared server
+        or database, which a move of the workspace must not touch)."""
+        own = self._own_store_uri()
+        return Path(own.removeprefix("sqlite:///")) if self._tracking_uri in (None, own) else None
 
     @property
     def artifacts(self) -> Path:

@@ -13,15 +13,20 @@ import optuna
 import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.tracking import MlflowClient
+from mlflow.tracking._tracking_service import utils as tracking_service_utils
 
 from cxml.config import Workspace
+from cxml.workspace_move import reroot
 
 
 def configure(ws: Workspace) -> str:
-    """Point MLflow (tracking and registry) at the workspace's SQLite store; returns the URI."""
+    """Point MLflow (tracking and registry) at the workspace's SQLite store; returns the URI.
+
+    A workspace moved or copied since it was last opened has its stored paths re-rooted first, so it never reads
+    or writes the artifacts of where it used to be."""
+    moved = reroot(ws)
     uri = ws.tracking_uri
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    _point_at(uri, uri, forget=moved is not None)
     return uri
 
 
@@ -36,8 +41,20 @@ def using(ws: Workspace) -> Iterator[str]:
         yield uri
     finally:
         if before is not None:
-            mlflow.set_tracking_uri(before)
-            mlflow.set_registry_uri(before_registry or before)
+            _point_at(before, before_registry or before)
+
+
+def _point_at(uri: str, registry_uri: str, *, forget: bool = False) -> None:
+    """Set the tracking and registry URIs, forgetting the artifact locations of another store's runs.
+
+    MLflow caches each run's (and logged model's) artifact repository by its id alone, whatever the store: a
+    copied workspace has its original's ids, so a process that used one would log into the other's files."""
+    if forget or not mlflow.tracking.is_tracking_uri_set() or mlflow.get_tracking_uri() != uri:
+        cached = getattr(tracking_service_utils, "_artifact_repos_cache", None)
+        if cached is not None:
+            cached.clear()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(registry_uri)
 
 
 def client() -> MlflowClient:

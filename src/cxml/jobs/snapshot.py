@@ -34,13 +34,18 @@ def write_snapshot(
     """Features and contact states of every customer at ``as_of`` (default: the day after the last order).
 
     ``data_dir`` (the tables' folder, default the workspace's) is recorded, so an export can build the rows the
-    other families serve from the same data."""
+    other families serve from the same data: relative to the workspace when inside it, so that a moved or copied
+    workspace reads its own copy."""
     date = default_as_of(tables) if as_of is None else pd.Timestamp(as_of)
     write_table_atomic(build_features(tables, date).reset_index(), ws.snapshots / SNAPSHOT_FILE)
     states = contact_states(tables, date, NbaConfig.from_yaml(ws.policy).policy)
     states = states.assign(contacts=states["contacts"].map(list)).rename_axis("customer_id").reset_index()
     write_table_atomic(states, ws.snapshots / CONTACTS_FILE)
-    meta = {"as_of": str(date.date()), "data": str((data_dir or ws.data).resolve())}
+    folder = (data_dir or ws.data).resolve()
+    meta = {
+        "as_of": str(date.date()),
+        "data": str(folder.relative_to(ws.root) if folder.is_relative_to(ws.root) else folder),
+    }
     (ws.snapshots / META_FILE).write_text(json.dumps(meta))
     return date
 
@@ -58,7 +63,7 @@ def has_snapshot(ws: Workspace) -> bool:
 def snapshot_data_dir(ws: Workspace) -> Path:
     """The folder of the contract tables the latest snapshot was built from."""
     meta = json.loads((ws.snapshots / META_FILE).read_text())
-    return Path(meta.get("data", ws.data))
+    return ws.root / meta.get("data", ws.data)  # an absolute path stays itself
 
 
 def snapshot_tables(ws: Workspace) -> dict[str, pd.DataFrame]:
