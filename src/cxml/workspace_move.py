@@ -55,6 +55,9 @@ def reroot(ws: Workspace) -> str | None:
         done = None
         if old is not None and old != ws.root and store.exists():
             counts = rewrite_store(store, old, ws.root)
+            records = rewrite_records(ws.snapshots, path_rewriter(old, ws.root))
+            if records:
+                counts["snapshot records"] = records
             listed = ", ".join(f"{table} {n}" for table, n in sorted(counts.items())) or "nothing stored there"
             done = f"workspace moved from {old} to {ws.root}: re-rooted {sum(counts.values())} stored paths ({listed})"
             log.info("%s", done)
@@ -119,6 +122,21 @@ def rewrite_store(store: Path, old: Path, new: Path) -> dict[str, int]:
             raise
         con.execute("COMMIT")
     return counts
+
+
+def rewrite_records(folder: Path, rewrite: Callable[[SqlValue], SqlValue]) -> int:
+    """Re-root the paths in the JSON records of ``folder`` (a snapshot written before it recorded its tables'
+    folder relative to the workspace names them absolutely); the number of files changed, each replaced at once."""
+    changed = 0
+    for record in sorted(folder.glob("*.json")):
+        text = record.read_text()
+        moved = rewrite(text)
+        if isinstance(moved, str) and moved != text:
+            tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+            tmp.write_text(moved)
+            os.replace(tmp, record)
+            changed += 1
+    return changed
 
 
 def path_rewriter(old: Path, new: Path) -> Callable[[SqlValue], SqlValue]:

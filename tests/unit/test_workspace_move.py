@@ -85,3 +85,14 @@ def test_a_workspace_on_a_shared_tracking_store_is_never_touched(tmp_path: Path)
     before = store.read_bytes()
     assert reroot(Workspace(tmp_path / "copy", tracking_uri="http://mlflow.example:5000")) is None
     assert store.read_bytes() == before and not (tmp_path / "copy" / RECORD_FILE).exists()
+
+
+def test_a_snapshot_record_that_names_its_tables_absolutely_is_re_rooted(tmp_path: Path) -> None:
+    """Snapshots written before the record was relative name the old folder: the copy must read its own tables."""
+    _store(tmp_path / "copy", tmp_path / "original")
+    ws = Workspace(tmp_path / "copy")
+    meta = ws.snapshots / "snapshot.json"
+    meta.write_text(json.dumps({"as_of": "2025-01-01", "data": str(tmp_path / "original" / "data" / "company")}))
+    said = reroot(ws)
+    assert said is not None and "snapshot records 1" in said
+    assert json.loads(meta.read_text()) == {"as_of": "2025-01-01", "data": str(ws.root / "data" / "company")}
