@@ -658,7 +658,7 @@ def build(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 3000,
+    port: Annotated[int, typer.Option(help="Port; if a process holds it, its PID is named and nothing starts.")] = 3000,
     home: HomeOption = None,
 ) -> None:
     """Serve the champions with BentoML (exports them first, so the served versions are exact).

@@ -5,6 +5,7 @@ its arbiter never leaves a worker on the port (#17). Three server starts in all:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -83,10 +84,8 @@ def _start(home: Path, port: int) -> Server:
 def _kill(proc: subprocess.Popen[bytes], tree: list[psutil.Process]) -> None:
     """Whatever a failed test left running: the test's own processes, by PID."""
     for process in [psutil.Process(proc.pid), *tree] if proc.poll() is None else tree:
-        try:
+        with contextlib.suppress(psutil.Error):
             process.kill()
-        except psutil.Error:
-            pass
     proc.wait(timeout=30)
 
 

@@ -32,7 +32,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _prctl() -> Callable[..., int] | None:
-    return ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None  # type: ignore[no-any-return]
+    return ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
 def _die_with(parent: int, prctl: Callable[..., int] | None) -> None:
@@ -104,15 +104,13 @@ def _listener(port: int) -> tuple[int, str] | None:
         for c in psutil.net_connections(kind="tcp")
         if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid is not None
     )
-    if not pids:
-        return None
-    process = psutil.Process(pids[0])
-    while (parent := process.parent()) is not None and _listens(parent, port):
-        process = parent
     try:
-        return process.pid, (" ".join(process.cmdline()) or process.name())[:160]
-    except psutil.Error:
-        return process.pid, "?"
+        process = psutil.Process(pids[0]) if pids else None
+        while process is not None and (parent := process.parent()) is not None and _listens(parent, port):
+            process = parent
+        return None if process is None else (process.pid, (" ".join(process.cmdline()) or process.name())[:160])
+    except psutil.Error:  # it exited meanwhile
+        return None
 
 
 def _listens(process: psutil.Process, port: int) -> bool:
