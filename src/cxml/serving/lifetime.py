@@ -54,7 +54,7 @@ def guard_worker(head_timeout: float) -> None:
 
 
 def run_server(command: list[str], env: dict[str, str]) -> int:
-    """Run ``command`` (``bentoml serve``) until it exits and return its code. SIGTERM or SIGINT (Ctrl-C) stop it
+    """Run ``command`` (``bentoml serve``) until it exits and return its exit status. SIGTERM or SIGINT (Ctrl-C) stop it
     gracefully (the arbiter stops its workers), a second one kills it (the workers follow their arbiter); if this
     process dies, even by ``kill -9``, the kernel sends the server SIGTERM."""
     parent, prctl = os.getpid(), _prctl()  # prepared before the fork: the child only calls
@@ -70,7 +70,8 @@ def run_server(command: list[str], env: dict[str, str]) -> int:
 
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     try:
-        return server.wait()
+        code = server.wait()
+        return 128 - code if code < 0 else code  # killed by signal n: the shell's 128 + n
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
