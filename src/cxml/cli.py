@@ -12,7 +12,6 @@ import logging
 import math
 import os
 import shlex
-import subprocess
 import sys
 import time
 import warnings
@@ -661,17 +660,24 @@ def build(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 3000,
+    port: Annotated[int, typer.Option(help="Port; if a process holds it, its PID is named and nothing starts.")] = 3000,
     home: HomeOption = None,
 ) -> None:
-    """Serve the champions with BentoML (exports them first, so the served versions are exact)."""
-    from cxml.jobs.export import serve_command, serve_env
+    """Serve the champions with BentoML (exports them first, so the served versions are exact).
 
+    Ctrl-C or SIGTERM stops the server and its workers; so does this command's death, even by kill -9 (Linux).
+    A client has CXML_READ_TIMEOUT_S seconds (default 10) to send a request's head, then as many for its body."""
+    from cxml.jobs.export import serve_command, serve_env
+    from cxml.serving.lifetime import port_taken, run_server
+
+    taken = port_taken(host, port)
+    if taken is not None:
+        raise _fail(taken)
     ws = _workspace(home)
     manifest = _export(ws, None, None)
     _print_try_it(host, port, ws)
     typer.echo(f"serving {manifest}")
-    raise typer.Exit(subprocess.run(serve_command(host, port), env=serve_env(ws)).returncode)
+    raise typer.Exit(run_server(serve_command(host, port), serve_env(ws)))
 
 
 def _print_what_to_open(ws: Workspace, pages: dict[str, str], port: int, *, serving: bool) -> None:

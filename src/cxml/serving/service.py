@@ -35,6 +35,7 @@ from cxml.config import Workspace
 from cxml.decision.nba import NbaConfig
 from cxml.serving.campaign_assign import CampaignAssigner, CampaignAssignRequest, CampaignAssignResponse
 from cxml.serving.families import Route, ServedFamily, served_families
+from cxml.serving.lifetime import guard_worker
 from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
 from cxml.serving.observability import label_routes, quiet_client_errors
 from cxml.serving.schemas import NextBestActionRequest, NextBestActionResponse, ServiceInfo
@@ -202,6 +203,7 @@ CxmlService = bentoml.service(
 # Middlewares, outermost first: the key (headers only), JSON bodies only, then the body's size and read time.
 MAX_BODY_BYTES = int(os.environ.get("CXML_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
 READ_TIMEOUT_S = float(os.environ.get("CXML_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT))
+guard_worker(head_timeout=READ_TIMEOUT_S)  # in a worker: dies with its arbiter, 408 for a stalled head
 if os.environ.get("CXML_API_KEY"):
     CxmlService.add_asgi_middleware(ApiKeyMiddleware, key=os.environ["CXML_API_KEY"])
 CxmlService.add_asgi_middleware(JsonOnlyMiddleware)
