@@ -60,14 +60,21 @@ class Steering:
     """Real feature records by route, one row per customer (routes that take ``features``)."""
     cells: list[dict[str, str]] = field(default_factory=list)
     """Price cells (``product_id``, ``channel``, ``time_bucket``, ``segment``) that have a recommendation."""
+    batches: frozenset[str] = frozenset()
+    """Routes whose body is a batch of customers (``items``, or the table form ``columns`` + ``rows``)."""
 
     def steer(self, path: str, body: Any, data: st.DataObject) -> Any:
         """``body`` with its known fields replaced by served values; on a route that takes records, exactly one of
-        a known ``customer_id`` or (half the time) a real feature record with up to three values generated."""
-        if isinstance(body, dict) and isinstance(body.get("items"), list):
-            return {**body, "items": [self.steer(path, item, data) for item in body["items"]]}
+        a known ``customer_id`` or (half the time) a real feature record with up to three values generated; on a
+        batch route, each item so, or the table form as real records."""
         if not isinstance(body, dict):
             return body
+        records = self.records.get(path)
+        if path in self.batches and records is not None:
+            if isinstance(body.get("items"), list):
+                return {**body, "items": [self._customer(item, records, data) for item in body["items"]]}
+            rows = [self._record(records, data) for _ in range(data.draw(st.integers(1, 3)))]
+            return {**body, "columns": list(rows[0]), "rows": [list(row.values()) for row in rows]}
         steered = dict(body)
         if self.cells and "product_id" in body:
             cell = data.draw(st.sampled_from(self.cells))
@@ -75,15 +82,23 @@ class Steering:
         for name, known in self.values.items():
             if name in body:
                 steered[name] = data.draw(st.sampled_from(known))
-        records = self.records.get(path)
-        if records is None:
-            return steered
-        rest = {k: v for k, v in steered.items() if k not in ("customer_id", "features")}
+        return steered if records is None else self._customer(steered, records, data)
+
+    def _customer(self, body: Any, records: pd.DataFrame, data: st.DataObject) -> Any:
+        """``body`` naming exactly one customer: a known id or a real record with generated values."""
+        if not isinstance(body, dict):
+            return body
+        rest = {k: v for k, v in body.items() if k not in ("customer_id", "features")}
         if data.draw(st.booleans()):
             return {**rest, "customer_id": data.draw(st.sampled_from(self.values["customer_id"]))}
+        return {**rest, "features": self._record(records, data)}
+
+    @staticmethod
+    def _record(records: pd.DataFrame, data: st.DataObject) -> dict[str, Any]:
+        """One of the first 50 real records, with up to three of its values replaced by generated ones."""
         record = plain(records.iloc[data.draw(st.integers(0, min(len(records), 50) - 1))].to_dict())
         changed = data.draw(st.dictionaries(st.sampled_from(sorted(record)), GENERATED_VALUES, max_size=3))
-        return {**rest, "features": {**record, **changed}}
+        return {**record, **changed}
 
 
 def plain(record: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +119,8 @@ class FuzzRun:
     """200 bodies that the service's pydantic response model rejects."""
     scored_records: Counter[str] = field(default_factory=Counter)
     """200s to bodies with a feature record (the model scored a record, not a stored customer)."""
+    unnamed: list[str] = field(default_factory=list)
+    """400s to a real feature record with generated values whose ``detail`` does not name the features at fault."""
 
     def summary(self) -> str:
         by_operation: dict[str, dict[int, int]] = {}
@@ -115,7 +132,15 @@ class FuzzRun:
 def _has_record(body: Any) -> bool:
     if isinstance(body, dict) and isinstance(body.get("items"), list):
         return any(_has_record(item) for item in body["items"])
-    return isinstance(body, dict) and isinstance(body.get("features"), dict)
+    return isinstance(body, dict) and (isinstance(body.get("features"), dict) or isinstance(body.get("rows"), list))
+
+
+def _names_features(body: dict[str, Any], names: set[str]) -> bool:
+    """Every entry of an error's ``detail`` (at least one) points at a feature of the record by its name."""
+    detail = body.get("detail") or []
+    return bool(detail) and all(
+        len(d["loc"]) >= 2 and d["loc"][-2] == "features" and d["loc"][-1] in names for d in detail
+    )
 
 
 def _describe(case: Any, response: requests.Response) -> str:
@@ -133,7 +158,8 @@ class Fuzzer:
     run: FuzzRun = field(default_factory=FuzzRun)
     session: requests.Session = field(default_factory=requests.Session)
 
-    def check(self, case: Any) -> None:
+    def check(self, case: Any) -> requests.Response | None:
+        """Send ``case`` and check its response; the response, or None after a 5xx."""
         label = f"{case.operation.method.upper()} {case.operation.path}"
         response = case.call(base_url=self.base_url, session=self.session, timeout=30)
         self.run.sent[label] += 1
@@ -145,7 +171,7 @@ class Fuzzer:
                 found = self.run.server_errors if check is not_a_server_error else self.run.violations
                 found.append(f"{_describe(case, response)}\n  {str(exc)[:800]}")
                 if check is not_a_server_error:
-                    return
+                    return None
         if response.status_code == 200 and _has_record(case.body):
             self.run.scored_records[label] += 1
         contract = self.contracts.get(case.operation.path)
@@ -154,6 +180,7 @@ class Fuzzer:
                 contract.model_validate(response.json())
             except (ValidationError, json.JSONDecodeError) as exc:
                 self.run.contract_errors.append(f"{_describe(case, response)}\n  {exc}")
+        return response
 
     def schema_phases(self, operation: Any, max_examples: int) -> None:
         """The document's examples, then its coverage cases (both modes), each case sent once."""
@@ -179,7 +206,12 @@ class Fuzzer:
         def fuzz(case: Any, data: st.DataObject, steered: bool) -> None:
             if steer and steered:
                 case.body = self.steering.steer(operation.path, case.body, data)
-            self.check(case)
+            response = self.check(case)
+            records = self.steering.records.get(operation.path)
+            one_record = steer and steered and isinstance(case.body, dict) and "features" in case.body
+            if one_record and records is not None and response is not None and response.status_code == 400:  # noqa: SIM102
+                if not _names_features(response.json(), set(records.columns)):
+                    self.run.unnamed.append(_describe(case, response))
 
         fuzz()
 
