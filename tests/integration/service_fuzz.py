@@ -19,7 +19,6 @@ import contextlib
 import json
 import unittest
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,7 +215,7 @@ class Fuzzer:
         fuzz()
 
 
-def _settings(max_examples: int, phases: list[Phase]) -> Callable[[Any], Any]:
+def _settings(max_examples: int, phases: list[Phase]) -> settings:
     """Derandomized (the same requests on every run), no shrinking: findings are collected, not raised."""
     return settings(
         max_examples=max_examples,
