@@ -118,6 +118,7 @@ def test_every_post_route_answers_415_to_a_body_that_is_not_json(
         r = http.post(route, content=content, headers={**AUTH, "content-type": content_type})
         assert r.status_code == 415, (route, r.status_code, r.text)
         assert "application/json" in r.json()["error"]
+        assert {"401", "415"} <= set(document["paths"][route]["post"]["responses"])  # documented, the key's too
 
 
 def test_a_stalled_body_is_408_and_holds_no_worker(hardened: Hardened) -> None:

@@ -14,7 +14,7 @@ from cxml.campaigns.store import CampaignNotFound
 from cxml.config import Workspace
 from cxml.decision.policy import ContactPolicy, ContactState, marketing_block, state_of
 from cxml.serving.examples import CUSTOMER
-from cxml.serving.schemas import ErrorDetail
+from cxml.serving.schemas import ErrorDetail, with_example
 from cxml.serving.scoring import RequestError
 
 CAMPAIGN_EXAMPLE = "spring-2025"
@@ -26,7 +26,7 @@ class CampaignAssignRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={"example": {"campaign_id": CAMPAIGN_EXAMPLE, "customer_id": CUSTOMER}},
+        json_schema_extra=with_example({"campaign_id": CAMPAIGN_EXAMPLE, "customer_id": CUSTOMER}),
     )
 
     campaign_id: str = Field(
@@ -54,8 +54,8 @@ class CampaignAssignResponse(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={
-            "example": {
+        json_schema_extra=with_example(
+            {
                 "campaign_id": CAMPAIGN_EXAMPLE,
                 "customer_id": CUSTOMER,
                 "arm": "discount_10",
@@ -69,7 +69,7 @@ class CampaignAssignResponse(BaseModel):
                 "reason": "drawn 'discount_10' with probability 0.420 by allocation v3 (thompson)",
                 "blocked": None,
             }
-        },
+        ),
     )
 
     campaign_id: str = Field(description="The campaign.")

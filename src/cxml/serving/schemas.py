@@ -18,18 +18,18 @@ FeatureValue = float | int | str | bool | None
 MAX_BATCH = 1000
 
 
-def _mark_nullable(schema: dict[str, Any], cls: type[BaseModel] | None = None) -> None:
+def mark_nullable(schema: dict[str, Any], cls: type[BaseModel] | None = None) -> None:
     """Say ``nullable`` on optional fields: BentoML's OpenAPI keeps only the first branch of ``X | None``."""
     for prop in schema.get("properties", {}).values():
         if any(branch.get("type") == "null" for branch in prop.get("anyOf", ())):
             prop["nullable"] = True
 
 
-def _with_example(example: dict[str, Any]) -> Callable[[dict[str, Any], type[BaseModel]], None]:
+def with_example(example: dict[str, Any]) -> Callable[[dict[str, Any], type[BaseModel]], None]:
     """A request model's schema extras: its example (singular, as BentoML's OpenAPI wants) and the nullables."""
 
     def extra(schema: dict[str, Any], cls: type[BaseModel]) -> None:
-        _mark_nullable(schema, cls)
+        mark_nullable(schema, cls)
         schema["example"] = example
 
     return extra
@@ -37,11 +37,11 @@ def _with_example(example: dict[str, Any]) -> Callable[[dict[str, Any], type[Bas
 
 def _response_config(name: str) -> ConfigDict:
     """A response model's config: strict, and its whole example body from ``examples.EXAMPLES``."""
-    return ConfigDict(extra="forbid", frozen=True, json_schema_extra=_with_example(EXAMPLES[name]))
+    return ConfigDict(extra="forbid", frozen=True, json_schema_extra=with_example(EXAMPLES[name]))
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_mark_nullable)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=mark_nullable)
 
 
 _FEATURES_EXAMPLE: dict[str, FeatureValue] = {
@@ -58,7 +58,7 @@ class ChurnRequest(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra=_with_example({"customer_id": CUSTOMER, "top_k": 3}),
+        json_schema_extra=with_example({"customer_id": CUSTOMER, "top_k": 3}),
     )
 
     customer_id: str | None = Field(
@@ -159,7 +159,7 @@ class NextBestActionRequest(_Strict):
     """One customer of the served snapshot; the decision is taken as of the snapshot date."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": CUSTOMER, "top_k": 3})
+        extra="forbid", frozen=True, json_schema_extra=with_example({"customer_id": CUSTOMER, "top_k": 3})
     )
 
     customer_id: str = Field(
@@ -206,7 +206,7 @@ class BatchChurnRequest(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra=_with_example(
+        json_schema_extra=with_example(
             {"items": [{"customer_id": CUSTOMER}, {"customer_id": OTHER_CUSTOMER, "top_k": 0}]}
         ),
     )
@@ -288,7 +288,7 @@ class ScoreResponse(_Strict):
 class CustomerRequest(_Strict):
     """One customer of the served snapshot."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": CUSTOMER}))
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=with_example({"customer_id": CUSTOMER}))
 
     customer_id: str = Field(
         min_length=1, max_length=128, description="A customer in the served snapshot.", examples=[CUSTOMER]
@@ -319,7 +319,7 @@ class CrossSellRequest(_Strict):
     """A customer's most likely next items."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": CUSTOMER, "top_k": 5})
+        extra="forbid", frozen=True, json_schema_extra=with_example({"customer_id": CUSTOMER, "top_k": 5})
     )
 
     customer_id: str = Field(
@@ -353,7 +353,7 @@ class CrossSellPairRequest(_Strict):
     """P(customer X buys item Y)."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra=_with_example({"customer_id": CUSTOMER, "item": ITEM})
+        extra="forbid", frozen=True, json_schema_extra=with_example({"customer_id": CUSTOMER, "item": ITEM})
     )
 
     customer_id: str = Field(min_length=1, max_length=128, description="A customer.", examples=[CUSTOMER])
@@ -380,7 +380,7 @@ class PriceRequest(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra=_with_example(PRICE_CELL),
+        json_schema_extra=with_example(PRICE_CELL),
     )
 
     segment: str | None = Field(
@@ -479,6 +479,7 @@ class ErrorDetail(_Strict):
         description="Where the error is in the request body.", examples=[["features", "recency_dayz"]]
     )
     msg: str = Field(description="What is wrong, in words.")
+    url: str | None = Field(None, description="A page on the error type (on validation errors of the body).")
 
 
 class ErrorResponse(_Strict):

@@ -46,7 +46,7 @@ class RequestError(Exception):
         self.status, self.error, self.detail = status, error, list(detail)
 
     def body(self) -> dict[str, Any]:
-        return ErrorResponse(error=self.error, detail=self.detail).model_dump(mode="json")
+        return ErrorResponse(error=self.error, detail=self.detail).model_dump(mode="json", exclude_none=True)
 
 
 def _listing(names: Sequence[str]) -> str:

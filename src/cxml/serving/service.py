@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable
+from functools import cache
 
 # One OpenMP thread per worker (read when XGBoost/LightGBM load): a single row never gains from a thread team,
 # and several workers on a small machine must not oversubscribe its cores. Set before the model imports.
@@ -38,6 +39,7 @@ from cxml.serving.families import Route, ServedFamily, served_families
 from cxml.serving.lifetime import guard_worker
 from cxml.serving.nba_scoring import VALUE_FEATURE, NextBestActionScorer
 from cxml.serving.observability import label_routes, quiet_client_errors
+from cxml.serving.openapi import complete
 from cxml.serving.schemas import NextBestActionRequest, NextBestActionResponse, ServiceInfo
 from cxml.serving.scoring import RequestError
 from cxml.serving.security import (
@@ -115,10 +117,22 @@ DOCS_PAGE = """<!DOCTYPE html>
 """
 
 
-@meta_app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+@meta_app.get("/docs", response_class=HTMLResponse)
 def docs() -> HTMLResponse:
     """The API's Swagger page (the document itself is ``/docs.json``)."""
     return HTMLResponse(DOCS_PAGE)
+
+
+# Mounted apps' routes come before BentoML's own /docs.json, so this one answers it.
+@meta_app.get("/docs.json", response_class=JSONResponse)
+def openapi_document() -> JSONResponse:
+    """This OpenAPI document: every route, and every status each can return with its body."""
+    return JSONResponse(_document())
+
+
+@cache
+def _document() -> dict[str, Any]:
+    return complete(CxmlService.openapi_spec.asdict(), api_key=bool(os.environ.get("CXML_API_KEY")))
 
 
 class _Service:
