@@ -52,7 +52,7 @@ def test_values_are_the_boosters_own_averaged_and_add_up_to_the_mean_margin(algo
     X, y = _data()
     bags = _bags(algorithm, X, y)
     rows = _probe_rows(X)
-    ours = LeafPaths.of_bags(bags, 6).contributions(rows)
+    ours = LeafPaths.of_bags(bags).contributions(rows)
     np.testing.assert_allclose(ours, _native_mean(bags, rows), atol=atol)
     mean_margin = np.mean([predict_margin(b, rows, n) for b, n in bags], axis=0)
     np.testing.assert_allclose(ours.sum(axis=1), mean_margin, atol=atol)
@@ -63,7 +63,7 @@ def test_only_the_best_iterations_are_read():
     X, y = _data()
     booster, _ = _bags("xgboost", X, y, k=1)[0]
     rows = _probe_rows(X)
-    ours = LeafPaths.of_bags([(booster, 7)], 6).contributions(rows)
+    ours = LeafPaths.of_bags([(booster, 7)]).contributions(rows)
     np.testing.assert_allclose(ours, tree_contributions(booster, rows, 7), atol=2e-6)
     assert not np.allclose(ours, tree_contributions(booster, rows, 40), atol=1e-3)
 
@@ -84,7 +84,7 @@ def test_every_lightgbm_missing_type_sends_rows_the_boosters_way(missing, missin
     ]
     assert missing_type in {(int(d) >> 2) & 3 for tree in decisions for d in tree}  # the rule under test is used
     rows = _probe_rows(X)
-    ours = LeafPaths.of_bags([(booster, 30)], 6).contributions(rows)
+    ours = LeafPaths.of_bags([(booster, 30)]).contributions(rows)
     np.testing.assert_allclose(ours, tree_contributions(booster, rows, 30), atol=1e-10)
 
 
@@ -92,7 +92,7 @@ def test_one_leaf_trees_are_all_base():
     X, y = _data(300)
     params = {"objective": "binary", "min_data_in_leaf": 1000, "verbosity": -1, "num_threads": 1}
     booster = lgb.train(params, lgb.Dataset(X, label=y), num_boost_round=5)
-    ours = LeafPaths.of_bags([(booster, 5)], 6).contributions(X[:10])
+    ours = LeafPaths.of_bags([(booster, 5)]).contributions(X[:10])
     assert np.all(ours[:, :-1] == 0.0)
     np.testing.assert_allclose(ours[:, -1], booster.predict(X[:10], raw_score=True), atol=1e-12)
 
@@ -101,9 +101,9 @@ def test_mixed_or_foreign_boosters_are_refused():
     X, y = _data(400)
     bags = _bags("xgboost", X, y, k=1) + _bags("lightgbm", X, y, k=1)
     with pytest.raises(ValueError, match="mix"):
-        LeafPaths.of_bags(bags, 6)
+        LeafPaths.of_bags(bags)
     with pytest.raises(TypeError, match="XGBoost and LightGBM"):
-        LeafPaths.of_bags([(object(), 1)], 6)
+        LeafPaths.of_bags([(object(), 1)])
 
 
 @pytest.fixture(scope="module")

@@ -207,7 +207,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if self._leaf_paths is None:
-            self._leaf_paths = LeafPaths.of_bags(self.boosters_, len(self.encoder_.feature_names_in_))
+            self._leaf_paths = LeafPaths.of_bags(self.boosters_)
         return self._leaf_paths
 
     _leaf_paths: LeafPaths | None = None

@@ -63,7 +63,7 @@ class LeafPaths:
     weights: np.ndarray
 
     @classmethod
-    def of_bags(cls, boosters: list[tuple[Any, int]], n_features: int) -> LeafPaths:
+    def of_bags(cls, boosters: list[tuple[Any, int]]) -> LeafPaths:
         """The table of ``boosters`` (each with its best iteration count), explaining their mean margin."""
         if not boosters:
             raise ValueError("no boosters to explain")
@@ -72,6 +72,9 @@ class LeafPaths:
             raise TypeError("only XGBoost and LightGBM boosters can be read")
         if any(xgboost) and not all(xgboost):
             raise ValueError("the bags mix XGBoost and LightGBM boosters")
+        widths = {b.num_features() if x else b.num_feature() for x, (b, _) in zip(xgboost, boosters, strict=True)}
+        if len(widths) > 1:
+            raise ValueError(f"the bags read different numbers of features: {sorted(widths)}")
         nodes = _joined(
             [_read_xgboost(b, n) if isinstance(b, xgb.Booster) else _read_lightgbm(b, n) for b, n in boosters]
         )
@@ -81,7 +84,7 @@ class LeafPaths:
         leaf_value = nodes.value[leaf_node] / len(boosters)  # the bags' mean margin
         quadrature_nodes, quadrature_weights = _quadrature((int(np.diff(group_ptr).max(initial=0)) + 1) // 2)
         return cls(
-            n_features=n_features,
+            n_features=widths.pop(),
             base=nodes.base / len(boosters) + float(reach @ leaf_value),
             strict=all(xgboost),
             node_feature=nodes.feature,
