@@ -16,14 +16,27 @@ below it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numba
 import numpy as np
+
+
+def _compiled(function: Callable[..., Any]) -> Any:
+    """``numba.njit`` with its on-disk cache where there is a writable place for it (a read-only install without
+    a writable home has none, and numba refuses ``cache=True`` there): otherwise compiled anew in each process."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:
+        return numba.njit(nogil=True)(function)
+
 
 ZERO = 1e-35
 """LightGBM's kZeroThreshold: |x| <= ZERO counts as zero for a split whose missing type is "Zero"."""
 
 
-@numba.njit(cache=True)
+@_compiled
 def _leaf_depths(left: np.ndarray, right: np.ndarray, roots: np.ndarray) -> np.ndarray:
     depth = np.zeros(left.shape[0], dtype=np.int64)
     stack = np.empty(left.shape[0], dtype=np.int64)
@@ -42,7 +55,7 @@ def _leaf_depths(left: np.ndarray, right: np.ndarray, roots: np.ndarray) -> np.n
     return depth
 
 
-@numba.njit(cache=True)
+@_compiled
 def leaf_paths(
     left: np.ndarray, right: np.ndarray, feature: np.ndarray, cover: np.ndarray, roots: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -124,7 +137,7 @@ def leaf_paths(
     )
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled
 def add_contributions(
     X: np.ndarray,
     node_feature: np.ndarray,
