@@ -50,6 +50,10 @@ class TableEncoder:
             cache[col] = pd.Index(self.categories_[col])
         return cache[col]
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickles hold the fitted categories only; the lookup indexes are rebuilt on first use."""
+        return {k: v for k, v in self.__dict__.items() if k != "_category_indexes"}
+
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         X = X.set_axis([str(c) for c in X.columns], axis=1)
         present = set(X.columns)  # `in` on a pandas Index costs ~5 µs a name: 0.2 ms for one 40-column row
