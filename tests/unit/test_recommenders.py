@@ -1,5 +1,7 @@
 """Cross-sell recommenders on a small generated shop with two customer tastes (cluster a and cluster b items)."""
 
+import pickle
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ from sklearn.base import clone
 from cxml.evaluation.ranking import ranking_metrics
 from cxml.features.affinity import build_cross_sell
 from cxml.features.transactions import normalise_transactions
+from cxml.models.boosting import tree_contributions
 from cxml.models.recommenders import (
     CoPurchaseRecommender,
     PerItemPropensity,
@@ -184,3 +187,20 @@ def test_bad_input_is_named(split):
         PopularityRecommender().fit(train.pairs.reset_index())
     with pytest.raises(ValueError, match="both bought"):
         SharedPropensity().fit(train.pairs, np.zeros(len(train.pairs)))
+
+
+def test_bagged_pairs_are_explained_by_the_bags_own_values_and_pickle_without_the_table(split):
+    """The bags' leaf-path TreeSHAP is their own mean TreeSHAP; the table it reads is rebuilt after a pickle."""
+    train, test = split
+    model = SharedPropensity(n_bags=3, **FAST).fit(train.pairs, train.labels)
+    rows = test.pairs.iloc[:30]
+    ((_, fitted, matrix, _),) = model._parts(rows)
+    native = np.mean([tree_contributions(b, matrix, n) for b, n in fitted.boosters], axis=0)
+    np.testing.assert_allclose(fitted.contributions(matrix), native, atol=2e-6)
+    explanation = model.explain(rows)
+    np.testing.assert_allclose(
+        explanation.values.sum(axis=1) + explanation.base_values, model.predict_proba(rows)[:, 1], atol=1e-6
+    )
+    restored = pickle.loads(pickle.dumps(model))
+    assert "_leaf_paths" not in restored._parts(rows)[0][1].__dict__
+    np.testing.assert_array_equal(restored.explain(rows).values, explanation.values)

@@ -29,10 +29,10 @@ from cxml.models.boosting import (
     predict_margin,
     suggest_booster,
     train_booster,
-    tree_contributions,
 )
 from cxml.models.encoding import TableEncoder
 from cxml.models.explanation import LOG_ODDS, PROBABILITY, rescaled, tree_explanation
+from cxml.models.leaf_paths import LeafPaths
 from cxml.models.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         frame = self._frame(X, reset=True)
+        self._leaf_paths = None  # a refit's trees are new
         y_arr = column_or_1d(y, warn=True)
         check_consistent_length(frame, y_arr)
         check_classification_targets(y_arr)
@@ -192,12 +193,29 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"output must be {LOG_ODDS!r} or {PROBABILITY!r}, not {output!r}")
         frame = self._frame(X, reset=False)
         matrix = self.encoder_.transform(frame)
-        # TreeSHAP is linear in the model, so the bags' mean contributions explain the bags' mean margin exactly
-        contrib = np.mean([tree_contributions(b, matrix, n) for b, n in self.boosters_], axis=0)
+        contrib = self.leaf_paths().contributions(matrix)
         margin = tree_explanation(
             contrib[:, :-1], float(contrib[0, -1]), frame, matrix, names=self.encoder_.feature_names_in_, scale=LOG_ODDS
         )
         return margin if output == LOG_ODDS else rescaled(margin, self._calibrate, scale=PROBABILITY)
+
+    def leaf_paths(self) -> LeafPaths:
+        """The bags' trees read once into one table (built on first use, ~1 s, and not pickled: old models load).
+
+        TreeSHAP is linear in the model, so its values of the bags' mean margin are the bags' mean values: one pass
+        over the table gives them ~3× faster than asking each booster (bench/explain.py).
+        """
+        check_is_fitted(self)
+        if self._leaf_paths is None:
+            self._leaf_paths = LeafPaths.of_bags(self.boosters_)
+        return self._leaf_paths
+
+    _leaf_paths: LeafPaths | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_leaf_paths", None)
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -43,19 +43,29 @@ class TableEncoder:
         """The feature names as one reusable index (building a string index costs ~0.1 ms per frame)."""
         return pd.Index(self.feature_names_in_)
 
+    def _category_index(self, col: str) -> pd.Index:
+        """A column's categories as an index, built once (``pd.Categorical`` per call cost ~0.5 ms on one row)."""
+        cache = self.__dict__.setdefault("_category_indexes", {})
+        if col not in cache:
+            cache[col] = pd.Index(self.categories_[col])
+        return cache[col]
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickles hold the fitted categories only; the lookup indexes are rebuilt on first use."""
+        return {k: v for k, v in self.__dict__.items() if k != "_category_indexes"}
+
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         X = X.set_axis([str(c) for c in X.columns], axis=1)
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        present = set(X.columns)  # `in` on a pandas Index costs ~5 µs a name: 0.2 ms for one 40-column row
+        missing = [c for c in self.feature_names_in_ if c not in present]
         if missing:
             raise ValueError(f"missing feature columns: {missing}")
         out = np.empty((len(X), len(self.feature_names_in_)), dtype=np.float32)
         # numeric columns in one block copy: converting them one by one costs ~0.3 ms a column, which made
         # explaining one customer of a 40-feature model take 12 ms in encoding alone
-        dtypes = X.dtypes
+        kinds = {col: getattr(dtype, "kind", "O") for col, dtype in X.dtypes.items()}
         plain = [
-            j
-            for j, col in enumerate(self.feature_names_in_)
-            if col not in self.categories_ and getattr(dtypes[col], "kind", "O") in "biuf"
+            j for j, col in enumerate(self.feature_names_in_) if col not in self.categories_ and kinds[col] in "biuf"
         ]
         if plain:
             block = X[[self.feature_names_in_[j] for j in plain]]
@@ -65,9 +75,9 @@ class TableEncoder:
             if j in done:
                 continue
             s = X[col]
-            if col in self.categories_:
-                codes = pd.Categorical(s.astype("str").where(s.notna()), categories=self.categories_[col]).codes
-                out[:, j] = np.where(codes < 0, np.nan, codes)
+            if col in self.categories_:  # the code of each value's string; unseen or missing → NaN
+                codes = self._category_index(col).get_indexer(s.astype("str"))
+                out[:, j] = np.where((codes < 0) | s.isna().to_numpy(), np.nan, codes)
             else:
                 out[:, j] = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
         return out

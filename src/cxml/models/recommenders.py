@@ -36,10 +36,10 @@ from cxml.models.boosting import (
     booster_params,
     predict_margin,
     train_booster,
-    tree_contributions,
 )
 from cxml.models.encoding import TableEncoder
 from cxml.models.explanation import PROBABILITY, rescale_rows, tree_explanation
+from cxml.models.leaf_paths import LeafPaths
 
 if TYPE_CHECKING:
     import shap
@@ -164,8 +164,15 @@ class _Fitted:
         return np.mean([predict_margin(b, matrix, n) for b, n in self.boosters], axis=0)
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
-        # TreeSHAP is linear in the model: the bags' mean contributions explain the bags' mean margin exactly
-        return np.mean([tree_contributions(b, matrix, n) for b, n in self.boosters], axis=0)
+        """Exact TreeSHAP of the bags' mean margin, from their leaf paths (read on first use, never pickled)."""
+        table = self.__dict__.get("_leaf_paths")
+        if table is None:
+            table = LeafPaths.of_bags(self.boosters)
+            object.__setattr__(self, "_leaf_paths", table)  # a cache, not a field: the dataclass stays frozen
+        return table.contributions(matrix)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_leaf_paths"}
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
         if isinstance(self.calibrator, LogisticRegression):

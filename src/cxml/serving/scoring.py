@@ -394,4 +394,6 @@ def load_churn_scorer(model: bentoml.Model, snapshot: bentoml.Model | None = Non
     """A scorer for an exported champion (and snapshot) read from the BentoML store, single-threaded."""
     estimator = load_estimator(model, nthread=1)
     load_shap()  # reasons are shap.Explanations: pay the import at start, not on the first request that asks
+    if hasattr(estimator, "leaf_paths"):
+        estimator.leaf_paths()  # and the trees' table their values come from (~1 s), likewise
     return ChurnScorer(estimator, served_model(model, estimator), load_snapshot(snapshot) if snapshot else None)
