@@ -11,6 +11,7 @@ computed on; a champion served with any other snapshot explains on demand (and s
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,31 +114,58 @@ def with_churn_reasons(
 
 
 def load_churn_reasons(model: bentoml.Model, snapshot: FeatureSnapshot | None) -> PrecomputedChurn | None:
-    """The precomputed reasons exported with ``model``, if any, when they fit ``snapshot`` (``fitting``)."""
+    """The precomputed reasons exported with ``model``, if any, when they fit ``snapshot`` (``fitting``); read
+    column by column without the customer ids (the snapshot holds them: a million id strings cost ~60 MB)."""
+    import pyarrow.parquet as pq
+
     path = Path(model.path_of(f"{REASONS_ROWS}.parquet"))
     if snapshot is None or not path.exists():
         return None
-    return fitting(pd.read_parquet(path), snapshot, str(model.tag))
+    schema = pq.read_schema(path)
+    attrs = json.loads((schema.metadata or {}).get(b"PANDAS_ATTRS", b"{}"))
+    if not _fits(attrs, pq.read_metadata(path).num_rows, snapshot, str(model.tag)):
+        return None
+    table = pq.read_table(path, columns=[c for c in schema.names if c != "customer_id"])
+    return _lookups({c: table.column(c).to_numpy() for c in table.column_names}, snapshot, str(model.tag))
 
 
 def fitting(frame: pd.DataFrame, snapshot: FeatureSnapshot, source: str) -> PrecomputedChurn | None:
-    """``churn_reasons``' frame as lookups when it was computed on exactly ``snapshot`` (its tag, its customers in
-    order, the model's features); else None, logged once: requests are explained on demand."""
-    made_for = frame.attrs.get("snapshot")
+    """``churn_reasons``' frame as lookups when it fits ``snapshot``, else None (logged)."""
+    if not _fits(frame.attrs, len(frame), snapshot, source):
+        return None
+    return _lookups({str(c): frame[c].to_numpy() for c in frame.columns}, snapshot, source)
+
+
+def _fits(attrs: dict[str, Any], n_rows: int, snapshot: FeatureSnapshot, source: str) -> bool:
+    """Whether reasons (their ``attrs`` and row count) were computed on exactly ``snapshot`` for the model's
+    features: its tag is a digest of its rows in order, so the same tag means the same customers in the same
+    rows. Logs why not (once: a worker loads them once), and requests are explained on demand."""
+    made_for = attrs.get("snapshot")
     why = None
     if made_for != snapshot.tag:
         why = f"they were computed on snapshot {made_for}, the served one is {snapshot.tag}"
-    elif list(frame.attrs.get("features", [])) != snapshot.columns:
+    elif list(attrs.get("features", [])) != snapshot.columns:
         why = "they name other features than the model reads"
-    elif not np.array_equal(frame.index.to_numpy(dtype=object), np.asarray(snapshot.ids(), dtype=object)):
-        why = "their customers differ from the snapshot's"
+    elif n_rows != len(snapshot):
+        why = f"they hold {n_rows} customers, the snapshot {len(snapshot)}"
     if why is not None:
         log.warning("not using the precomputed reasons of %s (%s): explaining on demand", source, why)
-        return None
-    k = sum(1 for c in frame.columns if c.startswith("feature_"))
-    return PrecomputedChurn(
-        probability=frame["probability"].to_numpy(dtype=np.float64),
-        features=frame[[f"feature_{i}" for i in range(k)]].to_numpy(dtype=np.int16),
-        contributions=frame[[f"contribution_{i}" for i in range(k)]].to_numpy(dtype=np.float64),
+    return why is None
+
+
+def _lookups(columns: dict[str, np.ndarray], snapshot: FeatureSnapshot, source: str) -> PrecomputedChurn:
+    k = sum(1 for c in columns if c.startswith("feature_"))
+    found = PrecomputedChurn(
+        probability=np.asarray(columns["probability"], dtype=np.float64),
+        features=np.column_stack([columns[f"feature_{i}"] for i in range(k)]).astype(np.int16),
+        contributions=np.column_stack([columns[f"contribution_{i}"] for i in range(k)]).astype(np.float64),
         names=list(snapshot.columns),
     )
+    log.info(
+        "answering the %d customers of %s from the reasons precomputed with %s (%.1f MiB)",
+        len(snapshot),
+        snapshot.tag,
+        source,
+        found.nbytes / 2**20,
+    )
+    return found

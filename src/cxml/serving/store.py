@@ -55,12 +55,15 @@ def bento_name(family: str) -> str:
 
 
 def _existing(store: ModelStore, tag: str) -> bentoml.Model | None:
-    from bentoml.exceptions import NotFound
+    """The model of exactly ``tag``: BentoML's ``get`` falls back to a version that merely starts with it (the
+    champion without rows ``v3-1a2b3c4d`` would find ``v3-1a2b3c4d-<rows digest>``, or fail on two of them)."""
+    from bentoml.exceptions import BentoMLException
 
     try:
-        return store.get(tag)
-    except NotFound:
+        found = store.get(tag)
+    except BentoMLException:  # NotFound, or several versions start with it
         return None
+    return found if str(found.tag) == tag else None
 
 
 def _run_metrics(client: Any, run_id: str) -> dict[str, float]:
