@@ -16,12 +16,22 @@ from tests.integration.serving_fixtures import Served, _record, serve
 
 pytestmark = pytest.mark.integration
 
+MARK = 0.123456
 
-def _export_with_reasons(ws, snapshot_tag: str) -> str:
+
+def _export_with_reasons(ws, snapshot_tag: str, marked: str | None = None) -> str:
+    """The champion exported as ``cxml build`` does, with its snapshot's reasons; ``marked``: that customer's
+    stored probability replaced by ``MARK`` (a value only a lookup can answer)."""
     models = store.model_store(ws)
-    return store.export_champion(
-        ws, rows=with_churn_reasons(None, lambda: store.load_snapshot(models.get(snapshot_tag)))
-    )
+    make = with_churn_reasons(None, lambda: store.load_snapshot(models.get(snapshot_tag)))
+
+    def rows(estimator):
+        frames = make(estimator)
+        if marked is not None:
+            frames["reasons"].loc[marked, "probability"] = MARK
+        return frames
+
+    return store.export_champion(ws, rows=rows)
 
 
 def _manifest(served: Served, name: str, **tags: str) -> Path:
@@ -51,21 +61,22 @@ def _same(a: object, b: object) -> bool:
 
 
 def test_looked_up_answers_equal_the_on_demand_server(served: Served, client: httpx.Client) -> None:
-    tag = _export_with_reasons(served.ws, served.tags["snapshot"])
+    ids = [str(c) for c in served.features.index[::7][:40]]
+    tag = _export_with_reasons(served.ws, served.tags["snapshot"], marked=str(served.features.index[1]))
     assert tag.startswith(f"cxml-churn:v{served.version}-{served.run_id[:8]}-")  # the reasons' digest joins it
     assert (Path(store.model_store(served.ws).get(tag).path) / "reasons.parquet").exists()
-    ids = [str(c) for c in served.features.index[::7][:40]]
     bodies = [{"customer_id": c, "top_k": k} for c in ids for k in (0, 3, 10)]
     bodies.append({"features": _record(served.features, ids[0]), "top_k": 3})
     expected = _answers(client, bodies)
     with serve(served.ws, _manifest(served, "served-reasons.json", churn=tag)) as looked_up:
         got = _answers(looked_up, bodies)
         info = looked_up.get("/info").json()
+        mark = looked_up.post("/churn", json={"customer_id": str(served.features.index[1]), "top_k": 3}).json()
+    assert mark["probability"] == MARK  # the server looks customers up
     assert all(_same(g, e) for g, e in zip(got, expected, strict=True))
     assert sum(len(g["reasons"]) for g in got) > 0 and got[-1]["customer_id"] is None
     assert any(m["bento_tag"] == tag for m in info["models"])
     log = sorted(served.ws.root.glob("server-*.log"), key=lambda p: p.stat().st_mtime)[-1].read_text()
-    assert f"answering the {len(served.features)} customers of {served.tags['snapshot']} from the reasons " in log
     assert "not using the precomputed reasons" not in log
 
 

@@ -115,25 +115,32 @@ def with_churn_reasons(
 
 def load_churn_reasons(model: bentoml.Model, snapshot: FeatureSnapshot | None) -> PrecomputedChurn | None:
     """The precomputed reasons exported with ``model``, if any, when they fit ``snapshot`` (``fitting``); read
-    column by column without the customer ids (the snapshot holds them: a million id strings cost ~60 MB)."""
+    one column at a time into the final arrays and without the customer ids (the snapshot holds them), so a
+    worker's memory grows by the arrays (~100 MiB a million customers), not by Arrow's copies of the file."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(model.path_of(f"{REASONS_ROWS}.parquet"))
     if snapshot is None or not path.exists():
         return None
-    schema = pq.read_schema(path)
-    attrs = json.loads((schema.metadata or {}).get(b"PANDAS_ATTRS", b"{}"))
-    if not _fits(attrs, pq.read_metadata(path).num_rows, snapshot, str(model.tag)):
+    file = pq.ParquetFile(path)
+    attrs = json.loads((file.schema_arrow.metadata or {}).get(b"PANDAS_ATTRS", b"{}"))
+    if not _fits(attrs, file.metadata.num_rows, snapshot, str(model.tag)):
         return None
-    table = pq.read_table(path, columns=[c for c in schema.names if c != "customer_id"])
-    return _lookups({c: table.column(c).to_numpy() for c in table.column_names}, snapshot, str(model.tag))
+
+    def column(name: str) -> np.ndarray:
+        return file.read(columns=[name], use_threads=False).column(0).to_numpy()
+
+    found = _lookups(column, file.schema_arrow.names, snapshot, str(model.tag))
+    pa.default_memory_pool().release_unused()
+    return found
 
 
 def fitting(frame: pd.DataFrame, snapshot: FeatureSnapshot, source: str) -> PrecomputedChurn | None:
     """``churn_reasons``' frame as lookups when it fits ``snapshot``, else None (logged)."""
     if not _fits(frame.attrs, len(frame), snapshot, source):
         return None
-    return _lookups({str(c): frame[c].to_numpy() for c in frame.columns}, snapshot, source)
+    return _lookups(lambda name: frame[name].to_numpy(), [str(c) for c in frame.columns], snapshot, source)
 
 
 def _fits(attrs: dict[str, Any], n_rows: int, snapshot: FeatureSnapshot, source: str) -> bool:
@@ -153,17 +160,24 @@ def _fits(attrs: dict[str, Any], n_rows: int, snapshot: FeatureSnapshot, source:
     return why is None
 
 
-def _lookups(columns: dict[str, np.ndarray], snapshot: FeatureSnapshot, source: str) -> PrecomputedChurn:
-    k = sum(1 for c in columns if c.startswith("feature_"))
+def _lookups(
+    column: Callable[[str], np.ndarray], names: list[str], snapshot: FeatureSnapshot, source: str
+) -> PrecomputedChurn:
+    """The lookup arrays filled column by column from ``column(name)``."""
+    n, k = len(snapshot), sum(1 for c in names if c.startswith("feature_"))
+    features, contributions = np.empty((n, k), dtype=np.int16), np.empty((n, k), dtype=np.float64)
+    for i in range(k):
+        features[:, i] = column(f"feature_{i}")
+        contributions[:, i] = column(f"contribution_{i}")
     found = PrecomputedChurn(
-        probability=np.asarray(columns["probability"], dtype=np.float64),
-        features=np.column_stack([columns[f"feature_{i}"] for i in range(k)]).astype(np.int16),
-        contributions=np.column_stack([columns[f"contribution_{i}"] for i in range(k)]).astype(np.float64),
+        probability=np.array(column("probability"), dtype=np.float64),
+        features=features,
+        contributions=contributions,
         names=list(snapshot.columns),
     )
     log.info(
         "answering the %d customers of %s from the reasons precomputed with %s (%.1f MiB)",
-        len(snapshot),
+        n,
         snapshot.tag,
         source,
         found.nbytes / 2**20,
