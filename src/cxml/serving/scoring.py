@@ -356,8 +356,8 @@ class ChurnScorer(SnapshotScorer):
         row = snapshot.rows.get(req.customer_id)
         if row is None or req.top_k > done.features.shape[1]:
             return None
-        record = snapshot.record(req.customer_id) if req.top_k else {}
-        reasons = [Reason.model_validate(r.as_dict()) for r in done.reasons(row, req.top_k, record or {})]
+        record = (snapshot.record(req.customer_id) or {}) if req.top_k else {}  # the values the reasons name
+        reasons = [Reason.model_validate(r.as_dict()) for r in done.reasons(row, req.top_k, record)]
         return self._response(req, float(done.probability[row]), reasons)
 
     def score_batch(self, requests: Sequence[ChurnRequest]) -> list[ChurnResponse]:

@@ -203,8 +203,8 @@ CxmlService = bentoml.service(
     tracing={"excluded_urls": ".*"} if os.environ["OTEL_SDK_DISABLED"].lower() == "true" else {},
 )(bentoml.asgi_app(meta_app, path="/")(_Service))
 
-# Middlewares, outermost first: connections recycled now and then (spread over the workers), the key (headers
-# only), JSON bodies only, then the body's size and read time.
+# Middlewares, outermost first: a busy worker sheds keep-alive connections (so they spread over the workers), the
+# key (headers only), JSON bodies only, then the body's size and read time.
 CxmlService.add_asgi_middleware(RecycleConnections)
 MAX_BODY_BYTES = int(os.environ.get("CXML_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
 READ_TIMEOUT_S = float(os.environ.get("CXML_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT))
