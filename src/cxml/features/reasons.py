@@ -86,7 +86,13 @@ def _in_words(phi: np.ndarray, names: list[str], values: list, k: int, target: s
         if abs(c) < min_abs:
             break
         value = values[j].item() if isinstance(values[j], np.generic) else values[j]
-        verb = "raises" if c > 0 else "lowers"
-        text = f"{describe_value(names[j], value)} {verb} {target} by {abs(c):.2f}"
-        out.append(Reason(names[j], value, c, text))
+        out.append(reason(names[j], value, c, target))
     return out
+
+
+def reason(feature: str, value: float | str | None, contribution: float, target: str = "risk") -> Reason:
+    """One contribution in words: the sentence every reason carries, so reasons computed ahead (serving's
+    precomputed snapshot) read exactly like those computed on demand."""
+    verb = "raises" if contribution > 0 else "lowers"
+    text = f"{describe_value(feature, value)} {verb} {target} by {abs(contribution):.2f}"
+    return Reason(feature, value, contribution, text)

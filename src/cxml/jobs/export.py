@@ -29,6 +29,7 @@ from cxml.jobs.snapshot import read_contacts, read_snapshot, snapshot_data_dir, 
 from cxml.serving import store
 from cxml.serving.export_inputs import ExportInputs
 from cxml.serving.families import ServedFamily, served_families
+from cxml.serving.precomputed import with_churn_reasons
 
 SERVICE = "cxml.serving.service:CxmlService"
 
@@ -80,11 +81,13 @@ def export_for_serving(ws: Workspace, manifest_path: Path | None = None) -> dict
     """Copy each champion (exact MLflow version) and the snapshot into the BentoML store; write the manifest.
 
     A required family (churn) must have a champion; the others are exported when they have one, with the rows
-    their endpoints look customers up in, built from the snapshot's tables at its date."""
+    their endpoints look customers up in, built from the snapshot's tables at its date; churn with every snapshot
+    customer's probability and reasons, computed in batch on the snapshot exactly as the service reads it."""
     snapshot, as_of = read_snapshot(ws)
     tracking.configure(ws)
     tables = cache(lambda: snapshot_tables(ws))
-    tags: dict[str, str] = {}
+    tags = {"snapshot": store.export_snapshot(ws, snapshot, as_of, read_contacts(ws))}
+    served_snapshot = cache(lambda: store.load_snapshot(store.model_store(ws).get(tags["snapshot"])))
     for name, served in progress.bar(served_families().items(), "exporting champions", unit="family"):
         version = registry.alias_version(served.registered_name, registry.CHAMPION)
         if version is None:
@@ -93,15 +96,15 @@ def export_for_serving(ws: Workspace, manifest_path: Path | None = None) -> dict
             continue
         inputs = ExportInputs(ws, tables, pd.Timestamp(as_of), snapshot_data_dir(ws), served.registered_name, version)
         rows, metadata = _exporters(served)
+        family_rows = partial(_rows_of, rows, inputs) if rows else None
         tags[name] = store.export_champion(
             ws,
             name,
             model_name=served.registered_name,
             loader=served.loader,
-            rows=partial(_rows_of, rows, inputs) if rows else None,
+            rows=with_churn_reasons(family_rows, served_snapshot) if name == "churn" else family_rows,
             extra_metadata=metadata(inputs) if metadata else None,
         )
-    tags["snapshot"] = store.export_snapshot(ws, snapshot, as_of, read_contacts(ws))
     store.write_manifest(manifest_path or ws.manifest, tags)
     return tags
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cxml.features.reasons import reasons_per_row
 from cxml.models.explanation import load_shap
+from cxml.serving.precomputed import PrecomputedChurn, load_churn_reasons
 from cxml.serving.schemas import (
     BatchChurnRequest,
     ChurnRequest,
@@ -313,8 +314,12 @@ class SnapshotScorer:
         return self.snapshot.as_of if req.customer_id is not None and self.snapshot is not None else None
 
 
+@dataclass
 class ChurnScorer(SnapshotScorer):
-    """The served churn champion: probabilities, and reasons when asked for."""
+    """The served churn champion: probabilities, and reasons when asked for (looked up for a snapshot customer
+    when they were precomputed for this champion and snapshot, else explained on demand)."""
+
+    precomputed: PrecomputedChurn | None = None
 
     def _response(self, req: ChurnRequest, probability: float, reasons: list[Reason]) -> ChurnResponse:
         return ChurnResponse(
@@ -334,11 +339,26 @@ class ChurnScorer(SnapshotScorer):
         return [[Reason.model_validate(r.as_dict()) for r in found[:k]] for found, k in zip(every, top_k, strict=True)]
 
     def score(self, req: ChurnRequest) -> ChurnResponse:
-        """One customer: the probability on the fast single-row path, reasons only when asked for."""
+        """One customer: looked up when precomputed, else the probability on the fast single-row path and
+        reasons only when asked for."""
+        if (found := self._looked_up(req)) is not None:
+            return found
         record = self._records([req], batch=False)[0]
         probability = float(self.estimator.predict_record(record))
         reasons = self._reasons(self._frame([record]), [req.top_k])[0] if req.top_k else []
         return self._response(req, probability, reasons)
+
+    def _looked_up(self, req: ChurnRequest) -> ChurnResponse | None:
+        """The precomputed answer for a snapshot customer (None: score on demand)."""
+        done, snapshot = self.precomputed, self.snapshot
+        if done is None or snapshot is None or req.customer_id is None:
+            return None
+        row = snapshot.rows.get(req.customer_id)
+        if row is None or req.top_k > done.features.shape[1]:
+            return None
+        record = (snapshot.record(req.customer_id) or {}) if req.top_k else {}  # the values the reasons name
+        reasons = [Reason.model_validate(r.as_dict()) for r in done.reasons(row, req.top_k, record)]
+        return self._response(req, float(done.probability[row]), reasons)
 
     def score_batch(self, requests: Sequence[ChurnRequest]) -> list[ChurnResponse]:
         """Many customers in one vectorised prediction (and one explanation call when reasons are wanted)."""
@@ -396,4 +416,6 @@ def load_churn_scorer(model: bentoml.Model, snapshot: bentoml.Model | None = Non
     load_shap()  # reasons are shap.Explanations: pay the import at start, not on the first request that asks
     if hasattr(estimator, "leaf_paths"):
         estimator.leaf_paths()  # and the trees' table their values come from (~1 s), likewise
-    return ChurnScorer(estimator, served_model(model, estimator), load_snapshot(snapshot) if snapshot else None)
+    scorer = ChurnScorer(estimator, served_model(model, estimator), load_snapshot(snapshot) if snapshot else None)
+    scorer.precomputed = load_churn_reasons(model, scorer.snapshot)
+    return scorer

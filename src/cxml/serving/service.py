@@ -34,6 +34,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 
 from cxml.config import Workspace
 from cxml.decision.nba import NbaConfig
+from cxml.serving.balancing import RecycleConnections
 from cxml.serving.campaign_assign import CampaignAssigner, CampaignAssignRequest, CampaignAssignResponse
 from cxml.serving.families import Route, ServedFamily, served_families
 from cxml.serving.lifetime import guard_worker
@@ -212,9 +213,14 @@ CxmlService = bentoml.service(
     # one worker per core by default (BentoML counts the cores the container may use); CXML_WORKERS overrides
     workers=int(_WORKERS) if _WORKERS else "cpu_count",
     traffic={"timeout": 30},
+    # With the SDK off no span is ever recorded, yet BentoML's OpenTelemetry middleware still took ~0.2 ms of each
+    # request's ~1.1 ms of worker CPU (bench/serving.py --reasons): skip it for every URL unless tracing is on.
+    tracing={"excluded_urls": ".*"} if os.environ["OTEL_SDK_DISABLED"].lower() == "true" else {},
 )(bentoml.asgi_app(meta_app, path="/")(_Service))
 
-# Middlewares, outermost first: the key (headers only), JSON bodies only, then the body's size and read time.
+# Middlewares, outermost first: a busy worker sheds keep-alive connections (so they spread over the workers), the
+# key (headers only), JSON bodies only, then the body's size and read time.
+CxmlService.add_asgi_middleware(RecycleConnections)
 MAX_BODY_BYTES = int(os.environ.get("CXML_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
 READ_TIMEOUT_S = float(os.environ.get("CXML_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT))
 guard_worker(head_timeout=READ_TIMEOUT_S)  # in a worker: dies with its arbiter, 408 for a stalled head

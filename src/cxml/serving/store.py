@@ -55,12 +55,15 @@ def bento_name(family: str) -> str:
 
 
 def _existing(store: ModelStore, tag: str) -> bentoml.Model | None:
-    from bentoml.exceptions import NotFound
+    """The model of exactly ``tag``: BentoML's ``get`` falls back to a version that merely starts with it (the
+    champion without rows ``v3-1a2b3c4d`` would find ``v3-1a2b3c4d-<rows digest>``, or fail on two of them)."""
+    from bentoml.exceptions import BentoMLException
 
     try:
-        return store.get(tag)
-    except NotFound:
+        found = store.get(tag)
+    except BentoMLException:  # NotFound, or several versions start with it
         return None
+    return found if str(found.tag) == tag else None
 
 
 def _run_metrics(client: Any, run_id: str) -> dict[str, float]:
@@ -128,8 +131,9 @@ def export_champion(
 
 
 def _rows_digest(*frames: pd.DataFrame) -> str:
-
-    return frame_digest(*frames)[:8]
+    """The rows' content hash, their ``attrs`` included (precomputed reasons name the snapshot they are for)."""
+    attrs = [pd.DataFrame({"attrs": [json.dumps(f.attrs, sort_keys=True)]}) for f in frames if f.attrs]
+    return frame_digest(*frames, *attrs)[:8]
 
 
 def load_rows(model: bentoml.Model, name: str = "rows") -> pd.DataFrame:
@@ -237,6 +241,24 @@ class FeatureSnapshot:
 
     def __contains__(self, customer_id: object) -> bool:
         return customer_id in self.rows
+
+    def ids(self) -> list[str]:
+        """The customer ids in row order."""
+        return list(self.rows)
+
+    def frame(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
+        """Rows ``start:stop`` as the frame a scorer builds from their records (numbers as float64 with NaN,
+        categories as strings or None, in ``columns`` order), for batch work over the whole snapshot."""
+        rows = slice(start, stop)
+        index = pd.Index(self.ids()[rows], name=ID_NAME)
+        out: dict[str, pd.Series] = {}
+        for name, is_number, j in self._slots:
+            if is_number:
+                out[name] = pd.Series(self.numbers[rows, j], index=index, dtype=np.float64)
+            else:  # object, not pandas' str dtype: a missing category stays None, as in a record
+                levels = np.array([*self.levels[j], None], dtype=object)  # code -1 (missing) → None
+                out[name] = pd.Series(levels[self.codes[rows, j]], index=index, dtype=object)
+        return pd.DataFrame(out, columns=self.columns, index=index)
 
     def record(self, customer_id: str) -> dict[str, object] | None:
         """The customer's features as ``{name: value}`` (NaN or None when missing); None for an unknown id."""
