@@ -48,12 +48,12 @@ def reroot(ws: Workspace) -> str | None:
     Returns what was re-rooted (and logs it once), None when the workspace is where it was, or does not keep its
     own store. Safe to call on every open: an unmoved workspace costs one small file read."""
     store = ws.local_store
-    if store is None or recorded_root(ws.root) == ws.root:
-        return None
+    if store is None or not store.exists() or recorded_root(ws.root) == ws.root:
+        return None  # a new workspace holds nothing to re-root: a command that refuses its input writes nothing
     with hold(ws.root / LOCK_FILE, what=command_line(), timeout=LOCK_TIMEOUT_S):
-        old = recorded_root(ws.root) or (_root_in_store(store) if store.exists() else None)
+        old = recorded_root(ws.root) or _root_in_store(store)
         done = None
-        if old is not None and old != ws.root and store.exists():
+        if old is not None and old != ws.root:
             counts = rewrite_store(store, old, ws.root)
             records = rewrite_records(ws.snapshots, path_rewriter(old, ws.root))
             if records:
