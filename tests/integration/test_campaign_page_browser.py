@@ -4,12 +4,9 @@ the network."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from cxml.campaigns.policies import make_policy
 from cxml.campaigns.readout import readout
 from cxml.campaigns.simulate import closed_loop
 from cxml.campaigns.spec import CampaignSpec
-from tests.integration.test_report_browser import CHROMIUM, PROBE, VIEWPORT, Sink, chromium
+from tests.integration.test_report_browser import PROBE, VIEWPORT, Sink, chromium, require_chromium, serve_folder
 
 pytestmark = pytest.mark.integration
 HEADINGS = (
@@ -40,8 +37,7 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package `chromium`; .ci/run installs it)")
+    require_chromium()
     spec = CampaignSpec(campaign_id="browser", arms=("email", "sms", "none"), control="none", holdout_share=0.1)
     truth = pd.DataFrame({"customer_id": [f"C{i:05d}" for i in range(5000)], "email": 0.12, "sms": 0.07, "none": 0.05})
     loop = closed_loop(truth, spec, make_policy(spec), days=7, seed=3)
@@ -49,15 +45,8 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     out = tmp_path_factory.mktemp("campaign-page")
     (out / "campaign.html").write_text(campaign_page(spec, loop.assignments, loop.outcomes, [], result))
     (out / "probe.html").write_text(PROBE)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/campaign.html", out
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(out) as base:
+        yield f"{base}/campaign.html", out
 
 
 def test_page_renders_offline_with_its_figures(page: tuple[str, Path], tmp_path: Path) -> None:

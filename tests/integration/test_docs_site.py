@@ -9,14 +9,11 @@ fetches nothing from the internet.
 from __future__ import annotations
 
 import ast
-import functools
-import http.server
 import io
 import os
 import re
 import subprocess
 import sys
-import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,19 +130,11 @@ def test_readme_links_into_the_site_resolve():
 
 @pytest.fixture(scope="module")
 def served_site(site) -> Iterator[str]:
-    from tests.integration.test_report_browser import CHROMIUM
+    from tests.integration.test_report_browser import require_chromium, serve_folder
 
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package `chromium`; .ci/run installs it)")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    require_chromium()
+    with serve_folder(site) as base:
+        yield f"{base}"
 
 
 def _dom(url: str, tmp: Path) -> tuple[str, list[bytes]]:

@@ -6,12 +6,9 @@ local TCP sink, so the test proves the page renders its plots offline and asks f
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import re
 import shutil
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 
 from cxml.data.synthetic import write_company
 from cxml.journey import write_journey
-from tests.integration.test_report_browser import CHROMIUM, Sink, chromium
+from tests.integration.test_report_browser import Sink, chromium, require_chromium, serve_folder
 
 pytestmark = pytest.mark.integration
 HEADINGS = (
@@ -37,21 +34,13 @@ WEB_BLUE, APP_GREEN, STORE_ORANGE = (0x1F, 0x6F, 0xB2), (0x2E, 0x8B, 0x57), (0xD
 
 @pytest.fixture(scope="module")
 def journey_page(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package `chromium`; .ci/run installs it)")
+    require_chromium()
     data = tmp_path_factory.mktemp("company") / "co"
     write_company(data, n_customers=600, seed=3)
     out = tmp_path_factory.mktemp("journey")
     write_journey(data, out, as_of="2025-12-01", threads=1)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", out
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(out) as base:
+        yield f"{base}", out
 
 
 def _pixels_near(pixels: np.ndarray, colour: tuple[int, int, int]) -> int:

@@ -9,6 +9,7 @@ test. A control page with one external image proves the sink does catch what a p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import io
@@ -122,10 +123,28 @@ class Sink:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[tuple[str, Path, str]]:
+def require_chromium() -> None:
+    """Skip, naming the package, where Chromium is not installed (CI installs it)."""
     if not CHROMIUM.exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package `chromium`; .ci/run installs it)")
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path) -> Iterator[str]:
+    """A folder of pages over HTTP on a free loopback port, opened as a user opens them (not as files)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[tuple[str, Path, str]]:
+    require_chromium()
     data, _ = table_dataset(generated_table(seed=7), "churned", name="browser_test", source="generated")
     cfg = PipelineConfig.model_validate(
         {"family": "churn", "tuning": {"n_trials": 2, "cv_folds": 2, "algorithms": ["xgboost"]}}
@@ -141,15 +160,8 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Path, str]]:
     (out / "control.html").write_text(
         "<!DOCTYPE html><html><body><h1>control</h1><img src='http://example.invalid/x.png'></body></html>"
     )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", out, card.name
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(out) as base:
+        yield f"{base}", out, card.name
 
 
 def chromium(url: str, tmp: Path, sink: Sink, *extra: str) -> subprocess.CompletedProcess:
