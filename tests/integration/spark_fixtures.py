@@ -6,8 +6,10 @@ fixture into the test module). Skips with the install command when Java or PySpa
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +34,7 @@ def spark() -> Iterator[Any]:
         pytest.skip(f"Java missing: {INSTALL}")
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers with cxml installed, as spark_session
     session = (
         SparkSession.builder.master("local[2]")
         .appName("cxml-tests")

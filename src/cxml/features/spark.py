@@ -9,7 +9,9 @@ Spark can read: ``s3a://``, ``abfss://``, ``hdfs://``, ``dbfs:/``) or handed ove
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib.util import find_spec
@@ -76,6 +78,9 @@ def spark_session(master: str | None = None, *, app_name: str = "cxml-features")
         builder = builder.master(master)
     local = re.fullmatch(r"local(?:\[(\d+|\*)\])?", master)
     if local:
+        # Python workers run the driver's interpreter (cxml and the models installed), not the first python3 on
+        # PATH; PySpark reads only this variable when it starts the context (spark.pyspark.python is spark-submit's)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         cores = local.group(1)
         n = 2 if cores in (None, "*") else int(cores)
         builder = builder.config("spark.sql.shuffle.partitions", str(max(2, 2 * n)))

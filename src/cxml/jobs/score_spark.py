@@ -42,13 +42,23 @@ def spark_scores(
     """Score every customer on Spark; the number of rows and the scored chunks, read back from ``staging``.
 
     ``staging`` (a folder the executors can write and the driver read) is removed once the chunks are consumed.
+    The executors score with ``customer_scores``, the one scoring path the DuckDB engine uses too.
     """
-    from cxml.jobs.score import as_feature_frame, customer_scores  # the one scoring path, shared with DuckDB's
+    session = spark_session(master, app_name=f"cxml-score-{champ.served.name}")
+    # kept, so the sample that fixes the output schema and the scoring pass aggregate the orders once, not twice
+    features = spark_features(session, as_spark_path(folder), date).cache()
+    try:
+        return _score(champ, features, folder, date, reasons, staging=staging, chunk_rows=chunk_rows)
+    finally:
+        features.unpersist()
+
+
+def _score(
+    champ: Any, features: Any, folder: Path, date: pd.Timestamp, reasons: int, *, staging: Path, chunk_rows: int
+) -> tuple[int, Iterator[pd.DataFrame]]:
+    from cxml.jobs.score import as_feature_frame, customer_scores
 
     family, name, version = champ.served.name, champ.name, champ.version
-    session = spark_session(master, app_name=f"cxml-score-{family}")
-    _python_workers_like_the_driver(session)
-    features = spark_features(session, as_spark_path(folder), date)
     sample = pd.DataFrame(features.limit(2).toPandas())
     if sample.empty:
         raise ValueError(f"no customers to score in {folder} as of {date.date()} (none signed up before it)")
@@ -65,7 +75,7 @@ def spark_scores(
 
     out = staging / f"spark-{family}-{uuid.uuid4().hex[:8]}"
     try:
-        with progress.step(f"{family} scores on Spark ({session.sparkContext.master})"):
+        with progress.step(f"{family} scores on Spark ({features.sparkSession.sparkContext.master})"):
             features.mapInPandas(score_partition, schema).write.parquet(as_spark_path(out))
         scored = pads.dataset(out, format="parquet")
         total = scored.count_rows()
@@ -92,13 +102,3 @@ def _spark_schema(example: pd.DataFrame) -> str:
             raise TypeError(f"scored column {column!r} has dtype {dtype}, which the Spark engine does not map")
         fields.append(f"`{column}` {kind}")
     return ", ".join(fields)
-
-
-def _python_workers_like_the_driver(session: Any) -> None:
-    """On a local master the Python workers must be the driver's interpreter (cxml and its models installed);
-    PySpark otherwise starts whatever ``python3`` is first on PATH. A cluster keeps its own setting."""
-    context = session.sparkContext
-    if context.master.startswith("local") and context.pythonExec == "python3":
-        import sys
-
-        context.pythonExec = sys.executable
