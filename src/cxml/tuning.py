@@ -169,7 +169,7 @@ def tune_worker(payload: Path, storage: Storage, study_name: str, worker: int) -
     n_trials = cfg.n_trials
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage), sampler=_sampler(cfg.seed + worker))
-    if len([t for t in _finished(study) if t.state != optuna.trial.TrialState.FAIL]) >= n_trials:
+    if not _missing(study, n_trials):
         return
     study.optimize(_objective(spec, X, y, cfg), timeout=cfg.timeout_s, callbacks=[_enough(n_trials)], catch=())
 
@@ -188,14 +188,21 @@ def join_study(storage: str, study_name: str, worker: int) -> int:
     return len(_finished(optuna.load_study(study_name=study_name, storage=open_storage(storage))))
 
 
-def _sweep_dead_trials(study: optuna.Study) -> int:
-    """After every worker has exited, a trial still RUNNING belongs to a dead one: fail it and queue its
-    parameters again (what the heartbeat does on a database while other workers are alive). Returns how many."""
+def _sweep_dead_trials(study: optuna.Study, requeue: bool) -> int:
+    """After every worker has exited, a trial still RUNNING belongs to a dead one: fail it, and queue its
+    parameters again when the study still needs trials (what the heartbeat does on a database while other workers
+    are alive). Returns how many."""
     stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for trial in stale:
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(trial.params, skip_if_exists=True)
+        if requeue:
+            study.enqueue_trial(trial.params, skip_if_exists=True)
     return len(stale)
+
+
+def _missing(study: optuna.Study, n_trials: int) -> int:
+    """How many trials the study still needs: complete and pruned ones count, failed ones are retried."""
+    return max(n_trials - len([t for t in _finished(study) if t.state != optuna.trial.TrialState.FAIL]), 0)
 
 
 def _run_workers(
@@ -209,23 +216,32 @@ def _run_workers(
     log_new: Callable[[], None],
     payload_dir: Path,
 ) -> bool:
-    """``workers`` processes on the study (spawned: no booster thread pool is forked), the parent logging.
-    Returns whether a worker died (its trials are then queued again for the parent to finish)."""
+    """This process and ``workers - 1`` spawned ones on the study (spawned: no booster thread pool is forked),
+    each with one booster thread. This process tunes while the others start (importing cxml and reading the
+    rows takes seconds), logs every finished trial, then waits for the others' last trials. Returns whether a
+    spawned worker died (its trial is then failed, and queued again if the study still needs it)."""
     payload = payload_dir / f"{study.study_name}.payload.pkl"
     payload_dir.mkdir(parents=True, exist_ok=True)
+    single = cfg.model_copy(update={"n_jobs": 1})
     with open(payload, "wb") as fh:
-        cloudpickle.dump((spec, X, y, cfg.model_copy(update={"n_jobs": 1})), fh)  # specs hold lambdas
+        cloudpickle.dump((spec, X, y, single), fh)  # specs hold lambdas
     study.set_user_attr("payload", str(payload))
     context = multiprocessing.get_context("spawn")
     procs = [
         context.Process(target=tune_worker, args=(payload, storage, study.study_name, k), daemon=True)
-        for k in range(workers)
+        for k in range(1, workers)  # this process is worker 0, sampling with the study's own seed
     ]
     try:
         for proc in procs:
             proc.start()
+        study.optimize(
+            _objective(spec, X, y, single),
+            timeout=cfg.timeout_s,
+            callbacks=[_enough(cfg.n_trials), lambda study, trial: log_new()],
+            catch=(),
+        )
         while any(p.is_alive() for p in procs):
-            time.sleep(1.0)
+            time.sleep(0.2)
             log_new()
     finally:
         for proc in procs:
@@ -236,8 +252,8 @@ def _run_workers(
     codes = [p.exitcode for p in procs]
     if not any(codes):
         return False
-    swept = _sweep_dead_trials(study)
-    log.warning("tuning workers exited with %s; %d trial(s) they left are queued again", codes, swept)
+    swept = _sweep_dead_trials(study, requeue=_missing(study, cfg.n_trials) > 0)
+    log.warning("tuning workers exited with %s; %d trial(s) they left were failed", codes, swept)
     return True
 
 
@@ -282,9 +298,10 @@ def run_study(
     if payload_dir is None:
         local = storage is not None and not is_url(storage)
         payload_dir = Path(str(storage)).parent if local else Path(tempfile.mkdtemp(prefix="cxml-tune-"))
-    lost = workers > 1 and _run_workers(spec, X, y, cfg, study, storage, workers, log_new, payload_dir)
-    remaining = max(cfg.n_trials - len([t for t in _finished(study) if t.state != optuna.trial.TrialState.FAIL]), 0)
-    if remaining and (workers == 1 or lost):
+    parallel = workers > 1 and _missing(study, cfg.n_trials) > 0
+    lost = parallel and _run_workers(spec, X, y, cfg, study, storage, workers, log_new, payload_dir)
+    remaining = _missing(study, cfg.n_trials)
+    if remaining and (not parallel or lost):
         study.optimize(
             _objective(spec, X, y, cfg),
             n_trials=remaining,
