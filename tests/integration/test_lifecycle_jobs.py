@@ -70,7 +70,8 @@ def test_segment_card_shows_churn_value_and_campaign_response_with_intervals(com
     proc, payload = run_cli("segments", "--data", str(company), "--as-of", AS_OF, "--json", home=tmp_path / "home")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert payload is not None and len(payload["segments"]) == payload["k"]
-    assert sum(card["customers"] for card in payload["segments"]) == 2500
+    assignments = pd.read_parquet(Path(payload["out_dir"]) / "assignments.parquet")
+    assert sum(card["customers"] for card in payload["segments"]) == len(assignments)  # signed up before as_of
     measured = 0
     for card in payload["segments"]:
         figures = [card["churn_rate"], card["value_365d"], *card["campaign"].values()]
