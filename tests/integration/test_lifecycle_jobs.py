@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import mlflow
@@ -58,10 +59,46 @@ def test_segments_are_described_staged_tracked_and_gated(company: Path, tmp_path
     assert str(champion.version) == payload["model_version"]
     model = mlflow.pyfunc.load_model(f"models:/{SEGMENTS_MODEL}@champion")
     from cxml.data.sources import read_tables
-    from cxml.features.build import build_features
+    from cxml.datasets.segments import segment_features
 
-    features = build_features(read_tables(company), AS_OF).head(50)
+    features = segment_features(read_tables(company), AS_OF).head(50)
     assert (model.predict(features) == assignments.loc[features.index, "segment"].to_numpy()).all()
+
+
+def test_segment_card_shows_churn_value_and_campaign_response_with_intervals(company: Path, tmp_path: Path) -> None:
+    """Every segment on the card and in --json: churn rate, value and campaign response, each inside its interval."""
+    proc, payload = run_cli("segments", "--data", str(company), "--as-of", AS_OF, "--json", home=tmp_path / "home")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert payload is not None and len(payload["segments"]) == payload["k"]
+    assignments = pd.read_parquet(Path(payload["out_dir"]) / "assignments.parquet")
+    assert sum(card["customers"] for card in payload["segments"]) == len(assignments)  # signed up before as_of
+    measured = 0
+    for card in payload["segments"]:
+        figures = [card["churn_rate"], card["value_365d"], *card["campaign"].values()]
+        for figure in figures:
+            if figure["value"] is not None:
+                assert figure["low"] <= figure["value"] <= figure["high"], (card["name"], figure)
+                measured += 1
+        assert card["campaign"]["control_rate"]["n"] >= 0 and card["churn_rate"]["n"] >= 0
+    buying = [c for c in payload["segments"] if not c["name"].startswith("non-buying")]
+    # customers who bought this year: every figure measured, the rates as shares, an interval that is not a point
+    assert buying and all(
+        c["churn_rate"]["value"] is not None and c["campaign"]["uplift"]["value"] is not None for c in buying
+    )
+    assert all(0 <= c["churn_rate"]["low"] < c["churn_rate"]["high"] <= 1 for c in buying)
+    assert all(c["value_365d"]["low"] > 0 for c in buying) and measured >= 5 * len(buying)
+
+    html = Path(payload["card"]).read_text(encoding="utf-8")
+    blocks = re.findall(r"<div class='block segment' data-segment='(\d+)'>(.*?)</table>", html, re.S)
+    assert [int(b[0]) for b in blocks] == [c["segment"] for c in payload["segments"]]
+    for (_, block), card in zip(blocks, payload["segments"], strict=True):
+        cells = dict(re.findall(r"data-metric='(\w+)'>(.*?)</td>", block, re.S))
+        assert set(cells) == {"churn_rate", "value_365d", "treated_rate", "control_rate", "uplift"}
+        if card["churn_rate"]["value"] is not None:
+            low, high = re.search(r"\[([\d.]+)%, ([\d.]+)%\]", cells["churn_rate"]).groups()
+            assert float(low) / 100 == pytest.approx(card["churn_rate"]["low"], abs=0.0006)
+            assert float(high) / 100 == pytest.approx(card["churn_rate"]["high"], abs=0.0006)
+        assert "[" in cells["value_365d"] or card["value_365d"]["value"] is None
 
 
 def test_segment_gate_refuses_unstable_or_tiny_segments() -> None:

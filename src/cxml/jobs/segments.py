@@ -3,6 +3,10 @@
 Tracked in MLflow (experiment ``cxml/segments``). The segmenter is registered
 as ``cxml.segments`` and becomes champion only through its gate: assignments stable across seeds (mean adjusted
 Rand index ≥ ``min_ari``) and no segment smaller than ``min_share`` of the customers.
+
+The segments are drawn on what customers buy and how much per order (``cxml.datasets.segments``); the card
+(``segments.html`` and ``--json``) gives every segment's churn rate, value and campaign response with 95 %
+intervals, so a marketer can see which differences are real before acting on them.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ import pandas as pd
 
 from cxml import registry, tracking
 from cxml.config import Workspace
+from cxml.datasets.segments import campaign_responses, segment_churn, segment_features
 from cxml.evaluation import plots
+from cxml.evaluation.segment_outcomes import segment_outcomes
 from cxml.evaluation.survival_metrics import kaplan_meier, kaplan_meier_summary
-from cxml.features.build import FEATURE_SET, build_features
+from cxml.features.build import FEATURE_SET
 from cxml.features.tenure import lifetime_labels
+from cxml.html import render
 from cxml.models.lifecycle_stage import migration_matrix, stage_at
 from cxml.models.segmentation import BehaviouralSegmenter, grid_summary, value_engagement_grid
 from cxml.pyfunc import code_paths, pip_requirements
@@ -38,7 +45,7 @@ class SegmentsResult:
     mean_ari: float
     min_share: float
     segments: pd.DataFrame
-    """One row per segment: size, share, name and traits in words."""
+    """One row per segment: size, share, name, traits in words and outcomes (``OUTCOME_COLUMNS``)."""
     assignments: pd.DataFrame
     """One row per customer: segment, name, lifecycle stage, value × engagement cell."""
     migration: pd.DataFrame | None
@@ -58,8 +65,34 @@ class SegmentsResult:
             "min_share": self.min_share,
             "stages": self.assignments["stage"].value_counts().to_dict(),
             "median_lifetime_months": self.lifetimes["median"].to_dict(),
+            "segments": [segment_card(int(seg), row) for seg, row in self.segments.iterrows()],
+            "card": str(self.out_dir / "segments.html"),
             "out_dir": str(self.out_dir),
         }
+
+
+def _interval(value: float, low: float, high: float, n: int | None = None) -> dict[str, Any]:
+    """One figure with its 95 % interval, ``None`` where it could not be measured (strict JSON)."""
+    clean = {k: (float(v) if pd.notna(v) else None) for k, v in {"value": value, "low": low, "high": high}.items()}
+    return clean | ({"n": int(n)} if n is not None else {})
+
+
+def segment_card(seg: int, row: pd.Series) -> dict[str, Any]:
+    """One segment's card: who they are and what they are worth acting on, each figure with its interval."""
+    return {
+        "segment": seg,
+        "name": str(row["name"]),
+        "customers": int(row["size"]),
+        "share": float(row["share"]),
+        "traits": list(row["traits"]),
+        "churn_rate": _interval(row["churn_rate"], row["churn_low"], row["churn_high"], row["churn_n"]),
+        "value_365d": _interval(row["value_mean"], row["value_low"], row["value_high"]),
+        "campaign": {
+            "treated_rate": _interval(row["treated_rate"], row["treated_low"], row["treated_high"], row["treated_n"]),
+            "control_rate": _interval(row["control_rate"], row["control_low"], row["control_high"], row["control_n"]),
+            "uplift": _interval(row["uplift"], row["uplift_low"], row["uplift_high"]),
+        },
+    }
 
 
 def segment_gate(mean_ari: float, min_share: float, *, min_ari: float, min_size: float) -> registry.GateDecision:
@@ -89,10 +122,14 @@ def run_segments(
 ) -> SegmentsResult:
     """Segment the customers at ``as_of``, attach stage and value × engagement, log, register and gate."""
 
-    features = build_features(tables, as_of)
+    features = segment_features(tables, as_of)
     segmenter = BehaviouralSegmenter(random_state=seeds[0]).fit(features)
     stability = segmenter.stability(features, seeds)
-    segments = segmenter.describe()
+    labels = pd.Series(segmenter.labels_, index=features.index)
+    outcomes = segment_outcomes(
+        labels, segment_churn(tables, as_of), features["spend_365d"].fillna(0.0), campaign_responses(tables, as_of)
+    )
+    segments = segmenter.describe().join(outcomes.drop(columns="customers"))
     stages = stage_at(tables, as_of)
     grid = value_engagement_grid(features)
     assignments = segmenter.segment(features).join(grid).join(stages[["stage", "reason"]])
@@ -115,6 +152,7 @@ def run_segments(
                 "feature_set": FEATURE_SET,
                 "features": ",".join(segmenter.scaler_.features_),
                 "algorithm": segmenter.algorithm,
+                "k_behavioural": len(segmenter.relabel_),
                 "k": segmenter.n_clusters_,
                 "n_customers": len(features),
                 "seeds": ",".join(map(str, seeds)),
@@ -133,6 +171,18 @@ def run_segments(
         for name, frame in files.items():
             frame.to_csv(out / name)
         assignments.to_parquet(out / "assignments.parquet")
+        (out / "segments.html").write_text(
+            render(
+                "segments.html",
+                as_of=as_of,
+                k=segmenter.n_clusters_,
+                stability=stability.mean_ari,
+                gate=decision.reason,
+                cards=[segment_card(int(s), r) for s, r in segments.iterrows()],
+                features=segmenter.scaler_.features_,
+            ),
+            encoding="utf-8",
+        )
         (out / "lifetime_by_segment.png").write_bytes(plots.data_uri_bytes(lifetimes.plot))
         mlflow.log_artifacts(str(out), artifact_path="segments")
         info = mlflow.sklearn.log_model(

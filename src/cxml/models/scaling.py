@@ -4,7 +4,10 @@
    (never = longest ago), ``count``/``currency`` → 0, every other unit → the population median.
 2. ``count``, ``currency`` and ``days`` columns (money and counts are heavily right-skewed) get a signed
    ``log1p``; columns the feature registry does not know get it when they are non-negative with skewness > 1.
-3. Robust scaling: ``(x − median) / IQR`` (the standard deviation when the IQR is 0, 1 when both are), then
+3. Category shares (``category_share_<category>`` columns, two or more) are compositional: they become centred
+   log-ratios, ``log(share + 0.001) − the customer's mean of those logs``, so a taste for one category is measured
+   against the customer's other categories rather than as eight correlated shares.
+4. Robust scaling: ``(x − median) / IQR`` (the standard deviation when the IQR is 0, 1 when both are), then
    clipped to ``±clip`` so a handful of extreme customers cannot claim a segment of their own.
 """
 
@@ -42,6 +45,9 @@ DEFAULT_FEATURES: tuple[str, ...] = (
 """The behavioural dimensions segmented on when ``features=None`` and the frame has them all (16 columns)."""
 
 LOG_UNITS = frozenset({"count", "currency", "days"})
+CATEGORY_PREFIX = "category_share_"
+CATEGORY_FLOOR = 0.001
+"""Added to a category share before its log: a category never bought counts as a small share, not minus infinity."""
 
 
 def numeric_frame(X: Any, features: Sequence[str] | None, *, default: Sequence[str] = ()) -> pd.DataFrame:
@@ -86,6 +92,8 @@ def numeric_frame(X: Any, features: Sequence[str] | None, *, default: Sequence[s
 
 
 def feature_unit(name: str) -> str | None:
+    if name.startswith(CATEGORY_PREFIX):
+        return "share"
     info = FEATURES.get(name)
     return info.unit if info is not None else None
 
@@ -112,6 +120,7 @@ class BehaviourScaler(TransformerMixin, BaseEstimator):
         self.features_ = list(frame.columns)
         self.n_features_in_ = frame.shape[1]
         fill, log, center, scale = {}, {}, {}, {}
+        filled: dict[str, np.ndarray] = {}
         for col in self.features_:
             values = frame[col].to_numpy()
             present = values[~np.isnan(values)]
@@ -124,12 +133,15 @@ class BehaviourScaler(TransformerMixin, BaseEstimator):
                 fill[col] = 0.0
             else:
                 fill[col] = float(np.median(present))
-            if unit is not None:
+            if col in self._composition():
+                log[col] = False  # the log-ratio below
+            elif unit is not None:
                 log[col] = unit in LOG_UNITS
             else:
                 log[col] = bool(present.size > 2 and present.min() >= 0 and np.nan_to_num(skew(present)) > 1)
-            filled = np.where(np.isnan(values), fill[col], values)
-            z = _signed_log1p(filled) if log[col] else filled
+            v = np.where(np.isnan(values), fill[col], values)
+            filled[col] = _signed_log1p(v) if log[col] else v
+        for col, z in self._log_ratios(filled).items():
             q1, med, q3 = np.percentile(z, [25, 50, 75])
             spread = q3 - q1
             if spread <= 1e-12:
@@ -145,14 +157,30 @@ class BehaviourScaler(TransformerMixin, BaseEstimator):
         if array_in:
             X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
         frame = numeric_frame(X, self.features_)
-        out = {}
+        filled = {}
         for col in self.features_:
             v = frame[col].fillna(self.fill_[col]).to_numpy()
-            if self.log_[col]:
-                v = _signed_log1p(v)
-            out[col] = np.clip((v - self.center_[col]) / self.scale_[col], -self.clip, self.clip)
+            filled[col] = _signed_log1p(v) if self.log_[col] else v
+        out = {
+            col: np.clip((v - self.center_[col]) / self.scale_[col], -self.clip, self.clip)
+            for col, v in self._log_ratios(filled).items()
+        }
         scaled = pd.DataFrame(out, index=frame.index)
         return scaled.to_numpy(dtype=np.float64) if array_in else scaled
+
+    def _composition(self) -> list[str]:
+        """The category-share columns turned into centred log-ratios (none unless there are two or more)."""
+        cols = [c for c in self.features_ if c.startswith(CATEGORY_PREFIX)]
+        return cols if len(cols) >= 2 else []
+
+    def _log_ratios(self, filled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``filled`` with the category shares replaced by their centred log-ratios (module docstring, step 3)."""
+        cols = self._composition()
+        if not cols:
+            return filled
+        logs = np.log(np.column_stack([np.clip(filled[c], 0.0, None) for c in cols]) + CATEGORY_FLOOR)
+        ratios = logs - logs.mean(axis=1, keepdims=True)
+        return {**filled, **{c: ratios[:, j] for j, c in enumerate(cols)}}
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "features_")
