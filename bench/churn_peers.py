@@ -16,9 +16,9 @@ its CV figure is the CLI's ``cv_metrics``. The peers, each in its strongest plai
 
 Every model gets one thread. The margins compare cxml with the best peer by mean CV, fold by fold.
 
-.venv-peers/bin/python bench/churn_peers.py [--datasets telco bank] [--trials N] [--results bench/RESULTS.md]
+PYTHONPATH=src .venv-peers/bin/python bench/churn_peers.py [--datasets telco bank] [--trials N] [--results FILE]
 
-``--results`` replaces this script's section of that file (SECTION) with the tables of the run; ``make
+``--results bench/RESULTS.md`` replaces this script's section of that file (SECTION) with the tables of the run; ``make
 bench-peers`` does that.
 """
 
