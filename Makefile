@@ -6,7 +6,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv lock wheel demo test lint bench clean docs
+.PHONY: venv lock wheel demo test lint bench bench-peers clean docs
 
 # The venv is rebuilt when a lock or the package metadata changes. It holds exactly requirements-dev.lock
 # (runtime + dev + docs + postgres + spark, every file checked against its hash), then cxml itself, editable and
@@ -54,6 +54,41 @@ lint: venv
 	$(BIN)/ruff format --check src tests bench notebooks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The peers every bench/*_peers.py measures cxml against, in virtualenvs of their own so .venv stays exactly the
+# lock. .venv-peers: requirements.lock (hashes checked), then bench/peers-requirements.txt constrained to the lock
+# (-c: no pinned version moves; bench/peers-overrides.txt keeps causalml from replacing xgboost-cpu). lifetimes and
+# lifelines need pandas < 3, so lifecycle_peers.py runs them in a child process on .venv-peers-lifecycle. Each
+# script runs with cxml from src/ and writes its report to bench/out/NAME.txt; churn_peers.py also rewrites its
+# section of bench/RESULTS.md. PEERS_SCRIPTS="bench/churn_peers.py" runs one.
+PEERS_VENV ?= .venv-peers
+PEERS_LIFECYCLE_VENV ?= .venv-peers-lifecycle
+PEERS_SCRIPTS ?= $(sort $(wildcard bench/*_peers.py))
+$(PEERS_VENV)/.installed: requirements.lock bench/peers-requirements.txt bench/peers-overrides.txt | venv
+	$(BIN)/python -m uv venv -q --allow-existing --python $(PYTHON) $(PEERS_VENV)
+	$(BIN)/python -m uv pip install -q --python $(PEERS_VENV)/bin/python --require-hashes -r requirements.lock
+	$(BIN)/python -m uv pip install -q --python $(PEERS_VENV)/bin/python -c requirements.lock \
+		--override bench/peers-overrides.txt -r bench/peers-requirements.txt
+	touch $@
+$(PEERS_LIFECYCLE_VENV)/.installed: | venv
+	$(BIN)/python -m uv venv -q --allow-existing --python $(PYTHON) $(PEERS_LIFECYCLE_VENV)
+	$(BIN)/python -m uv pip install -q --python $(PEERS_LIFECYCLE_VENV)/bin/python \
+		"pandas<3" "setuptools<81" lifetimes lifelines "numpy<2.3" scipy
+	touch $@
+
+bench-peers: $(PEERS_VENV)/.installed $(PEERS_LIFECYCLE_VENV)/.installed
+	mkdir -p bench/out
+	@for script in $(PEERS_SCRIPTS); do \
+		name=$$(basename $$script .py); extra=""; \
+		case $$name in \
+			churn_peers) extra="--results bench/RESULTS.md";; \
+			lifecycle_peers) extra="--peer-python $(PEERS_LIFECYCLE_VENV)/bin/python";; \
+		esac; \
+		echo "== $$script $$extra"; start=$$(date +%s); \
+		PYTHONPATH=src $(PEERS_VENV)/bin/python $$script $$extra > bench/out/$$name.txt 2>&1; code=$$?; \
+		cat bench/out/$$name.txt; test $$code = 0 || exit $$code; \
+		echo "== $$script took $$(( $$(date +%s) - start )) s"; \
+	done
 
 clean:
 	rm -rf .cxml build dist src/*.egg-info

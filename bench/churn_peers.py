@@ -2,20 +2,30 @@
 
 Each dataset gets the seeded 80/20 stratified split of ``cxml train churn --table`` (``table_dataset``). On the
 training part every model is scored on the SAME 5 stratified folds (seed 1, the folds the CLI reports), then
-fitted on the whole training part and scored on the 20 % holdout. cxml is tuned exactly as the CLI does it
-(``run_study`` on 5-fold CV, then ``{**best_params, **spec.refit_params}``); the peers run with library defaults:
+fitted on the whole training part and scored on the 20 % holdout. cxml is tuned exactly as the README's
+``cxml train churn --table`` does it: the shipped pipeline settings (pipelines/churn.yaml: 25 trials, its
+timeout) with the table's 5-fold tuning CV, then ``{**best_params, **spec.refit_params}`` (the 5-bag refit), so
+its CV figure is the CLI's ``cv_metrics``. The peers, each in its strongest plain form:
 
   logreg    median imputation + standard scaling, one-hot categoricals, C chosen by inner 3-fold CV
-  hgb       HistGradientBoostingClassifier(), categorical_features="from_dtype"
-  xgboost   XGBClassifier(), ordinal-encoded categoricals
+  xgboost   XGBClassifier(n_estimators=300, max_depth=3, learning_rate=0.05), ordinal-encoded categoricals
+            (the issue's "sensible default"; XGBoost's own default, depth 6, over-fits these tables)
   lightgbm  LGBMClassifier(), pandas categoricals (its native handling)
+  catboost  CatBoostClassifier(), native categoricals (when importable: `make bench-peers` installs it)
+  hgb       HistGradientBoostingClassifier(), categorical_features="from_dtype"
 
-.venv/bin/python bench/churn_peers.py [--datasets telco bank] [--trials 25] [--out bench/RESULTS.md]
+Every model gets one thread. The margins compare cxml with the best peer by mean CV, fold by fold.
+
+PYTHONPATH=src .venv-peers/bin/python bench/churn_peers.py [--datasets telco bank] [--trials N] [--results FILE]
+
+``--results bench/RESULTS.md`` replaces this script's section of that file (SECTION) with the tables of the run; ``make
+bench-peers`` does that.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -36,7 +46,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from cxml.config import TuningConfig
+from cxml.config import load_pipeline
 from cxml.data.sources import read_flat_table
 from cxml.datasets import get_family
 from cxml.datasets.tables import table_dataset
@@ -58,6 +68,7 @@ DATASETS: dict[str, dict[str, Any]] = {
         "drop": ("RowNumber", "CustomerId", "Surname"),
     },
 }
+SECTION = "## Churn against its peers on the public sets (`bench/churn_peers.py`)"
 CV_FOLDS, CV_SEED = 5, 1  # the CLI's report: 5 folds, seed tuning.seed + 1
 N_JOBS = 1
 
@@ -111,7 +122,8 @@ def xgboost() -> Any:
         ],
         remainder="passthrough",
     )
-    return make_pipeline(ordinal, XGBClassifier(n_jobs=N_JOBS, random_state=0))
+    booster = XGBClassifier(n_estimators=300, max_depth=3, learning_rate=0.05, n_jobs=N_JOBS, random_state=0)
+    return make_pipeline(ordinal, booster)
 
 
 def lightgbm() -> Any:
@@ -120,7 +132,39 @@ def lightgbm() -> Any:
     return make_pipeline(ToCategory(), LGBMClassifier(n_jobs=N_JOBS, random_state=0, verbose=-1))
 
 
-PEERS = {"logreg": logreg, "hgb": hgb, "xgboost": xgboost, "lightgbm": lightgbm}
+class CatBoostNative(BaseEstimator):
+    """CatBoost with its defaults, the text columns handed over as categorical features (its own encoding)."""
+
+    def fit(self, X: pd.DataFrame, y: Any) -> CatBoostNative:
+        from catboost import CatBoostClassifier
+
+        self.text_ = _text(X)
+        self.model_ = CatBoostClassifier(
+            thread_count=N_JOBS, random_seed=0, verbose=0, cat_features=self.text_, allow_writing_files=False
+        )
+        self.model_.fit(self._frame(X), y)
+        return self
+
+    def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X.assign(**{c: X[c].astype(object).where(X[c].notna(), "NA").astype(str) for c in self.text_})
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.model_.predict_proba(self._frame(X)))
+
+
+def catboost() -> Any:
+    return CatBoostNative()
+
+
+PEERS = {"logreg": logreg, "xgboost": xgboost, "lightgbm": lightgbm, "catboost": catboost, "hgb": hgb}
+
+
+def _importable(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass
@@ -149,9 +193,10 @@ def _score_peer(name: str, data: Dataset) -> Row:
     return row
 
 
-def _score_cxml(data: Dataset, trials: int) -> Row:
-    spec = get_family("churn").spec
-    cfg = TuningConfig(n_trials=trials, cv_folds=CV_FOLDS, n_jobs=N_JOBS)
+def _score_cxml(data: Dataset, trials: int | None) -> Row:
+    family = get_family("churn")
+    spec = family.spec
+    cfg = load_pipeline("churn", None, trials, cv_folds=family.table_cv_folds).tuning  # what the CLI tunes with
     row, started = Row("cxml"), time.perf_counter()
     study = run_study(spec, data.X_train, data.y_train, cfg, storage=None, study_name=f"bench-{data.name}")
     tuned = time.perf_counter() - started
@@ -172,10 +217,11 @@ def _score_cxml(data: Dataset, trials: int) -> Row:
     m = spec.metrics(data.y_holdout, spec.score(model, data.X_holdout))
     row.holdout_roc, row.holdout_pr = m["roc_auc"], m["pr_auc"]
     row.seconds = time.perf_counter() - started
-    algo = params.get("algorithm")
+    chosen = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in study.best_params.items())
     row.note = (
-        f"tuning {tuned:.0f}s, {study.n_complete} complete / {study.n_pruned} pruned, {algo}, "
-        f"best trial CV pr_auc {study.best_value:.4f}"
+        f"tuning {tuned:.0f}s, {study.n_complete} complete / {study.n_pruned} pruned of {cfg.n_trials} trials "
+        f"(timeout {cfg.timeout_s} s); best trial CV pr_auc {study.best_value:.4f}: {chosen}; "
+        f"blend weight of the linear part in the refit {model.fitted_params()['linear_weight']:.2f}"
     )
     return row
 
@@ -195,7 +241,8 @@ def _margins(rows: list[Row]) -> list[str]:
         best_ho = max(peers, key=lambda r: getattr(r, holdout))
         lines.append(
             f"{label}: cxml - best peer by CV ({best.model}) = {diff.mean():+.4f} ± {diff.std(ddof=1):.4f} "
-            f"(paired over folds, cxml ahead on {wins}/{len(diff)} folds); "
+            f"(paired over folds, cxml ahead on {wins}/{len(diff)} folds; per fold "
+            f"{' '.join(f'{d:+.4f}' for d in diff)}); "
             f"holdout vs best peer on holdout ({best_ho.model}) = "
             f"{getattr(cxml, holdout) - getattr(best_ho, holdout):+.4f}"
         )
@@ -215,21 +262,22 @@ def _text_table(rows: list[Row]) -> list[str]:
     return out
 
 
-def _markdown(title: str, data: Dataset, rows: list[Row], margins: list[str], command: str) -> str:
+def _markdown(title: str, data: Dataset, rows: list[Row], margins: list[str]) -> str:
     lines = [
         f"### {title}",
         "",
-        f"`{command}` — n_train {len(data.y_train):,}, n_holdout {len(data.y_holdout):,}, "
+        f"n_train {len(data.y_train):,}, n_holdout {len(data.y_holdout):,}, "
         f"positive rate {np.mean(data.y_train):.3f}; CV = the same {CV_FOLDS} stratified folds (seed {CV_SEED}) "
         "of the training part for every model, mean ± sd over folds; holdout = fit on the training part.",
         "",
-        "| model | CV ROC-AUC | CV PR-AUC | holdout ROC-AUC | holdout PR-AUC | seconds |",
-        "|---|---|---|---|---|---|",
+        "| model | CV ROC-AUC | ROC-AUC per fold | CV PR-AUC | holdout ROC-AUC | holdout PR-AUC | seconds |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        per_fold = " ".join(f"{v:.4f}" for v in r.fold_roc)
         lines.append(
-            f"| {r.model} | {_ms(r.fold_roc)} | {_ms(r.fold_pr)} | {r.holdout_roc:.4f} | {r.holdout_pr:.4f} "
-            f"| {r.seconds:.1f} |"
+            f"| {r.model} | {_ms(r.fold_roc)} | {per_fold} | {_ms(r.fold_pr)} | {r.holdout_roc:.4f} "
+            f"| {r.holdout_pr:.4f} | {r.seconds:.1f} |"
         )
     lines += ["", f"cxml: {rows[0].note}", ""] + [f"- {m}" for m in margins] + [""]
     return "\n".join(lines) + "\n"
@@ -242,12 +290,13 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawTextHelpFormatter,
     )
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["telco", "bank"])
-    parser.add_argument("--trials", type=int, default=25, help="Optuna trials for cxml (default 25, as the CLI)")
+    parser.add_argument("--trials", type=int, help="Optuna trials for cxml (default: as the CLI, pipelines/churn.yaml)")
     parser.add_argument("--peers", nargs="+", choices=list(PEERS), default=list(PEERS))
-    parser.add_argument("--out", type=Path, help="append a markdown section to this file")
+    parser.add_argument("--results", type=Path, help="replace the churn section of this Markdown file (RESULTS.md)")
     args = parser.parse_args(argv)
     command = "python bench/churn_peers.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
+    started = time.perf_counter()
     # one thread everywhere (boosters already take n_jobs=1; this caps HGB's OpenMP and BLAS), 2-core machine
     threadpool_limits(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -264,7 +313,10 @@ def main(argv: list[str] | None = None) -> int:
             drop=meta["drop"],
             seed=0,
         )
-        rows = [_score_cxml(data, args.trials)] + [_score_peer(name, data) for name in args.peers]
+        peers = [p for p in args.peers if p != "catboost" or _importable("catboost")]
+        if len(peers) < len(args.peers):
+            print("catboost is not importable here: skipped (`make bench-peers` runs it)", file=sys.stderr)
+        rows = [_score_cxml(data, args.trials)] + [_score_peer(name, data) for name in peers]
         margins = _margins(rows)
         title = f"{key}: {path.name} (target {meta['target']})"
         print(f"\n{title}")
@@ -275,13 +327,33 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(_text_table(rows)))
         print(f"cxml: {rows[0].note}")
         print("\n".join(margins))
-        sections.append(_markdown(title, data, rows, margins, command))
+        sections.append(_markdown(title, data, rows, margins))
         sys.stdout.flush()
 
-    if args.out is not None:
-        with args.out.open("a") as fh:
-            fh.write(f"\n## Churn model vs peers ({time.strftime('%Y-%m-%d')})\n\n" + "\n".join(sections))
+    if args.results is not None:
+        load = os.getloadavg()
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        intro = (
+            f"`{command}` on {when}, {time.perf_counter() - started:.0f} s "
+            f"in all on {os.cpu_count()} CPUs (load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end; "
+            "the seconds are noisy, the AUCs are seeded and deterministic). cxml is the README's "
+            "`cxml train churn --table` (pipelines/churn.yaml, 5-fold tuning CV, 5-bag refit); its CV ROC-AUC is the "
+            "command's `cv_metrics`. Regenerated by `make bench-peers`."
+        )
+        _replace_section(args.results, "\n".join([SECTION, "", intro, "", "\n".join(sections)]))
     return 0
+
+
+def _replace_section(path: Path, body: str) -> None:
+    """``body`` in place of the section that starts with SECTION (up to the next ``## ``), or appended."""
+    text = path.read_text() if path.exists() else ""
+    start = text.find(SECTION + "\n")
+    if start < 0:
+        path.write_text(text.rstrip("\n") + "\n\n" + body.rstrip("\n") + "\n")
+        return
+    end = text.find("\n## ", start + len(SECTION))
+    rest = "" if end < 0 else text[end:]
+    path.write_text(text[:start] + body.rstrip("\n") + "\n" + rest)
 
 
 if __name__ == "__main__":

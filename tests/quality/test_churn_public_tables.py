@@ -1,4 +1,9 @@
-"""Bring-your-own-table churn on the public sets: 5-fold cross-validated ROC-AUC at least the stated peers."""
+"""Bring-your-own-table churn on the public sets: the README's command, 5-fold cross-validated ROC-AUC.
+
+Thresholds sit a little below what bench/churn_peers.py measured for the same command (bench/RESULTS.md, churn
+section: Telco 0.8491, Bank 0.8688), above its best peers there (Telco: logistic regression 0.8445, the issue's
+XGBoost 0.8441; Bank: LightGBM 0.8632, XGBoost 0.8643). On Telco the additive logit earns a share of the blend.
+"""
 
 import pytest
 
@@ -10,12 +15,12 @@ CASES = {
     "telco": (
         ("telco_churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv"),
         ["--target", "Churn", "--id", "customerID"],
-        0.845,
+        0.847,
     ),
     "bank": (
         ("bank_churn", "Churn_Modelling.csv"),
-        ["--target", "Exited", "--drop", "RowNumber", "--drop", "CustomerId", "--drop", "Surname"],
-        0.865,
+        ["--target", "Exited", "--id", "CustomerId", "--drop", "RowNumber", "--drop", "Surname"],
+        0.866,
     ),
 }
 
@@ -39,6 +44,10 @@ def test_cross_validated_roc_auc(name, tmp_path):
     assert result["metrics"]["pr_auc"] > result["baseline_metrics"]["pr_auc"]
     assert result["gate"]["decision"] == "promoted"
     assert result["model_name"].startswith("cxml.churn.")
+    weight = result["params"]["linear_weight"]
+    assert 0 <= weight <= 1
+    if name == "telco":
+        assert weight > 0, result["params"]
 
 
 def test_blank_total_charges_are_coerced_with_a_warning(tmp_path):

@@ -94,3 +94,59 @@ def test_cross_fitted_bags_add_up_and_calibrate(table):
     p = model.predict_proba(X.iloc[2000:])[:, 1]
     assert abs(p.mean() - y[2000:].mean()) < 0.05
     assert model.predict_record(X.iloc[2000].to_dict()) == pytest.approx(p[0])
+
+
+@pytest.fixture(scope="module")
+def additive_table():
+    """A mostly additive signal (a curve in one numeric, a plan effect) with missing values: the blend's case."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    frame = pd.DataFrame({"tenure": rng.uniform(0, 72, n), "charges": rng.uniform(20, 120, n)})
+    frame["plan"] = rng.choice(["month", "year", "two-year"], n)
+    logit = 1.5 - 0.06 * frame["tenure"] + 0.0004 * (frame["charges"] - 70) ** 2
+    logit += frame["plan"].map({"month": 0.8, "year": -0.5, "two-year": -1.5})
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame.loc[frame.index[:30], "charges"] = np.nan
+    frame.index = [f"C{i:05d}" for i in range(n)]
+    return frame, y
+
+
+@pytest.mark.parametrize("n_bags", [1, 3])
+def test_blend_explains_adds_up_and_serves_one_record(additive_table, n_bags):
+    X, y = additive_table
+    model = ChurnClassifier(n_bags=n_bags, linear_weight="auto").fit(X.iloc[:2000], y[:2000])
+    w = model.fitted_params()["linear_weight"]
+    assert 0 < w <= 1  # an additive signal: the linear part earns a weight
+    rows = X.iloc[2000:2100]
+    e = model.explain(rows)
+    np.testing.assert_allclose(e.values.sum(axis=1) + e.base_values, model.raw_margin(rows), atol=1e-4)
+    p = model.explain(rows, output="probability")
+    np.testing.assert_allclose(p.values.sum(axis=1) + p.base_values, model.predict_proba(rows)[:, 1], atol=1e-5)
+    assert model.predict_record(X.iloc[2000].to_dict()) == pytest.approx(model.predict_proba(X.iloc[[2000]])[0, 1])
+
+
+def test_blend_weight_one_is_the_linear_part_and_beats_trees_alone_on_additive_data(additive_table):
+    X, y = additive_table
+    linear = ChurnClassifier(n_bags=3, linear_weight=1.0).fit(X.iloc[:2000], y[:2000])
+    np.testing.assert_allclose(linear.raw_margin(X), linear.linear_.margin(linear.encoder_.transform(X)), atol=1e-9)
+    trees = ChurnClassifier(n_bags=3).fit(X.iloc[:2000], y[:2000])
+    blend = ChurnClassifier(n_bags=3, linear_weight="auto").fit(X.iloc[:2000], y[:2000])
+    auc = {m: roc_auc_score(y[2000:], m.predict_proba(X.iloc[2000:])[:, 1]) for m in (trees, blend)}
+    assert auc[blend] > auc[trees]
+    assert trees.fitted_params() == {"linear_weight": 0.0} and trees.linear_ is None
+
+
+def test_blend_survives_a_pickle(additive_table):
+    import pickle
+
+    X, y = additive_table
+    model = ChurnClassifier(linear_weight="auto").fit(X.iloc[:1000], y[:1000])
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(X.head(20)), model.predict_proba(X.head(20)))
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5, "half"])
+def test_bad_linear_weight_is_refused(additive_table, weight):
+    X, y = additive_table
+    with pytest.raises(ValueError, match='linear_weight must be a number from 0 to 1 or "auto"'):
+        ChurnClassifier(linear_weight=weight).fit(X.head(200), y[:200])

@@ -141,6 +141,7 @@ def suggest_booster(
     trial: Any,
     algorithms: tuple[str, ...] | None,
     *,
+    learning_rate: tuple[float, float] = (0.01, 0.2),
     max_depth: tuple[int, int] = (2, 7),
     min_child_weight: tuple[float, float] = (0.5, 50.0),
     num_leaves: tuple[int, int] = (4, 64),
@@ -155,7 +156,7 @@ def suggest_booster(
     if algorithms is not None:
         algorithm = params["algorithm"] = trial.suggest_categorical("algorithm", list(algorithms))
     params |= {
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", *learning_rate, log=True),
         "max_depth": trial.suggest_int("max_depth", *max_depth),
         "min_child_weight": trial.suggest_float("min_child_weight", *min_child_weight, log=True),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
