@@ -23,6 +23,9 @@ Methods
                       pairwise interactions in the elasticity model and 3 repeats of the cross-fitting.
                       Demand: ``predict`` (nuisance at a fixed price + elasticity × log price).
   cxml DML hist       the same with scikit-learn's ``HistGradientBoostingRegressor`` nuisances.
+  cxml DML pooled     (company only) cxml DML with each block of cell effects pooled by empirical Bayes
+                      (``pooling="empirical_bayes"``, what the price family ships; Dominick's INCOME is numeric,
+                      nothing to pool).
   cxml monotone GBM   ``MonotoneDemandGBM`` on the controls and the price (demand only; its arc elasticity at
                       the observed prices, ±5 %, is shown for reference).
   econml LinearDML    ``LinearDML`` with ``LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=15,
@@ -41,6 +44,7 @@ Run (EconML in its own virtualenv beside the pinned stack; without it the EconML
     .venv/bin/python -m uv pip install --python /tmp/peers-price/bin/python -r requirements.lock econml==0.17.0
     PYTHONPATH=src /tmp/peers-price/bin/python bench/price_peers.py            # ~6 min on 2 shared vCPUs
     PYTHONPATH=src /tmp/peers-price/bin/python bench/price_peers.py --customers 30000 --no-forest   # quicker
+    PYTHONPATH=src .venv/bin/python bench/price_peers.py --customers 20000 --seed 0 --no-dominicks   # the demo's
 """
 
 from __future__ import annotations
@@ -135,10 +139,10 @@ def cells_or_rows(task: Task) -> pd.DataFrame:
     return task.truth if task.truth is not None else task.frame
 
 
-def cxml_dml(task: Task, nuisance: str) -> dict[str, Any]:
+def cxml_dml(task: Task, nuisance: str, pooling: str | None = None) -> dict[str, Any]:
     def fit(rows: np.ndarray | None) -> ElasticityDML:
         frame, w = task.part(rows)
-        model = ElasticityDML(nuisance=nuisance, random_state=0, **task.dml)  # type: ignore[arg-type]
+        model = ElasticityDML(nuisance=nuisance, pooling=pooling, random_state=0, **task.dml)  # type: ignore[arg-type]
         return model.fit(
             frame[task.x], frame["y"], treatment=frame["t"], controls=frame[task.controls], sample_weight=w
         )
@@ -312,6 +316,7 @@ def main() -> None:
         results = {
             "cxml DML": cxml_dml(task, "lightgbm"),
             "cxml DML hist": cxml_dml(task, "hist"),
+            **({"cxml DML pooled": cxml_dml(task, "lightgbm", "empirical_bayes")} if task.truth is not None else {}),
             "cxml monotone GBM": monotone_gbm(task),
             **econml_methods(task, not args.no_forest),
             "log-log OLS": log_log(task),

@@ -36,6 +36,11 @@ movement from week and group alone and leave noise for the elasticity; ``diagnos
 
 ``n_repeats > 1`` repeats the cross-fitting on new folds and averages; the covariance adds the spread of the
 estimates across repeats (Chernozhukov et al. 2018, mean aggregation), so intervals account for the split.
+
+``pooling="empirical_bayes"`` then shrinks each block of categorical terms toward the pooled value, by how far
+its effects spread beyond their noise (:mod:`cxml.models.price_pooling`); ``coef_``/``cov_`` are the posterior
+mean and covariance, ``coef_unpooled_``/``cov_unpooled_`` the estimates before it, ``pooling_tau2_`` each
+block's variance. The nuisances refitted for ``predict`` use the pooled elasticity.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from cxml.models.encoding import TableEncoder, is_categorical
+from cxml.models.price_pooling import design_blocks, partial_pool
 
 Nuisance = Literal["lightgbm", "hist", "linear", "auto"]
 Kind = Literal["lightgbm", "hist", "linear"]
@@ -64,6 +70,7 @@ LINEAR_RIDGE = 1e-6
 """Ridge on the linear nuisance, relative to the mean diagonal of X'WX: only enough to make collinear dummies
 (a group nested in another) solvable; it shrinks nothing measurably."""
 Score = Literal["partialling_out", "iv_type"]
+Pooling = Literal["empirical_bayes"] | None
 Interactions = Literal["pairwise"] | Sequence[tuple[str, str]] | None
 
 
@@ -237,6 +244,7 @@ class ElasticityDML(BaseEstimator):
         n_iter: int = 2,
         n_repeats: int = 1,
         cov_type: Literal["HC0", "HC1"] = "HC1",
+        pooling: Pooling = None,
         refit_nuisances: bool = True,
         n_jobs: int = 1,
         random_state: int = 0,
@@ -258,6 +266,7 @@ class ElasticityDML(BaseEstimator):
         self.n_iter = n_iter
         self.n_repeats = n_repeats
         self.cov_type = cov_type
+        self.pooling = pooling
         self.refit_nuisances = refit_nuisances
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -278,6 +287,8 @@ class ElasticityDML(BaseEstimator):
             raise ValueError(f"score must be 'partialling_out' or 'iv_type', got {self.score!r}")
         if self.nuisance not in ("lightgbm", "hist", "linear", "auto"):
             raise ValueError(f"nuisance must be 'lightgbm', 'hist', 'linear' or 'auto', got {self.nuisance!r}")
+        if self.pooling not in ("empirical_bayes", None):
+            raise ValueError(f"pooling must be 'empirical_bayes' or None, got {self.pooling!r}")
         n = len(np.asarray(y).ravel())
         X = pd.DataFrame(index=pd.RangeIndex(n)) if X is None else X
         if not isinstance(X, pd.DataFrame):
@@ -299,6 +310,12 @@ class ElasticityDML(BaseEstimator):
         beta = coefs.mean(axis=0)
         cov = np.mean([s.cov + np.outer(s.coef - beta, s.coef - beta) for s in splits], axis=0)
         names = self.design_.names_
+        self.coef_unpooled_ = pd.Series(beta, index=names)
+        self.cov_unpooled_ = pd.DataFrame(cov, index=names, columns=names)
+        self.pooling_tau2_: dict[str, float] = {}
+        if self.pooling == "empirical_bayes":
+            pooled = partial_pool(beta, cov, design_blocks(self.design_))
+            beta, cov, self.pooling_tau2_ = pooled.coef, pooled.cov, pooled.tau2
         self.coef_ = pd.Series(beta, index=names)
         self.cov_ = pd.DataFrame(cov, index=names, columns=names)
         t_hat, y_hat = np.mean([s.t_hat for s in splits], axis=0), np.mean([s.y_hat for s in splits], axis=0)

@@ -15,17 +15,20 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from cxml.models.demand import PRICE_FEATURE, LogLogDemand, MonotoneDemandGBM
-from cxml.models.dml import ElasticityDML, Nuisance
+from cxml.models.dml import ElasticityDML, Nuisance, Pooling
 from cxml.models.price_frame import CONTROL, TIME, UNIT
 
 MAX_PAIRWISE_TERMS = 64
 
 
 AUTO_INTERACTION_SNR = 3.0
-"""``interactions="auto"`` keeps the pairwise terms only when their joint Wald statistic shows a signal at least
-this many times their sampling noise (``_signal_to_noise``). Mere significance is not enough: on 5,000 simulated
-customers (seed 2) they are significant (p 0.001, signal/noise 1.1) yet raise the held-out elasticity MAE from
-0.29 to 0.80; on 100,000 (signal/noise > 10) they lift the 90 % interval coverage from 0.42 to 0.71."""
+"""Without pooling, ``interactions="auto"`` keeps the pairwise terms only when their joint Wald statistic shows a
+signal at least this many times their sampling noise (``_signal_to_noise``). Mere significance is not enough: on
+5,000 simulated customers (seed 2) they are significant (p 0.001, signal/noise 1.1) yet raise the held-out
+elasticity MAE from 0.29 to 0.80; on 100,000 (signal/noise > 10) they lift the 90 % interval coverage from 0.42 to
+0.71. With ``pooling`` they are kept when pooling leaves some spread in them (``PriceDML._keeps_interactions``) and
+shrunk by their own ``tau²``, the same choice by degrees (20,000 customers, seed 2: 48-cell MAE 0.27 without them,
+0.20 pooled with them)."""
 
 
 Demand = Literal["dml", "gbm", "mean"]
@@ -98,10 +101,11 @@ def _interactions(X: pd.DataFrame, effects: list[str]) -> str | None:
 
 def _signal_to_noise(model: ElasticityDML, selected: Any) -> float:
     """``(W − df) / df`` for the Wald statistic ``W`` of the selected terms: their estimated squared signal per unit
-    of sampling noise (``E[W] = df`` when they are all zero)."""
-    terms = [t for t in model.coef_.index if selected(t)]
-    b = model.coef_[terms].to_numpy()
-    V = model.cov_.loc[terms, terms].to_numpy()
+    of sampling noise (``E[W] = df`` when they are all zero), on the estimates before any pooling."""
+    coef, cov = getattr(model, "coef_unpooled_", model.coef_), getattr(model, "cov_unpooled_", model.cov_)
+    terms = [t for t in coef.index if selected(t)]
+    b = coef[terms].to_numpy()
+    V = cov.loc[terms, terms].to_numpy()
     return float((b @ np.linalg.pinv(V) @ b - len(terms)) / len(terms))
 
 
@@ -110,8 +114,12 @@ class PriceDML(BaseEstimator):
 
     ``fit(X, y)``: ``X`` a price frame (see the module docstring for its column roles), ``y`` log quantity or a
     targets frame. Nuisance parameters go to ``ElasticityDML``; ``demand_*`` to ``MonotoneDemandGBM``.
-    ``interactions="auto"`` adds pairwise products of the heterogeneity columns when there are few of them and a
-    joint Wald test finds them well above noise (``AUTO_INTERACTION_SNR``); ``interactions_`` says what was used.
+    ``interactions="auto"`` adds pairwise products of the heterogeneity columns when there are few of them (and,
+    without pooling, a joint Wald test finds them well above noise: ``AUTO_INTERACTION_SNR``); ``interactions_``
+    says what was used. ``pooling="empirical_bayes"`` shrinks each block of categorical effects (a column's levels,
+    a pair's interaction) toward the pooled value by its estimated spread (:mod:`cxml.models.price_pooling`): on the
+    demo's 20,000 customers the held-out elasticity MAE falls from 0.53 to about 0.26; ``None`` keeps the raw
+    estimates. ``fitted_params()`` reports each block's ``tau²`` (``pooling.tau2.<block>``).
 
     Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be a price frame whose column names carry their
     roles (``log_price``, ``time:``, ``unit:``, ``control:``), with at least one heterogeneity column.
@@ -128,6 +136,7 @@ class PriceDML(BaseEstimator):
         reg_lambda: float = 1.0,
         interactions: Literal["auto", "pairwise"] | None = "auto",
         n_repeats: int = 1,
+        pooling: Pooling = "empirical_bayes",
         demand: Demand = "dml",
         demand_learning_rate: float = 0.05,
         demand_num_leaves: int = 31,
@@ -145,6 +154,7 @@ class PriceDML(BaseEstimator):
         self.reg_lambda = reg_lambda
         self.interactions = interactions
         self.n_repeats = n_repeats
+        self.pooling = pooling
         self.demand = demand
         self.demand_learning_rate = demand_learning_rate
         self.demand_num_leaves = demand_num_leaves
@@ -169,13 +179,14 @@ class PriceDML(BaseEstimator):
         chosen: str | None = self.interactions
         if chosen == "auto":
             chosen = _interactions(effects, list(effects.columns))
-        self.dml_ = self._dml(roles, chosen).fit(effects, log_q, treatment=t, controls=controls, sample_weight=w)
+        fit = {"treatment": t, "controls": controls, "sample_weight": w}
+        self.dml_ = self._dml(roles, chosen).fit(effects, log_q, **fit)
         self.interaction_snr_ = float("nan")
         if self.interactions == "auto" and chosen is not None:
             self.interaction_snr_ = _signal_to_noise(self.dml_, lambda term: ":" in term)
-            if not self.interaction_snr_ >= AUTO_INTERACTION_SNR:
+            if not self._keeps_interactions():
                 chosen = None
-                self.dml_ = self._dml(roles, None).fit(effects, log_q, treatment=t, controls=controls, sample_weight=w)
+                self.dml_ = self._dml(roles, None).fit(effects, log_q, **fit)
         self.interactions_ = chosen
         self.demand_model_ = MonotoneDemandGBM(
             learning_rate=self.demand_learning_rate,
@@ -207,9 +218,21 @@ class PriceDML(BaseEstimator):
             "residual_price_share": float(d.get("residual_price_share", float("nan"))),
             "interactions": str(self.interactions_),
         }
+        tau2 = getattr(self.dml_, "pooling_tau2_", {})  # models pickled before pooling have none
+        out.update({f"pooling.tau2.{block}": float(t) for block, t in tau2.items()})
         for role, fits in getattr(self.dml_, "nuisance_fit_", {}).items():
             out.update({f"nuisance.r2.{role}.{kind}": float(r2) for kind, r2 in fits.items()})
         return out
+
+    def _keeps_interactions(self) -> bool:
+        """``interactions="auto"``: without pooling, a Wald signal of at least ``AUTO_INTERACTION_SNR``; with it,
+        some spread left in an interaction block (``tau² > 0``). When pooling removes every interaction the model
+        meant is the one without them, and it is fitted as such: the pairwise fit constrained to zero interactions
+        (a minimum-distance estimate with an estimated covariance, biased in small samples: Altonji and Segal 1996)
+        put the segments 0.44 too elastic on 5,000 customers (seed 2; 48-cell MAE 0.52, main effects alone 0.32)."""
+        if getattr(self, "pooling", None) is None:
+            return bool(self.interaction_snr_ >= AUTO_INTERACTION_SNR)
+        return any(t > 0 for block, t in self.dml_.pooling_tau2_.items() if ":" in block)
 
     def _dml(self, roles: Roles, interactions: str | None) -> ElasticityDML:
         """The DML of these roles. The IV-type score only where the nuisances are additive (price units moving by
@@ -231,6 +254,7 @@ class PriceDML(BaseEstimator):
             fixed_effects=[plain(roles.time)] if roles.time else [],
             interactions=interactions,  # type: ignore[arg-type]
             n_repeats=self.n_repeats,
+            pooling=getattr(self, "pooling", None),
             n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
