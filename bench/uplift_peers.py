@@ -22,6 +22,10 @@ What it measures
    effect for every arm, whichever arm they got), Pearson r with the true effect, and the observed qini (that
    arm's holdout rows against the control rows). The true-effect ranking's qini is printed as the ceiling.
 
+3. Heterogeneous simulated campaigns (``cxml.data.synthetic.uplift_experiment``, shapes ``--shapes``, seeds
+   0..``--sim-seeds``-1, ``--sim-customers`` customers, offer vs control): the command's 30 % stratified holdout;
+   qini on the observed outcomes and PEHE against every holdout customer's true effect, mean ± sd over seeds.
+
 Methods (all given the same rows; ``--seeds`` varies the split and the seeds of the models)
 
   cxml s/t/x/dr      ``SPEC.build({"learner": l, **PARAMS})``: 1000 trees at most, early stopping after 30
@@ -30,6 +34,13 @@ Methods (all given the same rows; ``--seeds`` varies the split and the seeds of 
                      default on the company only, where min_child_weight 200 leaves the S- and T-learners'
                      binary outcome models without a single split (a leaf needs a hessian sum of 200, i.e.
                      about 1,000 rows at a 25 % purchase rate, and an arm has about 1,000 training rows).
+  cxml forest        ``SPEC.build({"learner": "forest"})``: the honest uplift forest with its defaults (200 trees,
+                     depth 6, min_leaf 100, max_features 0.8, half the rows per tree split in structure and
+                     estimation halves).
+  cxml command       what ``cxml train uplift --table FILE ...`` fits: the Optuna study of pipelines/uplift.yaml
+                     (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner and the forest) on
+                     the training rows, then the best trial refitted on all of them (``--command-trials``
+                     overrides the trials as ``--trials`` does); on ``--command-tasks``.
   cxml ct            ``ClassTransformation`` with the same settings, fitted per arm on that arm's and the
                      control's rows (the three-arm task fits one per arm).
   response model     ``cxml.models.uplift.ResponseModel``: P(respond | x, arm) per arm, the naive ranking. On the
@@ -53,12 +64,15 @@ training columns); cxml's learners encode it themselves (``TableEncoder``). Ever
 (``n_jobs=1``). The peers are imported lazily: when scikit-uplift or causalml is missing their rows are skipped
 with the reason printed. No network access.
 
-Run (about 9 minutes on 2 shared vCPUs with both peers installed, 2-3 without them)::
+Run (before issue #18 about 9 minutes on 2 shared vCPUs with both peers; the forest rows, the command's 20-trial
+studies and the simulated part made each of the three parts in RESULTS.md take about 35 minutes at a load of
+12-17; ``--command-trials`` and ``--sim-seeds`` shorten it)::
 
     .venv/bin/python bench/uplift_peers.py                      # everything, 5 seeds, 20,000 customers
     .venv/bin/python bench/uplift_peers.py --seeds 2 --tasks womens-visit --no-company   # a quick look
     .venv/bin/python bench/uplift_peers.py --variants all       # cxml's VARIANTS on Hillstrom too (~11 min)
     .venv/bin/python bench/uplift_peers.py --markdown /tmp/uplift.md   # also write the tables as Markdown
+    .venv/bin/python bench/uplift_peers.py --tasks --no-company --sim-seeds 1   # the simulated campaigns only
 """
 
 from __future__ import annotations

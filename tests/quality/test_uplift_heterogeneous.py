@@ -1,4 +1,4 @@
-"""Uplift where effects differ by customer: the documented command beats the response model on Qini and PEHE.
+"""Uplift where effects differ by customer: the documented command recovers the effects, the response model not.
 
 The simulated campaign of :mod:`cxml.data.synthetic.uplift_experiment` (shape ``browse-lapse``: the effect rises
 with browsing and lapsing, turns negative after repeated service calls and half follows the baseline response),
@@ -6,6 +6,10 @@ written as a file and trained by the job ``cxml train uplift --table FILE --trea
 --target responded --id-column customer_id`` runs, with ``--trials 3`` to stay under a minute. The holdout the run
 logs carries the champion's and the response model's scores; PEHE is against every holdout customer's true
 effect (the response model's "effect" is its P(respond | offer) minus the control rate in training).
+
+Not asserted: a higher Qini than the response model's. On this shape the response model ranks nearly as well as
+the true effects can (bench/RESULTS.md, issue #18 section: 0.00523 against the command's 0.00506 and the
+ceiling's 0.00655, two seeds), so which of the two is ahead on one holdout is a coin flip.
 """
 
 from __future__ import annotations
@@ -47,7 +51,9 @@ def trained(tmp_path_factory):
     control_rate = table.loc[table[TREATMENT] == CONTROL_VALUE, TARGET].mean()
     true = truth.reindex(holdout.index.astype(str)).to_numpy(float)
     assert np.isfinite(true).all()
+    ate = table.loc[table[TREATMENT] == OFFER, TARGET].mean() - control_rate
     pehe = {
+        "constant": float(np.sqrt(np.mean((ate - true) ** 2))),
         "model": float(np.sqrt(np.mean((holdout[f"__score__:{OFFER}"].to_numpy(float) - true) ** 2))),
         "response": float(
             np.sqrt(np.mean((expit(holdout[f"__baseline_score__:{OFFER}"].to_numpy(float)) - control_rate - true) ** 2))
@@ -56,17 +62,16 @@ def trained(tmp_path_factory):
     return result, pehe
 
 
-def test_the_command_beats_the_response_model_on_qini(trained):
-    result, _ = trained
-    assert result.metrics["qini"] > result.baseline_metrics["qini"], (result.metrics, result.baseline_metrics)
-
-
-def test_the_command_beats_the_response_model_on_pehe_against_the_true_effects(trained):
+def test_the_command_recovers_the_effects_far_better_than_the_response_model(trained):
     _, pehe = trained
-    assert pehe["model"] < 0.8 * pehe["response"], pehe
+    assert pehe["model"] < 0.6 * pehe["response"], pehe
 
 
-def test_the_gate_promotes_it_with_a_qini_interval_above_zero(trained):
+def test_the_command_recovers_heterogeneity_the_average_effect_misses(trained):
+    _, pehe = trained
+    assert pehe["model"] < 0.85 * pehe["constant"], pehe
+
+
+def test_its_qini_interval_is_clear_of_random_targeting(trained):
     result, _ = trained
     assert result.metrics["qini_ci_low"] > 0, result.metrics
-    assert result.gate.passed, result.gate.reason
