@@ -22,6 +22,10 @@ What it measures
    effect for every arm, whichever arm they got), Pearson r with the true effect, and the observed qini (that
    arm's holdout rows against the control rows). The true-effect ranking's qini is printed as the ceiling.
 
+3. Heterogeneous simulated campaigns (``cxml.data.synthetic.uplift_experiment``, shapes ``--shapes``, seeds
+   0..``--sim-seeds``-1, ``--sim-customers`` customers, offer vs control): the command's 30 % stratified holdout;
+   qini on the observed outcomes and PEHE against every holdout customer's true effect, mean ± sd over seeds.
+
 Methods (all given the same rows; ``--seeds`` varies the split and the seeds of the models)
 
   cxml s/t/x/dr      ``SPEC.build({"learner": l, **PARAMS})``: 1000 trees at most, early stopping after 30
@@ -30,6 +34,13 @@ Methods (all given the same rows; ``--seeds`` varies the split and the seeds of 
                      default on the company only, where min_child_weight 200 leaves the S- and T-learners'
                      binary outcome models without a single split (a leaf needs a hessian sum of 200, i.e.
                      about 1,000 rows at a 25 % purchase rate, and an arm has about 1,000 training rows).
+  cxml forest        ``SPEC.build({"learner": "forest"})``: the honest uplift forest with its defaults (200 trees,
+                     depth 6, min_leaf 100, max_features 0.8, half the rows per tree split in structure and
+                     estimation halves).
+  cxml command       what ``cxml train uplift --table FILE ...`` fits: the Optuna study of pipelines/uplift.yaml
+                     (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner and the forest) on
+                     the training rows, then the best trial refitted on all of them (``--command-trials``
+                     overrides the trials as ``--trials`` does); on ``--command-tasks``.
   cxml ct            ``ClassTransformation`` with the same settings, fitted per arm on that arm's and the
                      control's rows (the three-arm task fits one per arm).
   response model     ``cxml.models.uplift.ResponseModel``: P(respond | x, arm) per arm, the naive ranking. On the
@@ -53,12 +64,15 @@ training columns); cxml's learners encode it themselves (``TableEncoder``). Ever
 (``n_jobs=1``). The peers are imported lazily: when scikit-uplift or causalml is missing their rows are skipped
 with the reason printed. No network access.
 
-Run (about 9 minutes on 2 shared vCPUs with both peers installed, 2-3 without them)::
+Run (before issue #18 about 9 minutes on 2 shared vCPUs with both peers; the forest rows, the command's 20-trial
+studies and the simulated part made each of the three parts in RESULTS.md take about 35 minutes at a load of
+12-17; ``--command-trials`` and ``--sim-seeds`` shorten it)::
 
     .venv/bin/python bench/uplift_peers.py                      # everything, 5 seeds, 20,000 customers
     .venv/bin/python bench/uplift_peers.py --seeds 2 --tasks womens-visit --no-company   # a quick look
     .venv/bin/python bench/uplift_peers.py --variants all       # cxml's VARIANTS on Hillstrom too (~11 min)
     .venv/bin/python bench/uplift_peers.py --markdown /tmp/uplift.md   # also write the tables as Markdown
+    .venv/bin/python bench/uplift_peers.py --tasks --no-company --sim-seeds 1   # the simulated campaigns only
 """
 
 from __future__ import annotations
@@ -80,9 +94,11 @@ import pandas as pd
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
+from cxml.config import load_pipeline
 from cxml.datasets.uplift import uplift_table_dataset
 from cxml.models.meta_learners import ClassTransformation
 from cxml.models.uplift import CONTROL, SPEC, ResponseModel
+from cxml.tuning import run_study
 
 ROOT = Path(__file__).resolve().parent.parent
 HILLSTROM = ROOT.parent / "shared" / "data" / "hillstrom" / "hillstrom.csv"
@@ -167,6 +183,25 @@ def cxml_learner(learner: str, params: dict[str, Any]) -> Scorer:
         return np.asarray(SPEC.score(estimator, s.X_ho), dtype=float)
 
     return run
+
+
+def cxml_command(trials: int | None) -> Scorer:
+    """What ``cxml train uplift --table FILE ...`` fits, with pipelines/uplift.yaml's defaults: the Optuna study
+    over SPEC's search space on the training rows (its trials, timeout, folds, algorithms and seed), then the
+    best trial refitted on all of them. ``trials`` overrides the pipeline's count, as ``--trials`` does."""
+
+    def run(s: Split) -> np.ndarray:
+        cfg = load_pipeline("uplift", None, trials)
+        study = run_study(SPEC, s.X_tr, s.y_tr, cfg.tuning, storage=None, study_name=f"bench-{s.seed}")
+        COMMAND_CHOICES.append(dict(study.best_params))
+        estimator = SPEC.fit(SPEC.build({**study.best_params, **SPEC.refit_params}), s.X_tr, s.y_tr)
+        return np.asarray(SPEC.score(estimator, s.X_ho), dtype=float)
+
+    return run
+
+
+COMMAND_CHOICES: list[dict[str, Any]] = []
+"""The best trial's parameters of every ``cxml command`` fit, in order (printed with the tables)."""
 
 
 def cxml_ct(params: dict[str, Any]) -> Scorer:
@@ -319,9 +354,19 @@ def causalml_urf(s: Split) -> np.ndarray:
 
 
 def methods(
-    *, variants: bool, peers: dict[str, str | None], urf: bool, ct: bool, company: bool = False
+    *,
+    variants: bool,
+    peers: dict[str, str | None],
+    urf: bool,
+    ct: bool,
+    company: bool = False,
+    command: bool = False,
+    command_trials: int | None = None,
 ) -> list[Method]:
     out = [Method(f"cxml {name}", "cxml", cxml_learner(name, PARAMS)) for name in ("s", "t", "x", "dr")]
+    out.append(Method("cxml forest", "cxml", cxml_learner("forest", {})))
+    if command:
+        out.append(Method("cxml command", "cxml", cxml_command(command_trials)))
     if ct:
         out.append(Method("cxml ct", "cxml", cxml_ct(PARAMS)))
     if variants:
@@ -548,6 +593,53 @@ def run_company(customers: int, campaign: str, registry: list[Method], report: R
     return CompanyResult(summary, split.y_ho, scores)
 
 
+def run_simulated(
+    shapes: list[str], seeds: int, customers: int, registry: list[Method], report: Report
+) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """The heterogeneous two-arm campaigns of ``cxml.data.synthetic.uplift_experiment``: per shape and seed, the
+    command's 30 % stratified holdout; Qini on the observed outcomes and PEHE against the true effects."""
+    from cxml.data.synthetic.uplift_experiment import CONTROL_VALUE, TARGET, TREATMENT, simulate_uplift_experiment
+
+    started = time.perf_counter()
+    out: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for shape in shapes:
+        results: dict[str, dict[str, list[float]]] = {m.name: {"qini": [], "pehe": []} for m in registry}
+        for seed in range(seeds):
+            table, truth = simulate_uplift_experiment(customers, shape=shape, seed=seed)
+            ds, _ = uplift_table_dataset(
+                table, TARGET, TREATMENT, CONTROL_VALUE, name=f"sim-{shape}", source="simulated", seed=seed
+            )
+            split = Split(ds.X_train, ds.y_train, ds.X_holdout, ds.y_holdout, seed)
+            true = truth.reindex(split.X_ho.index).to_numpy(float)
+            for method in registry:
+                try:
+                    score = method.run(split)
+                except Exception as exc:  # a failing method is reported, not fatal
+                    print(f"  {shape} seed {seed}: {method.name} failed: {type(exc).__name__}: {exc}")
+                    continue
+                results[method.name]["qini"].append(SPEC.metrics(split.y_ho, score)["qini"])
+                pehe = float(np.sqrt(np.mean((score[:, 0] - true) ** 2))) if method.effect_scale else np.nan
+                results[method.name]["pehe"].append(pehe)
+            oracle = results.setdefault("true effect (ceiling)", {"qini": [], "pehe": []})
+            oracle["qini"].append(SPEC.metrics(split.y_ho, true.reshape(-1, 1))["qini"])
+            oracle["pehe"].append(0.0)
+            print(f"  simulated {shape} seed {seed} done ({time.perf_counter() - started:.0f} s)", flush=True)
+        out[shape] = results
+        rows = [
+            [name, mean_sd(r["qini"], 5), mean_sd(r["pehe"], 4) if np.isfinite(r["pehe"]).all() else "–"]
+            for name, r in results.items()
+            if r["qini"]
+        ]
+        report.table(
+            f"Simulated heterogeneous campaign, shape {shape}: {customers:,} customers, offer vs control, 30 % "
+            f"holdout; mean ± sd over {seeds} seeds",
+            ["method", "qini", "PEHE"],
+            rows,
+        )
+    report.text(f"Part simulated: {time.perf_counter() - started:.0f} s.")
+    return out
+
+
 def best(names: list[str], value: Callable[[str], float]) -> str | None:
     scored = [(value(n), n) for n in names if np.isfinite(value(n))]
     return max(scored)[1] if scored else None
@@ -636,6 +728,18 @@ def main(argv: list[str] | None = None) -> int:
         help="where cxml also runs with the settings in VARIANTS [company]",
     )
     parser.add_argument("--no-peers", action="store_true", help="skip scikit-uplift and causalml")
+    parser.add_argument(
+        "--command-tasks",
+        nargs="*",
+        default=["womens-visit", "simulated"],
+        help="where to add the row of the documented command (tuned as cxml train does) [womens-visit simulated]",
+    )
+    parser.add_argument("--command-trials", type=int, help="the command's tuning trials [the pipeline's]")
+    parser.add_argument(
+        "--shapes", nargs="*", default=["browse-lapse", "baseline-heavy", "sleeping-dogs"], help="simulated shapes"
+    )
+    parser.add_argument("--sim-seeds", type=int, default=2, help="seeds per simulated shape [2]")
+    parser.add_argument("--sim-customers", type=int, default=40_000, help="customers per simulation [40000]")
     parser.add_argument("--no-company", action="store_true", help="skip the simulated company")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
     args = parser.parse_args(argv)
@@ -644,7 +748,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     t0 = time.perf_counter()
-    peers = {m: "--no-peers" for m in PEERS} if args.no_peers else peer_status()
+    peers: dict[str, str | None] = {m: "--no-peers" for m in PEERS} if args.no_peers else peer_status()
     lines = []
     for module, why in peers.items():
         state = f"{PEERS[module]} {peer_version(module)}" if why is None else f"{PEERS[module]} skipped ({why})"
@@ -662,6 +766,8 @@ def main(argv: list[str] | None = None) -> int:
                     peers=peers,
                     urf=task in args.urf_tasks,
                     ct=True,
+                    command=task in args.command_tasks,
+                    command_trials=args.command_trials,
                 )
                 groups |= {m.name: m.group for m in registry}
                 hill[task] = run_hillstrom(task, frame, args.seeds, registry, report)
@@ -672,6 +778,23 @@ def main(argv: list[str] | None = None) -> int:
             )
             groups |= {m.name: m.group for m in registry}
             company = run_company(args.customers, args.campaign, registry, report)
+        if args.shapes:
+            registry = [
+                m
+                for m in methods(
+                    variants=False,
+                    peers=peers,
+                    urf="simulated" in args.urf_tasks,
+                    ct=False,
+                    company=True,
+                    command="simulated" in args.command_tasks,
+                    command_trials=args.command_trials,
+                )
+                if m.group != "sklift" and m.name not in ("cxml s", "cxml t", "causalml s", "causalml t")
+            ]
+            run_simulated(args.shapes, args.sim_seeds, args.sim_customers, registry, report)
+        if COMMAND_CHOICES:
+            report.text("The command's choices, in run order: " + "; ".join(map(str, COMMAND_CHOICES)) + ".")
     summarise(hill, company, groups, report)
     report.text(f"Total: {time.perf_counter() - started:.0f} s.")
     if args.markdown:

@@ -56,6 +56,11 @@ class GateConfig(_Strict):
     min_value: float | None = Field(
         None, description="the primary metric must also beat this value (uplift: Qini 0 = random targeting)"
     )
+    min_value_by_interval: bool = Field(
+        False,
+        description="the whole 95 % holdout interval of the primary metric must beat min_value, not only its "
+        "value (uplift: a Qini interval that includes 0 cannot be told from random targeting)",
+    )
     check_elasticity: bool = Field(
         True,
         description="price: refuse an own-price elasticity that is surely positive or contradicts the baseline "

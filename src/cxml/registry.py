@@ -99,6 +99,13 @@ def decide(
             failures.append(f"{extra} {a:.4f} does not beat the baseline {b:.4f}")
     if cfg.min_value is not None and not spec.better(cand, cfg.min_value):
         failures.append(f"{m} {cand:.4f} does not beat {cfg.min_value} (the random-targeting value)")
+    elif cfg.min_value is not None and cfg.min_value_by_interval:
+        low, high = candidate.get(f"{m}_ci_low", np.nan), candidate.get(f"{m}_ci_high", np.nan)
+        worst = low if spec.greater_is_better else high
+        if not np.isfinite(worst) or not spec.better(worst, cfg.min_value):
+            failures.append(
+                f"{m} 95 % interval [{low:.4f}, {high:.4f}] includes {cfg.min_value} (the random-targeting value)"
+            )
     if cfg.check_elasticity:  # price: a sign a manager can act on
         failures.extend(elasticity_refusals(candidate, baseline, fitted))
     if champion_error is not None:

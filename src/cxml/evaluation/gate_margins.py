@@ -35,9 +35,10 @@ DEFAULT_MARGINS: dict[str, MarginNote] = {
     "uplift": MarginNote(
         "qini",
         0.0,
-        "any strict gain over the response model, and Qini above 0 (random targeting, min_value): Qini is small in "
-        "absolute terms (0.005 is typical), so a fixed margin would be either noise-sized or unreachable; the grade "
-        "checks the interval.",
+        "any strict gain over the response model, and the Qini's whole 95 % holdout interval above 0 (random "
+        "targeting, min_value with min_value_by_interval): Qini is small in absolute terms (0.005 is typical), so a "
+        "fixed margin would be either noise-sized or unreachable, but a Qini that cannot be told from random "
+        "targeting is not served.",
     ),
     "cross_sell": MarginNote(
         "map_at_10",

@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 from cxml.models.boosting import Algorithm, booster_params, predict_margin, train_booster, tree_contributions
 from cxml.models.encoding import TableEncoder
 from cxml.models.explanation import tree_explanation
+from cxml.models.uplift_forest import Tree, forest_effect, grow_forest
 
 if TYPE_CHECKING:
     import shap
@@ -34,6 +35,13 @@ Fitted = tuple[Any, int]
 
 BALANCE_TOLERANCE = 0.005
 """ClassTransformation uses the plain class variable when the treated share is within this of 1/2 (bias ≤ 0.01)."""
+
+LEAF_HESSIAN_SHARE = 0.25
+"""A binary outcome model's ``min_child_weight`` is capped at this share of its rows' total hessian sum
+p(1 - p), so it scales with the rows and the rate and a split always stays possible: a fixed 200 (or the
+search's 100) needs more than the whole hessian of a rare outcome's model (at a 0.6 % rate 8,500 rows sum to
+about 50), the booster never splits and the effect is a constant with Qini 0. Common outcomes are untouched
+(Hillstrom visit: about 900 per arm model, cap 225)."""
 
 
 def _predict(model: Fitted, X: np.ndarray, binary: bool) -> np.ndarray:
@@ -189,11 +197,12 @@ class _MetaLearner(BaseEstimator):
         self, X: np.ndarray, y: np.ndarray, valid: np.ndarray, *, objective: str | None = None, seed: int = 0
     ) -> Fitted:
         """Train one booster on the non-validation rows, early-stopping on the validation rows."""
-        params = booster_params(
-            self,
-            objective=objective or ("binary" if self._binary else "regression"),
-            random_state=self.random_state + seed,
-        )
+        objective = objective or ("binary" if self._binary else "regression")
+        params = booster_params(self, objective=objective, random_state=self.random_state + seed)
+        if objective == "binary":
+            rate = float(np.mean(y[~valid])) if (~valid).any() else 0.5
+            hessian = (~valid).sum() * rate * (1 - rate)
+            params.min_child_weight = float(min(params.min_child_weight, max(1.0, LEAF_HESSIAN_SHARE * hessian)))
         return train_booster(params, X[~valid], y[~valid], X[valid], y[valid])
 
     def _fit_outcome_models(
@@ -403,3 +412,80 @@ class ClassTransformation(_MetaLearner):
         if self.balanced_:
             return 2 * phi, np.full(len(matrix), 2 * base - 1), False
         return phi, np.full(len(matrix), base - 1), True
+
+
+class ForestLearner(_MetaLearner):
+    """An honest uplift forest per arm (:mod:`cxml.models.uplift_forest`): trees split where the effect differs.
+
+    No outcome model and no early stopping: each tree sets its node effects on rows its split search never saw.
+    ``min_leaf`` is capped at a twentieth of an arm pair's rows, so small campaigns still split. ``explain``
+    gives the trees' path contributions (Saabas): exact and additive, not SHAP's average over feature orders.
+
+    Not under scikit-learn's ``parametrize_with_checks``: ``fit`` needs ``treatment`` (each row's arm) besides ``X`` and
+    ``y``.
+    """
+
+    def __init__(
+        self,
+        n_trees: int = 200,
+        forest_depth: int = 6,
+        min_leaf: int = 100,
+        max_features: float = 0.8,
+        sample_fraction: float = 0.5,
+        honest: bool = True,
+        max_bins: int = 32,
+        control: str = "control",
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ):
+        self.n_trees = n_trees
+        self.forest_depth = forest_depth
+        self.min_leaf = min_leaf
+        self.max_features = max_features
+        self.sample_fraction = sample_fraction
+        self.honest = honest
+        self.max_bins = max_bins
+        self.control = control
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _validation_rows(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.zeros(len(t), dtype=bool)  # honesty, not early stopping, keeps the trees from overfitting
+
+    def _fit_models(self, matrix: np.ndarray, y: np.ndarray, t: np.ndarray, valid: np.ndarray) -> None:
+        if self.n_trees < 1 or self.forest_depth < 1 or self.min_leaf < 1:
+            raise ValueError(
+                f"ForestLearner needs n_trees, forest_depth and min_leaf >= 1; got {self.n_trees}, "
+                f"{self.forest_depth}, {self.min_leaf}"
+            )
+        if not 0 < self.sample_fraction <= 1 or not 0 < self.max_features <= 1:
+            raise ValueError(
+                f"sample_fraction and max_features are shares in (0, 1]; got {self.sample_fraction}, "
+                f"{self.max_features}"
+            )
+        matrix = matrix.astype(np.float64)
+        self.forests_: dict[str, tuple[list[np.ndarray], list[Tree]]] = {}
+        for k, arm in enumerate(self.arms_):
+            rows = np.isin(t, (arm, self.control))
+            drawn = self.sample_fraction * rows.sum() / (2 if self.honest else 1)
+            self.forests_[arm] = grow_forest(
+                matrix[rows],
+                y[rows],
+                t[rows] == arm,
+                n_trees=self.n_trees,
+                max_depth=self.forest_depth,
+                min_leaf=int(max(5, min(self.min_leaf, drawn // 20))),
+                max_features=self.max_features,
+                sample_fraction=self.sample_fraction,
+                honest=self.honest,
+                max_bins=self.max_bins,
+                seed=self.random_state + 7919 * k,
+            )
+
+    def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
+        return forest_effect(*self.forests_[arm], matrix.astype(np.float64))[0]
+
+    def _explain(self, matrix: np.ndarray, arm: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        _, phi, base = forest_effect(*self.forests_[arm], matrix.astype(np.float64), contributions=True)
+        assert phi is not None
+        return phi, np.full(len(matrix), base), True

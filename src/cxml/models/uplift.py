@@ -3,9 +3,10 @@
 Targets are a frame with the ``outcome`` after the send and the ``arm`` received (one of them ``control``, the
 data contract's name). The served score is one effect column per arm. The estimator is a meta-learner from
 :mod:`cxml.models.meta_learners`, chosen by Optuna together with its boosters' parameters on the Qini
-coefficient of validation folds. It must beat two naive rankings on the same holdout: random targeting
-(``gate.min_value``: a Qini above 0) and a response model, which targets whoever is most likely to respond when
-treated, whether or not the offer caused it.
+coefficient of validation folds, or the honest uplift forest of :mod:`cxml.models.uplift_forest` (trees that
+split on the effect itself), chosen the same way. It must beat two naive rankings on the same holdout: random
+targeting (``gate.min_value`` with ``min_value_by_interval``: the Qini's whole 95 % interval above 0) and a
+response model, which targets whoever is most likely to respond when treated, whether or not the offer caused it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from cxml.evaluation.uplift_metrics import uplift_by_decile, uplift_metrics
 from cxml.features.reasons import reasons_per_row
 from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster, train_booster
 from cxml.models.encoding import TableEncoder
-from cxml.models.meta_learners import DRLearner, SLearner, TLearner, XLearner
+from cxml.models.meta_learners import DRLearner, ForestLearner, SLearner, TLearner, XLearner
 from cxml.models.spec import ModelSpec
 
 CONTROL = "control"
-LEARNERS: dict[str, type] = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner}
+LEARNERS: dict[str, type] = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner, "forest": ForestLearner}
 AT_K = (0.1, 0.3)
 
 
@@ -158,8 +159,16 @@ def band_of(bands: dict[str, Any], arm: str, effect: float) -> tuple[int, float,
 
 
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
-    """The meta-learner, then shallower and more regularised boosters than churn's: effects are small signals."""
+    """The learner; for the forest its tree shape, for a meta-learner shallower and more regularised boosters than
+    churn's (effects are small signals; ``min_child_weight`` is capped by the rows, see ``LEAF_HESSIAN_SHARE``)."""
     learner = trial.suggest_categorical("learner", list(LEARNERS))
+    if learner == "forest":
+        return {
+            "learner": learner,
+            "forest_depth": trial.suggest_int("forest_depth", 3, 8),
+            "min_leaf": trial.suggest_int("min_leaf", 25, 400, log=True),
+            "max_features": trial.suggest_float("max_features", 0.3, 1.0),
+        }
     boosters = suggest_booster(trial, algorithms, max_depth=(2, 6), min_child_weight=(1.0, 100.0), num_leaves=(4, 48))
     return {"learner": learner, **boosters}
 
@@ -167,6 +176,8 @@ def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
 def _build(params: dict[str, Any]) -> Any:
     params = dict(params)
     learner = LEARNERS[params.pop("learner", "x")]
+    if learner is ForestLearner:
+        return ForestLearner(control=CONTROL).set_params(**params)
     return learner(n_estimators=1000, early_stopping_rounds=30, control=CONTROL).set_params(**params)
 
 
