@@ -29,14 +29,6 @@ from cxml.features.build import build_features
 from cxml.features.reasons import describe_value
 from cxml.features.transactions import Level, contract_transactions
 
-RANKED_SCORES: tuple[str, ...] = ("copurchase_score", "lowrank_score", "group_popularity", "item_popularity")
-"""Scores also given relative to the customer's other candidates (``<score>_rank``: 1 = the customer's best
-non-owned item; ``<score>_vs_best``: the score over the customer's best): a ranking metric compares items *within*
-a customer, which a pointwise model sees only through such columns (MAP@10 +0.011 on the demo's company)."""
-RANKED_SCORES_COLUMNS: tuple[str, ...] = tuple(f"{s}_{suffix}" for s in RANKED_SCORES for suffix in ("rank", "vs_best"))
-N_FACTORS = 4
-"""Taste dimensions of ``lowrank_score``: enough for a few broad preferences, few enough not to refit noise (the
-demo's company ranks best at 4 of 3–16 tried)."""
 PAIR_FEATURES: tuple[str, ...] = (
     "copurchase_score",
     "copurchase_max",
@@ -50,11 +42,8 @@ PAIR_FEATURES: tuple[str, ...] = (
     "group_recency_days",
     "item_popularity",
     "item_popularity_recent",
-    "lowrank_score",
-    "group_popularity",
-    *RANKED_SCORES_COLUMNS,
 )
-"""Per (customer, item) features; the ``group_*`` ones exist only when transactions carry an item group."""
+"""Per (customer, item) features; the ``group_*`` pair exists only when transactions carry an item group."""
 RFM_FEATURES: tuple[str, ...] = (
     "recency_days",
     "orders_lookback",
@@ -86,16 +75,6 @@ _PAIR_WORDS: dict[str, tuple[str, str]] = {
     "group_recency_days": ("last bought from {item_group} {days} ago", "nothing bought from {item_group}"),
     "item_popularity": ("{item} is bought by {value:.0%} of active customers", "{item} is rarely bought"),
     "item_popularity_recent": ("{item} is bought by {value:.0%} of customers lately", "{item} not bought lately"),
-    "lowrank_score": ("buys like customers who buy {item} (taste score {value:.2f})", "tastes unlike {item}'s buyers"),
-    "group_popularity": ("often buys from {item_group}, where {item} sells well", "nothing bought from {item_group}"),
-    "copurchase_score_rank": ("{item} is their no. {rank} by co-purchases", "no co-purchases"),
-    "copurchase_score_vs_best": ("{item} is close to their top co-purchase ({value:.0%})", "no co-purchases"),
-    "lowrank_score_rank": ("{item} is their no. {rank} by taste", "tastes unlike {item}'s buyers"),
-    "lowrank_score_vs_best": ("{item} is close to their top taste match ({value:.0%})", "unlike its buyers"),
-    "group_popularity_rank": ("{item} is their no. {rank} by favourite group", "nothing bought from {item_group}"),
-    "group_popularity_vs_best": ("{item} is near their favourite group's best ({value:.0%})", "no group history"),
-    "item_popularity_rank": ("{item} is the no. {rank} bestseller they do not own", "{item} is rarely bought"),
-    "item_popularity_vs_best": ("{item} sells {value:.0%} as well as their top bestseller", "{item} is rarely bought"),
     "orders_lookback": ("{orders} recently", "no recent orders"),
     "items_lookback": ("bought {value:,.0f} different items recently", "no recent purchases"),
     "units_lookback": ("bought {value:,.0f} units recently", "no recent purchases"),
@@ -226,12 +205,9 @@ def build_cross_sell(
     recent = lookback.loc[lookback["ts"] >= as_of - pd.Timedelta(days=recent_days)]
     recent_orders, _ = _pair_history(recent, customers, universe, as_of)
     features["item_popularity_recent"] = np.broadcast_to((recent_orders > 0).mean(axis=0), owned.shape)
-    features["lowrank_score"] = _lowrank(owned, N_FACTORS)
     groups = _item_groups(lookback, universe)
     if groups.notna().any():
         features.update(_group_history(lookback, customers, groups, as_of))
-        features["group_popularity"] = features["group_share"] * features["item_popularity"]
-    features.update(_ranked(features, owned))
     if customer_features is None:
         customer_features = rfm_features(lookback, as_of)
     pairs = _pairs_frame(customer_features.reindex(customers), universe, features, owned, groups)
@@ -318,28 +294,6 @@ def _cosine(owned: np.ndarray) -> np.ndarray:
         sim = np.where(np.outer(norm, norm) > 0, co / np.outer(norm, norm), 0.0)
     np.fill_diagonal(sim, 0.0)
     return sim
-
-
-def _lowrank(owned: np.ndarray, k: int) -> np.ndarray:
-    """Rank-``k`` SVD reconstruction of the owned matrix: how much a customer's whole basket looks like the
-    baskets of an item's buyers, through a few taste dimensions rather than one owned item at a time."""
-    k = min(k, *owned.shape)
-    u, s, vt = np.linalg.svd(owned.astype("float64"), full_matrices=False)
-    return np.asarray((u[:, :k] * s[:k]) @ vt[:k])
-
-
-def _ranked(features: dict[str, np.ndarray], owned: np.ndarray) -> dict[str, np.ndarray]:
-    """``RANKED_SCORES`` relative to the customer's non-owned candidates (NaN on owned pairs)."""
-    out = {}
-    for name in RANKED_SCORES:
-        if name not in features:
-            continue
-        score = pd.DataFrame(np.where(owned, np.nan, np.asarray(features[name], dtype="float64")))
-        best = score.max(axis=1).to_numpy()[:, None]
-        out[f"{name}_rank"] = score.rank(axis=1, ascending=False, method="average").to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[f"{name}_vs_best"] = np.where(best > 0, score.to_numpy() / best, np.nan)
-    return out
 
 
 def _conditional(owned: np.ndarray) -> np.ndarray:
@@ -457,6 +411,5 @@ def describe_pair(feature: str, row: Mapping[str, object], item_names: Mapping[s
         "count": f"{n} time" + ("" if n == 1 else "s"),
         "orders": f"{n} order" + ("" if n == 1 else "s"),
         "days": "under a day" if n == 0 else f"{n} day" + ("" if n == 1 else "s"),
-        "rank": n,
     }
     return template.format(**context, **words)
