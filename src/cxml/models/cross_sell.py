@@ -300,6 +300,7 @@ def _make_spec() -> Any:
         baseline=lambda X: CrossSellBaselines(),
         baseline_name="the stronger of look-back popularity and item-item co-purchase, metric by metric",
         fit=_fit,
+        refit_params={"n_bags": 3},  # the final model: 3 boosters early-stopped on their own thirds of customers
         target_columns=_target_columns,
         stratify=strata,
         interval=interval,
