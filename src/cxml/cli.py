@@ -215,7 +215,8 @@ def train(
         typer.Option(
             "--as-of",
             help="Features from rows before it, labels or holdout from rows at or after it (price: orders before "
-            "it; uplift takes none) (default: as_of of the pipeline).",
+            "it; uplift takes none; cross_sell on --transactions: start of the horizon, else chosen from the data) "
+            "(default: as_of of the pipeline).",
         ),
     ] = None,
     table: Annotated[
@@ -241,6 +242,21 @@ def train(
     quantity: Annotated[str | None, _column("price: units column (or cross_sell quantity).", "--quantity")] = None,
     invoice: Annotated[
         str | None, _column("cross_sell: invoice id column (ids starting with C are cancellations).", "--invoice")
+    ] = None,
+    item_filter: Annotated[
+        str | None,
+        _column(
+            "cross_sell: regex an item id must contain to count as a product; none keeps all (default: from the "
+            "data, see the run's data.item_filter_why).",
+            "--item-filter",
+        ),
+    ] = None,
+    min_buyers: Annotated[
+        int | None,
+        _column("cross_sell: distinct look-back buyers an item needs (default: from the data).", "--min-buyers"),
+    ] = None,
+    horizon_days: Annotated[
+        float | None, _column("cross_sell: label window in days (default: from the data).", "--horizon-days")
     ] = None,
     log_quantity: Annotated[
         str | None, _column("price: log-units column instead of --quantity.", "--log-quantity")
@@ -299,6 +315,9 @@ def train(
         calibration_end=calibration_end,
         quantity=quantity,
         invoice=invoice,
+        item_filter=item_filter,
+        min_buyers=min_buyers,
+        horizon_days=horizon_days,
         log_quantity=log_quantity,
         price=price,
         group=tuple(group or ()),

@@ -115,6 +115,12 @@ class TrainRequest:
     calibration_end: str | None = None
     quantity: str | None = None
     invoice: str | None = None
+    item_filter: str | None = None
+    """cross-sell: regex an item id must contain to be a product ("none": keep all; default: from the data)."""
+    min_buyers: int | None = None
+    """cross-sell: distinct look-back buyers an item needs (default: from the data)."""
+    horizon_days: float | None = None
+    """cross-sell: label window in days (default: from the data)."""
     log_quantity: str | None = None
     price: str | None = None
     group: tuple[str, ...] = ()

@@ -46,6 +46,8 @@ class TrainResult:
     params: dict[str, float | str] = field(default_factory=dict)
     """The fitted model's own parameters where it reports them (``fitted_params()``: CLV's BTYD r, alpha, a, b, …;
     price's nuisance choice and residual price variation), also logged as MLflow params ``fitted.<name>``."""
+    data_params: dict[str, str] = field(default_factory=dict)
+    """What the dataset chose from the data and why (``Dataset.params``), also MLflow params ``data.<name>``."""
 
     @property
     def decision(self) -> str:
@@ -64,6 +66,7 @@ class TrainResult:
                 "champion_metrics": self.champion_metrics,
                 "cv_metrics": self.cv_metrics,
                 "params": self.params,
+                "data": self.data_params,
                 "gate": {
                     "decision": self.decision,
                     "reason": self.gate.reason,
@@ -323,6 +326,7 @@ def _train(
         study,
         made_champion,
         fitted,
+        data.params,
     )
 
 

@@ -137,3 +137,37 @@ def test_run_train_on_a_transaction_file(ws, tmp_path, monkeypatch):
     assert result.model_name == "cxml.cross_sell.orders"
     assert result.gate.reason.startswith(("promoted", "refused"))
     assert result.metrics["map_at_10"] > result.baseline_metrics["popularity:map_at_10"]
+    assert result.data_params["horizon_days"] == "30" and result.data_params["horizon_days_by"] == "pipeline"
+    assert result.data_params["as_of_by"] == "data" and result.data_params["as_of_why"]
+
+
+def test_the_window_flags_reach_the_run_and_its_mlflow_params(ws, tmp_path, monkeypatch):
+    """``--as-of`` is taken on a transaction file for cross-sell (the start of the horizon), as are the other
+    window flags, and every choice lands in the MLflow run as ``data.<name>``."""
+    monkeypatch.chdir(ROOT)
+    path = tmp_path / "orders.csv"
+    shop(seed=4).to_csv(path, index=False)
+    pipeline = tmp_path / "cross_sell.yaml"
+    pipeline.write_text(
+        "family: cross_sell\ntuning: {n_trials: 1, cv_folds: 2, algorithms: [lightgbm]}\n"
+        "gate: {primary_metric: map_at_10}\n"
+    )
+    req = TrainRequest(
+        family="cross_sell",
+        transactions=path,
+        customer="customer",
+        item="sku",
+        time="when",
+        quantity="qty",
+        pipeline=pipeline,
+        as_of="2024-03-15",
+        horizon_days=21,
+        min_buyers=8,
+        item_filter="^[ab]",
+    )
+    result = run_train(req, ws)
+    chosen = {k: result.data_params[k] for k in ("as_of", "horizon_days", "min_buyers", "item_filter")}
+    assert chosen == {"as_of": "2024-03-15", "horizon_days": "21", "min_buyers": "8", "item_filter": "^[ab]"}
+    params = tracking.client().get_run(result.run_id).data.params
+    assert params["data.as_of"] == "2024-03-15" and params["data.as_of_by"] == "flag"
+    assert params["as_of"] == "2024-03-15"

@@ -289,7 +289,7 @@ def test_returns_are_found_by_column_name_or_by_the_invoice_flag(tmp_path):
     req = TrainRequest(
         family="cross_sell", transactions=_write_file(tmp_path), customer="Customer", item="Sku", time="Date"
     )
-    _, notes = read_transactions(req, CrossSellOptions())  # no --quantity: "Qty" is found by its name
+    _, notes, _ = read_transactions(req, CrossSellOptions())  # no --quantity: "Qty" is found by its name
     assert "column 'Qty' read as quantity (give --quantity to choose another)" in notes
     assert any("1 returns/cancellations removed" in n for n in notes)
 
@@ -304,5 +304,5 @@ def test_returns_are_found_by_column_name_or_by_the_invoice_flag(tmp_path):
     path = tmp_path / "lines.csv"
     lines.to_csv(path, index=False)
     req = TrainRequest(family="cross_sell", transactions=path, customer="who", item="what", time="when", invoice="ref")
-    tx, notes = read_transactions(req, CrossSellOptions())
+    tx, notes, _ = read_transactions(req, CrossSellOptions())
     assert sorted(tx["item"]) == ["y", "z"] and not any("read as" in n for n in notes)

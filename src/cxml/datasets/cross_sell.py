@@ -12,6 +12,14 @@ import pandas as pd
 
 from cxml.config import PipelineConfig, TrainRequest
 from cxml.data.sources import read_flat_table
+from cxml.datasets.cross_sell_window import (
+    Choice,
+    WindowChoices,
+    choose_as_of,
+    choose_horizon,
+    choose_item_filter,
+    choose_min_buyers,
+)
 from cxml.datasets.family import Family
 from cxml.datasets.tables import file_name, require_options
 from cxml.features.affinity import CrossSellData, build_cross_sell, cross_sell_from_tables
@@ -69,6 +77,10 @@ def _dataset(data: CrossSellData, opts: CrossSellOptions, seed: int, **kwargs: A
     return Dataset(X_train=X_tr, y_train=y_tr, X_holdout=X_ho, y_holdout=y_ho, tags=tags, **kwargs)
 
 
+CONTRACT_MIN_BUYERS = 20
+"""Contract tables: distinct look-back buyers an item needs unless ``min_item_buyers`` says otherwise."""
+
+
 def contract_dataset(tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg: PipelineConfig, source: str) -> Any:
     """Pairs at ``as_of`` from the contract tables (customer-360 + affinity features), customers split."""
 
@@ -79,7 +91,7 @@ def contract_dataset(tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg:
         level=opts.level,
         lookback_days=opts.lookback_days or 180.0,
         horizon_days=opts.horizon_days or 90.0,
-        min_item_buyers=opts.min_item_buyers,
+        min_item_buyers=opts.min_item_buyers or CONTRACT_MIN_BUYERS,
     )
     feature_set = f"affinity:{opts.level}+{FEATURE_SET}"
     return _dataset(data, opts, cfg.tuning.seed, name="company", source=source, feature_set=feature_set, as_of=as_of)
@@ -100,18 +112,20 @@ def _named_like(frame: pd.DataFrame, names: tuple[str, ...], flag: str, notes: l
     return str(found[0])
 
 
-def read_transactions(req: TrainRequest, opts: CrossSellOptions) -> tuple[pd.DataFrame, list[str]]:
-    """The user's line items as kept purchases, and what cleaning removed (in words, for the log)."""
+def read_transactions(req: TrainRequest, opts: CrossSellOptions) -> tuple[pd.DataFrame, list[str], Choice]:
+    """The user's line items as kept purchases (products only, by the item filter), what cleaning removed (in
+    words, for the log) and the item filter chosen."""
 
     require_options(req, "transactions", "customer", "item", "time")
     assert req.transactions and req.customer and req.item and req.time
     frame = read_flat_table(req.transactions)
     notes = []
-    if opts.item_pattern:
-        if req.item not in frame.columns:
-            raise ValueError(f"column {req.item!r} (--item) not in {req.transactions}: {list(frame.columns)}")
-        keep = frame[req.item].astype("str").str.match(re.compile(opts.item_pattern)).fillna(False)
-        notes.append(f"{int((~keep).sum()):,} rows whose item does not match {opts.item_pattern!r} left out")
+    if req.item not in frame.columns:
+        raise ValueError(f"column {req.item!r} (--item) not in {req.transactions}: {list(frame.columns)}")
+    item_filter = choose_item_filter(frame[req.item], req.item_filter, opts.item_pattern)
+    if item_filter.value:
+        keep = frame[req.item].astype("str").str.contains(re.compile(item_filter.value)).fillna(False)
+        notes.append(f"{int((~keep).sum()):,} rows whose item does not match {item_filter.value!r} left out")
         frame = frame.loc[keep.to_numpy(dtype=bool)]
     quantity = req.quantity or _named_like(frame, QUANTITY_NAMES, "--quantity", notes)
     invoice = req.invoice or opts.invoice_column or _named_like(frame, INVOICE_NAMES, "--invoice", notes)
@@ -127,28 +141,38 @@ def read_transactions(req: TrainRequest, opts: CrossSellOptions) -> tuple[pd.Dat
     )
     notes.append(f"{cleaning.dropped_no_customer:,} rows without a customer dropped")
     notes.append(cleaning.summary())
-    return tx, notes
+    return tx, notes, item_filter
 
 
 def table_dataset(req: TrainRequest, cfg: PipelineConfig) -> tuple[Any, list[str]]:
     """``cxml train cross_sell --transactions FILE --customer COL --item COL --time COL [--quantity COL]``.
 
-    The horizon is the last ``horizon_days`` (14) of the data; the look-back the ``lookback_days`` (90) before.
+    The item filter, horizon, ``as_of`` and minimum buyers per item come from the data
+    (:mod:`cxml.datasets.cross_sell_window`) unless a flag or the pipeline's options give them; the look-back is
+    ``lookback_days`` (90) before ``as_of``. Each choice and its reason is logged and written to the run.
     """
 
     opts = options(cfg)
-    tx, notes = read_transactions(req, opts)
+    tx, notes, item_filter = read_transactions(req, opts)
     if tx.empty:
         raise ValueError(f"{req.transactions}: no purchase rows left after cleaning ({notes[-1]})")
-    horizon = opts.horizon_days or 14.0
-    end = tx["ts"].max().normalize() + pd.Timedelta(days=1)
-    as_of = pd.Timestamp(opts.as_of or req.as_of or end - pd.Timedelta(days=horizon))
+    lookback = opts.lookback_days or 90.0
+    horizon = choose_horizon(tx, req.horizon_days, opts.horizon_days)
+    as_of = choose_as_of(tx, float(horizon.value), req.as_of, opts.as_of)
+    min_buyers = choose_min_buyers(tx, pd.Timestamp(as_of.value), lookback, req.min_buyers, opts.min_item_buyers)
+    choices = WindowChoices(item_filter, horizon, as_of, min_buyers)
+    for name, choice in vars(choices).items():
+        notes.append(f"{name} {choice.value or 'none'} ({choice.by}: {choice.why})")
     data = build_cross_sell(
-        tx, as_of, lookback_days=opts.lookback_days or 90.0, horizon_days=horizon, min_item_buyers=opts.min_item_buyers
+        tx,
+        as_of.value,
+        lookback_days=lookback,
+        horizon_days=float(horizon.value),
+        min_item_buyers=int(min_buyers.value),
     )
     notes.append(
-        f"as_of {as_of.date()}: {len(data.customers):,} customers × {len(data.items):,} items "
-        f"(≥ {opts.min_item_buyers} look-back buyers), horizon {horizon:g} days"
+        f"as_of {as_of.value}: {len(data.customers):,} customers × {len(data.items):,} items "
+        f"(≥ {min_buyers.value} look-back buyers), horizon {horizon.value} days"
     )
     name = file_name(req.transactions)  # type: ignore[arg-type]
     dataset = _dataset(
@@ -158,7 +182,8 @@ def table_dataset(req: TrainRequest, cfg: PipelineConfig) -> tuple[Any, list[str
         name=name,
         source=str(req.transactions),
         feature_set=f"affinity:{name}",
-        as_of=str(as_of.date()),
+        as_of=as_of.value,
+        params=choices.params(),
     )
     return dataset, notes
 
@@ -199,6 +224,7 @@ FAMILY = Family(
     contract_dataset=contract_dataset,
     table_dataset=table_dataset,
     table_cv_folds=None,
+    table_as_of=True,
     serving_rows=serving_rows,
     serving_metadata=item_catalogue,
 )

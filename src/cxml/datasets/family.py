@@ -50,6 +50,8 @@ class Family:
     as_of: AsOfRule = "split"
     as_of_reason: str = ""
     """Why ``--as-of`` is refused (``rejected``) or what it cuts (``cutoff``), said in the error and the help."""
+    table_as_of: bool = False
+    """Its ``table_dataset`` reads ``--as-of`` (cross-sell: the start of the horizon on the file); else refused."""
     serving_rows: ServingRows | None = None
     """(contract tables, snapshot date, champion, pipeline config) → the rows its endpoint looks customers up in,
     exported with the champion (CLV: RFM rows; cross-sell: pair rows). None: the customer-360 snapshot."""

@@ -23,7 +23,7 @@ def run_train(
     spec = family.spec
     tracking.configure(ws)
     if req.user_file is not None:
-        if req.as_of is not None:
+        if req.as_of is not None and not family.table_as_of:
             raise ValueError("--as-of applies to the contract tables (--data); a file you bring sets its own dates")
         if family.table_dataset is None:
             raise ValueError(f"{req.family} trains on the contract tables only (--data), not on --table/--transactions")

@@ -47,10 +47,10 @@ class CrossSellOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     level: Literal["product", "category"] = Field("product", description="contract tables: item = product/category")
     lookback_days: float | None = Field(None, gt=0, description="features window [default: 180 tables, 90 file]")
-    horizon_days: float | None = Field(None, gt=0, description="label window [default: 90 tables, 14 file]")
-    as_of: str | None = Field(None, description="file: start of the horizon [default: data end - horizon]")
-    min_item_buyers: int = Field(20, ge=1, description="items need this many distinct look-back buyers")
-    item_pattern: str | None = Field(None, description="file: keep items whose id matches this regex")
+    horizon_days: float | None = Field(None, gt=0, description="label window [default: 90 tables, file: from data]")
+    as_of: str | None = Field(None, description="file: start of the horizon [default: from the data]")
+    min_item_buyers: int | None = Field(None, ge=1, description="look-back buyers an item needs [20; file: data]")
+    item_pattern: str | None = Field(None, description="file: keep items whose id contains a match [from data]")
     invoice_column: str | None = Field(None, description="file: invoice id column (a leading C marks a cancel)")
     group_column: str | None = Field(None, description="file: item group column (e.g. a product category)")
     holdout_fraction: float = Field(0.3, gt=0, lt=1, description="customers held out for the gate")
@@ -300,6 +300,7 @@ def _make_spec() -> Any:
         baseline=lambda X: CrossSellBaselines(),
         baseline_name="the stronger of look-back popularity and item-item co-purchase, metric by metric",
         fit=_fit,
+        refit_params={"n_bags": 3},  # the final model: 3 boosters early-stopped on their own thirds of customers
         target_columns=_target_columns,
         stratify=strata,
         interval=interval,

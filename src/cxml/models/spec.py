@@ -47,6 +47,9 @@ class Dataset:
     as_of: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     """Logged as run tags (e.g. ``cxml.campaign`` for uplift), so consumers of the model know its context."""
+    params: dict[str, str] = field(default_factory=dict)
+    """Choices the dataset made from the data (cross-sell on a file: horizon, as_of, …), each with its reason:
+    logged as MLflow params ``data.<name>`` and returned in ``TrainResult.data_params`` (``--json``)."""
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -60,6 +63,7 @@ class Dataset:
             "n_features": self.X_train.shape[1],
             "train_label_rate": label_rate(self.y_train),
             "holdout_label_rate": label_rate(self.y_holdout),
+            **{f"data.{k}": v for k, v in self.params.items()},
         }
 
 
