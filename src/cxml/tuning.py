@@ -25,6 +25,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from cxml.config import TuningConfig
 from cxml.models.spec import ModelSpec, Targets, take
@@ -149,8 +150,9 @@ def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def _enough(n_trials: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
-    """Stop a worker once the study holds ``n_trials`` complete or pruned trials (failed ones are retried)."""
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    """Stop a worker once the study holds ``n_trials`` trials that are complete, pruned or still running in another
+    worker, so the last trials are not started twice (a failed one is retried; a dead worker's is swept)."""
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
 
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if len(study.get_trials(deepcopy=False, states=done)) >= n_trials:
@@ -171,7 +173,8 @@ def tune_worker(payload: Path, storage: Storage, study_name: str, worker: int) -
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage), sampler=_sampler(cfg.seed + worker))
     if not _missing(study, n_trials):
         return
-    study.optimize(_objective(spec, X, y, cfg), timeout=cfg.timeout_s, callbacks=[_enough(n_trials)], catch=())
+    with threadpool_limits(limits=1):  # one thread in all: see _run_workers
+        study.optimize(_objective(spec, X, y, cfg), timeout=cfg.timeout_s, callbacks=[_enough(n_trials)], catch=())
 
 
 def join_study(storage: str, study_name: str, worker: int) -> int:
@@ -215,11 +218,11 @@ def _run_workers(
     workers: int,
     log_new: Callable[[], None],
     payload_dir: Path,
-) -> bool:
+) -> None:
     """This process and ``workers - 1`` spawned ones on the study (spawned: no booster thread pool is forked),
     each with one booster thread. This process tunes while the others start (importing cxml and reading the
-    rows takes seconds), logs every finished trial, then waits for the others' last trials. Returns whether a
-    spawned worker died (its trial is then failed, and queued again if the study still needs it)."""
+    rows takes seconds), logs every finished trial, then waits for the others' last trials. A spawned worker that
+    died leaves its trial failed, and queued again if the study still needs it."""
     payload = payload_dir / f"{study.study_name}.payload.pkl"
     payload_dir.mkdir(parents=True, exist_ok=True)
     single = cfg.model_copy(update={"n_jobs": 1})
@@ -234,12 +237,15 @@ def _run_workers(
     try:
         for proc in procs:
             proc.start()
-        study.optimize(
-            _objective(spec, X, y, single),
-            timeout=cfg.timeout_s,
-            callbacks=[_enough(cfg.n_trials), lambda study, trial: log_new()],
-            catch=(),
-        )
+        # One thread per worker in all, not only in the booster: the encoding and calibration's OpenMP and BLAS
+        # pools otherwise add a quarter more CPU per trial, which two workers on two cores fight over.
+        with threadpool_limits(limits=1):
+            study.optimize(
+                _objective(spec, X, y, single),
+                timeout=cfg.timeout_s,
+                callbacks=[_enough(cfg.n_trials), lambda study, trial: log_new()],
+                catch=(),
+            )
         while any(p.is_alive() for p in procs):
             time.sleep(0.2)
             log_new()
@@ -247,14 +253,13 @@ def _run_workers(
         for proc in procs:
             if proc.is_alive():
                 proc.terminate()
-            proc.join()
+            if proc.pid is not None:  # started
+                proc.join()
     payload.unlink(missing_ok=True)
     codes = [p.exitcode for p in procs]
-    if not any(codes):
-        return False
-    swept = _sweep_dead_trials(study, requeue=_missing(study, cfg.n_trials) > 0)
-    log.warning("tuning workers exited with %s; %d trial(s) they left were failed", codes, swept)
-    return True
+    if any(codes):
+        swept = _sweep_dead_trials(study, requeue=_missing(study, cfg.n_trials) > 0)
+        log.warning("tuning workers exited with %s; %d trial(s) they left were failed", codes, swept)
 
 
 def run_study(
@@ -299,17 +304,19 @@ def run_study(
         local = storage is not None and not is_url(storage)
         payload_dir = Path(str(storage)).parent if local else Path(tempfile.mkdtemp(prefix="cxml-tune-"))
     parallel = workers > 1 and _missing(study, cfg.n_trials) > 0
-    lost = parallel and _run_workers(spec, X, y, cfg, study, storage, workers, log_new, payload_dir)
-    remaining = _missing(study, cfg.n_trials)
-    if remaining and (not parallel or lost):
-        study.optimize(
-            _objective(spec, X, y, cfg),
-            n_trials=remaining,
-            timeout=cfg.timeout_s,
-            callbacks=[lambda study, trial: log_new()],
-            show_progress_bar=progress,
-            catch=(),
-        )
+    if parallel:
+        _run_workers(spec, X, y, cfg, study, storage, workers, log_new, payload_dir)
+    remaining = _missing(study, cfg.n_trials)  # after workers: a trial a worker elsewhere left running
+    if remaining:
+        with threadpool_limits(limits=cfg.n_jobs):  # the booster's thread count for every pool, as in the workers
+            study.optimize(
+                _objective(spec, X, y, cfg),
+                n_trials=remaining,
+                timeout=cfg.timeout_s,
+                callbacks=[lambda study, trial: log_new()],
+                show_progress_bar=progress,
+                catch=(),
+            )
     log_new()
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
