@@ -491,12 +491,30 @@ def segments(
         median = medians.get(str(row.name), float("nan"))
         life = f"median lifetime {median:.1f} months" if math.isfinite(median) else "half still customers"
         typer.echo(f"  {row.Index}. {row.name} ({row.share:.0%}, {life}): {'; '.join(row.traits)}")
+        typer.echo(f"     {_segment_outcomes_line(row)}")
     typer.echo(f"  stages: {result.summary()['stages']}")
     if result.migration is not None:
         typer.echo(f"  lifecycle migration {compare_to} (rows) -> {as_of} (columns):\n{result.migration.to_string()}")
     typer.echo(f"{SEGMENTS} version {result.model_version}: {result.gate.reason}; results in {result.out_dir}")
     if as_json:
         typer.echo(json_line(result.summary()))
+
+
+def _segment_outcomes_line(row: Any) -> str:
+    """A segment's churn rate, spend and campaign uplift with their 95 % intervals, as the card shows them."""
+
+    def pct(value: float, low: float, high: float) -> str:
+        return f"{value:.1%} [{low:.1%}, {high:.1%}]" if math.isfinite(value) else "n/a"
+
+    parts = [
+        f"churn {pct(row.churn_rate, row.churn_low, row.churn_high)}",
+        f"spend last 365 days {row.value_mean:,.0f} [{row.value_low:,.0f}, {row.value_high:,.0f}]",
+    ]
+    if math.isfinite(row.uplift):
+        parts.append(
+            f"campaign uplift {row.uplift * 100:+.1f} pts [{row.uplift_low * 100:+.1f}, {row.uplift_high * 100:+.1f}]"
+        )
+    return "; ".join(parts)
 
 
 @app.command()

@@ -52,6 +52,8 @@ def test_segments_are_described_staged_tracked_and_gated(company: Path, tmp_path
     assert set(payload["median_lifetime_months"]) == set(lifetimes.index)
     assert "Infinity" not in proc.stdout.splitlines()[-1] and "NaN" not in proc.stdout.splitlines()[-1]
     assert "median lifetime" in proc.stdout or "half still customers" in proc.stdout
+    # each segment's outcomes are printed under it, with the intervals the card shows
+    assert sum("churn " in line and "spend last 365 days" in line for line in proc.stdout.splitlines()) == payload["k"]
 
     tracking.configure(Workspace(home))  # tracking and registry: an earlier test may have set another registry
     client = mlflow.MlflowClient()
