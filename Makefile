@@ -42,7 +42,7 @@ demo: venv
 	$(BIN)/cxml demo $(ARGS)
 
 test: venv
-	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # The documentation site (docs/, mkdocs.yml) into site/, offline; --strict fails on a broken link or reference.
 docs: venv
