@@ -74,16 +74,19 @@ def build_families(ws: Workspace) -> tuple[Workspace, Path, dict[str, str]]:
     tracking.configure(ws)
     data = ws.root / "company"
     write_company(data, n_customers=2000, seed=3)
-    for family in ("churn", "survival", "clv", "cross_sell"):
+    for family in ("churn", "survival", "clv"):
         result = run_train(TrainRequest(family=family, data=data, trials=2), ws)
         assert result.gate.passed, f"{family}: {result.gate.reason}"
-    # 2,000 customers are too few for the price and uplift gates (test_price_family.py and test_uplift.py have
+    # 2,000 customers and a trial or two are too few for the cross-sell, price and uplift gates (co-purchase is
+    # level with the model at this size; test_cross_sell_simulated.py, test_price_family.py and test_uplift.py have
     # ones that pass): open them, since serving, not the estimate, is under test here
-    for family, gate in (
-        ("price", {"min_gain_vs_baseline": -10.0, "also_beat_baseline": [], "check_elasticity": False}),
-        ("uplift", {"min_gain_vs_baseline": -10.0, "min_value": -1.0}),
+    for family, gate, trials in (
+        ("cross_sell", {"min_gain_vs_baseline": -10.0}, 2),
+        ("price", {"min_gain_vs_baseline": -10.0, "also_beat_baseline": [], "check_elasticity": False}, 1),
+        ("uplift", {"min_gain_vs_baseline": -10.0, "min_value": -1.0, "min_value_by_interval": False}, 1),
     ):
-        result = run_train(TrainRequest(family=family, data=data, trials=1, pipeline=_opened(ws, family, gate)), ws)
+        request = TrainRequest(family=family, data=data, trials=trials, pipeline=_opened(ws, family, gate))
+        result = run_train(request, ws)
         assert result.gate.passed, f"{family}: {result.gate.reason}"
     tables = {p.stem: pd.read_parquet(p) for p in data.glob("*.parquet")}
     write_snapshot(ws, tables, data)
