@@ -30,11 +30,19 @@ def run(tmp_path_factory):
     proc, payload = run_cli("train", "cross_sell", "--transactions", str(path), *args, home=home)
     assert proc.returncode == 0 and payload is not None, proc.stderr[-3000:]
     print("\n" + proc.stdout[:2000])
-    return payload
+    return payload, proc.stdout + proc.stderr
+
+
+def test_the_log_says_what_was_read_dropped_and_chosen(run):
+    _, log = run
+    assert "217 rows whose item does not match" in log  # fees and manual lines, before the customer check
+    assert "17,793 rows without a customer dropped" in log and "returns/cancellations removed" in log
+    assert "column 'Quantity' read as quantity" in log and "column 'InvoiceNo' read as invoice" in log
+    assert "as_of 2010-12-27" in log
 
 
 def test_the_window_is_chosen_from_the_data_and_written_to_the_run(run):
-    data = run["data"]
+    data = run[0]["data"]
     assert data["item_filter"] == r"\d" and "POST" in data["item_filter_why"]  # fees and manual lines out
     assert data["horizon_days"] == "14"  # 3 in 4 repeat orders come back within ~11 days
     assert data["as_of"] == "2010-12-27"  # the horizon holds the trading days 2011-01-04 .. 01-09
@@ -44,13 +52,16 @@ def test_the_window_is_chosen_from_the_data_and_written_to_the_run(run):
 
 @pytest.mark.parametrize("metric", ["map_at_10", "success_at_10"])
 def test_the_model_beats_both_baselines(run, metric):
-    m, b = run["metrics"], run["baseline_metrics"]
+    m, b = run[0]["metrics"], run[0]["baseline_metrics"]
     assert m["n_customers"] >= 25
     assert m[metric] > 1.25 * b[f"popularity:{metric}"], (m, b)
     assert m[metric] > 1.25 * b[f"co_purchase:{metric}"], (m, b)
 
 
 def test_the_model_is_promoted_with_its_interval(run):
-    m = run["metrics"]
-    assert run["gate"]["decision"] == "promoted", run["gate"]
+    payload, _ = run
+    m = payload["metrics"]
+    assert payload["gate"]["decision"] == "promoted", payload["gate"]
+    assert payload["model_name"] == "cxml.cross_sell.online_retail_first_49999_rows"
+    assert m["ece"] < 0.01  # calibrated: mean |predicted - observed| over probability deciles
     assert 0 < m["map_at_10_ci_low"] < m["map_at_10"] < m["map_at_10_ci_high"]
