@@ -3,6 +3,7 @@ baselines with a reason, logged as a pyfunc that loads and serves pair probabili
 itself as champion; and trained from a transaction file through ``run_train``."""
 
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -115,16 +116,13 @@ def test_the_same_model_again_is_refused_against_the_champion(first, ws, data):
     assert registry.alias_version(first.model_name, "champion") == first.model_version
 
 
-def test_run_train_on_a_transaction_file(ws, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)  # pipelines/cross_sell.yaml
+def _shop_request(tmp_path: Path, seed: int, pipeline_yaml: str, **window: Any) -> TrainRequest:
+    """A cross-sell request on a generated shop's transaction file, with its own pipeline and window flags."""
     path = tmp_path / "orders.csv"
-    shop(seed=3).to_csv(path, index=False)
+    shop(seed=seed).to_csv(path, index=False)
     pipeline = tmp_path / "cross_sell.yaml"
-    pipeline.write_text(
-        "family: cross_sell\noptions: {horizon_days: 30, min_item_buyers: 5}\n"
-        "tuning: {n_trials: 2, cv_folds: 2, algorithms: [lightgbm]}\ngate: {primary_metric: map_at_10}\n"
-    )
-    req = TrainRequest(
+    pipeline.write_text(pipeline_yaml)
+    return TrainRequest(
         family="cross_sell",
         transactions=path,
         customer="customer",
@@ -132,8 +130,17 @@ def test_run_train_on_a_transaction_file(ws, tmp_path, monkeypatch):
         time="when",
         quantity="qty",
         pipeline=pipeline,
+        **window,
     )
-    result = run_train(req, ws)
+
+
+def test_run_train_on_a_transaction_file(ws, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # pipelines/cross_sell.yaml
+    pipeline = (
+        "family: cross_sell\noptions: {horizon_days: 30, min_item_buyers: 5}\n"
+        "tuning: {n_trials: 2, cv_folds: 2, algorithms: [lightgbm]}\ngate: {primary_metric: map_at_10}\n"
+    )
+    result = run_train(_shop_request(tmp_path, 3, pipeline), ws)
     assert result.model_name == "cxml.cross_sell.orders"
     assert result.gate.reason.startswith(("promoted", "refused"))
     assert result.metrics["map_at_10"] > result.baseline_metrics["popularity:map_at_10"]
@@ -145,27 +152,12 @@ def test_the_window_flags_reach_the_run_and_its_mlflow_params(ws, tmp_path, monk
     """``--as-of`` is taken on a transaction file for cross-sell (the start of the horizon), as are the other
     window flags, and every choice lands in the MLflow run as ``data.<name>``."""
     monkeypatch.chdir(ROOT)
-    path = tmp_path / "orders.csv"
-    shop(seed=4).to_csv(path, index=False)
-    pipeline = tmp_path / "cross_sell.yaml"
-    pipeline.write_text(
+    pipeline = (
         "family: cross_sell\ntuning: {n_trials: 1, cv_folds: 2, algorithms: [lightgbm]}\n"
         "gate: {primary_metric: map_at_10}\n"
     )
-    req = TrainRequest(
-        family="cross_sell",
-        transactions=path,
-        customer="customer",
-        item="sku",
-        time="when",
-        quantity="qty",
-        pipeline=pipeline,
-        as_of="2024-03-15",
-        horizon_days=21,
-        min_buyers=8,
-        item_filter="^[ab]",
-    )
-    result = run_train(req, ws)
+    window = {"as_of": "2024-03-15", "horizon_days": 21, "min_buyers": 8, "item_filter": "^[ab]"}
+    result = run_train(_shop_request(tmp_path, 4, pipeline, **window), ws)
     chosen = {k: result.data_params[k] for k in ("as_of", "horizon_days", "min_buyers", "item_filter")}
     assert chosen == {"as_of": "2024-03-15", "horizon_days": "21", "min_buyers": "8", "item_filter": "^[ab]"}
     params = tracking.client().get_run(result.run_id).data.params
