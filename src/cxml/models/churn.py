@@ -150,11 +150,13 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
                 stratify=stratify,
             )
             self.boosters_ = [train_booster(params, X_tr, y_tr, X_va, y_va, on_iteration)]
-            trees = self._tree_margin(X_va)
+            margin = self._tree_margin(X_va)
             if self._blended:
                 self.linear_ = self._linear().fit(X_tr, y_tr, n_codes)
-                self.linear_weight_ = self._choose_weight(trees, self.linear_.margin(X_va), y_va)
-            self._fit_calibration(self._margin(X_va), y_va)
+                linear = self.linear_.margin(X_va)
+                self.linear_weight_ = self._choose_weight(margin, linear, y_va)
+                margin = _blend(margin, linear, self.linear_weight_)
+            self._fit_calibration(margin, y_va)
             return self
         folds = StratifiedKFold(self.n_bags, shuffle=True, random_state=self.random_state)
         self.boosters_, oof, linears, oof_linear = [], np.empty(len(y01)), [], np.empty(len(y01))
@@ -169,7 +171,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         if self._blended:
             self.linear_ = AdditiveLogit.mean_of(linears)
             self.linear_weight_ = self._choose_weight(oof, oof_linear, y01)
-            oof = (1 - self.linear_weight_) * oof + self.linear_weight_ * oof_linear
+            oof = _blend(oof, oof_linear, self.linear_weight_)
         self._fit_calibration(oof, y01)
         return self
 
@@ -192,7 +194,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             return float(self.linear_weight)
 
         def log_loss(w: float) -> float:
-            m = (1 - w) * trees + w * linear
+            m = _blend(trees, linear, w)
             return float(np.mean(np.logaddexp(0, m) - y * m))
 
         return float(min(BLEND_GRID, key=log_loss))
@@ -204,8 +206,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         trees = self._tree_margin(matrix)
         if self.linear_ is None:
             return trees
-        w = self.linear_weight_
-        return (1 - w) * trees + w * self.linear_.margin(matrix)
+        return _blend(trees, self.linear_.margin(matrix), self.linear_weight_)
 
     def fitted_params(self) -> dict[str, float]:
         """What fit chose and the run should record: the blend weight of the linear part (0: trees alone)."""
@@ -265,10 +266,9 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         matrix = self.encoder_.transform(frame)
         contrib = self.leaf_paths().contributions(matrix)
         phi, base = contrib[:, :-1], float(contrib[0, -1])
-        if self.linear_ is not None:
-            w = self.linear_weight_
-            phi = (1 - w) * phi + w * self.linear_.contributions(matrix)
-            base = (1 - w) * base + w * self.linear_.base_
+        if self.linear_ is not None:  # SHAP is linear in the model: the blend's values are the blend of values
+            phi = _blend(phi, self.linear_.contributions(matrix), self.linear_weight_)
+            base = _blend(base, self.linear_.base_, self.linear_weight_)
         margin = tree_explanation(phi, base, frame, matrix, names=self.encoder_.feature_names_in_, scale=LOG_ODDS)
         return margin if output == LOG_ODDS else rescaled(margin, self._calibrate, scale=PROBABILITY)
 
@@ -298,6 +298,11 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         if tags.classifier_tags is not None:
             tags.classifier_tags.multi_class = False
         return tags
+
+
+def _blend(trees: Any, linear: Any, weight: float) -> Any:
+    """The served margin (and, SHAP being linear in the model, its values): (1 - w) · trees + w · linear."""
+    return (1 - weight) * trees + weight * linear
 
 
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
