@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cxml.evaluation.bootstrap import percentile_interval
+from cxml.evaluation.bootstrap import bootstrap_interval
 
 Z95 = 1.959963984540054
 OUTCOME_COLUMNS = (
@@ -52,9 +52,7 @@ def mean_interval(values: np.ndarray, *, n_boot: int = 400, seed: int = 0) -> tu
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    draws = [values[rng.integers(0, values.size, values.size)].mean() for _ in range(n_boot)]
-    low, high = percentile_interval(draws)
+    low, high = bootstrap_interval(values.size, lambda idx: float(values[idx].mean()), n_boot=n_boot, seed=seed)
     return float(values.mean()), low, high
 
 
