@@ -13,6 +13,8 @@ What it measures
    out-of-fold Harrell's C, once with cxml's ``concordance_index`` and once with lifelines' (a cross-check of
    the two implementations on identical scores), and the wall time of the 5 fits.
 
+Both sides run with one BLAS/OpenMP thread and a fixed seed (lifetimes' Pareto/NBD starts from a random point).
+
 lifetimes needs setuptools < 81 and lifelines needs pandas < 3, so the peers run in their own virtualenv, in a
 child process of this script (``--peer``), and exchange data through a temporary directory. ``make bench-peers``
 builds that virtualenv (.venv-peers-lifecycle), runs this script with ``--peer-python`` pointing at it and
@@ -87,7 +89,8 @@ def ours(folds: np.ndarray) -> dict[str, Any]:
             "seconds": seconds,
         }
     X, d, e = read_telco()
-    for name, params in (("cxml cox", {"objective": "cox"}), ("cxml aft", {"objective": "aft"})):
+    runs: dict[str, dict[str, Any]] = {"cxml cox": {"objective": "cox"}, "cxml aft": {"objective": "aft"}}
+    for name, params in runs.items():
         risk, start = np.empty(len(X)), time.perf_counter()
         for k in range(folds.max() + 1):
             train, test = folds != k, folds == k
@@ -132,6 +135,7 @@ def peer(workdir: Path) -> None:
     result: dict[str, Any] = {"btyd": {}, "actual_holdout": float(data["frequency_holdout"].sum())}
     result["versions"] = {name: version(name) for name in ("lifetimes", "lifelines", "pandas")}
     args = (data["frequency_cal"], data["recency_cal"], data["T_cal"])
+    np.random.seed(0)  # ParetoNBDFitter starts Nelder-Mead from np.random.normal: unseeded, its 4th digit wanders
     for name, fitter in (("BG/NBD", BetaGeoFitter()), ("Pareto/NBD", ParetoNBDFitter())):
         start = time.perf_counter()
         fitter.fit(*args)
@@ -174,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         peer(args.peer)
         return 0
     from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
+    threadpool_limits(1)  # one BLAS/OpenMP thread on both sides, as every peers script: comparable fit seconds
     X, d, e = read_telco()
     folds = np.empty(len(X), dtype=int)
     for k, (_, test) in enumerate(StratifiedKFold(5, shuffle=True, random_state=0).split(X, e)):
@@ -186,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         np.save(work / "folds.npy", folds)
         for name in ("cxml cox", "cxml aft"):
             np.save(work / f"{name.replace(' ', '_')}.npy", mine["survival"][name]["risk"])
-        subprocess.run([args.peer_python, __file__, "--peer", str(work)], check=True)
+        one_thread = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        subprocess.run([args.peer_python, __file__, "--peer", str(work)], check=True, env={**os.environ, **one_thread})
         theirs = json.loads((work / "peer.json").read_text())
         lifelines_risk = np.load(work / "lifelines_risk.npy")
     for name, res in theirs["btyd"].items():
