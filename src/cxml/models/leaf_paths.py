@@ -89,10 +89,13 @@ class LeafPaths:
             nodes.left, nodes.right, nodes.feature, nodes.cover, nodes.roots
         )
         leaf_value = nodes.value[leaf_node] / len(boosters)  # the bags' mean margin
+        leaf_value, group_ptr, group_feature, group_zero, split_ptr, split_step = _nonzero_leaves(
+            leaf_value, group_ptr, group_feature, group_zero, split_ptr, split_step
+        )
         quadrature_nodes, quadrature_weights = _quadrature((int(np.diff(group_ptr).max(initial=0)) + 1) // 2)
         return cls(
             n_features=widths.pop(),
-            base=nodes.base / len(boosters) + float(reach @ leaf_value),
+            base=nodes.base / len(boosters) + float(reach @ (nodes.value[leaf_node] / len(boosters))),
             strict=kind == "xgboost",
             node_feature=nodes.feature,
             node_threshold=nodes.threshold,
@@ -151,6 +154,32 @@ def _width(booster: Any) -> int:
     if isinstance(booster, lgb.Booster):
         return int(booster.num_feature())
     return len(booster.feature_names_)
+
+
+def _nonzero_leaves(
+    leaf_value: np.ndarray,
+    group_ptr: np.ndarray,
+    group_feature: np.ndarray,
+    group_zero: np.ndarray,
+    split_ptr: np.ndarray,
+    split_step: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """The leaf tables without the leaves whose value is exactly 0: they add 0 to every value, and a third of an
+    unfolded CatBoost tree's leaves are empty ones (no training row, value 0), which the kernel would walk anyway."""
+    keep = leaf_value != 0.0
+    if keep.all():
+        return leaf_value, group_ptr, group_feature, group_zero, split_ptr, split_step
+    groups_per_leaf, splits_per_group = np.diff(group_ptr), np.diff(split_ptr)
+    keep_group = np.repeat(keep, groups_per_leaf)
+    keep_split = np.repeat(keep_group, splits_per_group)
+    return (
+        leaf_value[keep],
+        np.concatenate([[0], np.cumsum(groups_per_leaf[keep])]).astype(group_ptr.dtype),
+        group_feature[keep_group],
+        group_zero[keep_group],
+        np.concatenate([[0], np.cumsum(splits_per_group[keep_group])]).astype(split_ptr.dtype),
+        split_step[keep_split],
+    )
 
 
 def _kernel() -> Any:
