@@ -311,7 +311,7 @@ def _catboost_tree(tree: dict[str, Any], flat: dict[int, int], nan_right: set[in
     """One oblivious tree as a complete binary tree in heap order (node i's children 2i + 1 and 2i + 2).
 
     CatBoost's leaf index has split j's outcome as bit j; the root takes the last split, as CatBoost's own
-    ``ShapValues`` order the levels (the values agree with it to 1e-10, tests/unit/test_catboost_booster.py). A
+    ``ShapValues`` order the levels (the values agree with it to 1e-8, tests/unit/test_leaf_paths.py). A
     leaf's cover is its training weight plus 1e-9, so an empty leaf (common in oblivious trees) never leaves a
     parent without cover (0 / 0)."""
     splits = tree["splits"][::-1]  # level k splits on CatBoost's split depth - 1 - k
