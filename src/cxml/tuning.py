@@ -291,6 +291,8 @@ def run_study(
     study = open_study(storage, study_name, seed=cfg.seed, resume=resume, greater_is_better=spec.greater_is_better)
     for key, value in (user_attrs or {}).items():
         study.set_user_attr(key, value)
+    if spec.first_trial is not None and not study.get_trials(deepcopy=False):
+        study.enqueue_trial(spec.first_trial(cfg.algorithms))  # a fresh study only: a resumed one has it already
     logged = {t.number for t in _finished(study)}  # a resumed study's earlier trials were logged by their run
 
     def log_new() -> None:

@@ -118,6 +118,9 @@ class ModelSpec:
     """A fitted estimator → names of the columns of ``score`` (one per arm for uplift)."""
     explain_row: Callable[[Any, pd.DataFrame, int], dict[str, Any]] = _explain_probability
     """(fitted estimator, one row, k) → the score(s) and the top ``k`` reasons in words, as JSON-ready values."""
+    first_trial: Callable[[tuple[str, ...]], dict[str, Any]] | None = None
+    """The algorithms the pipeline allows → parameters the study tries first (enqueued into a fresh study), so a
+    budget of a trial or two starts from a known good point instead of a random draw (None: TPE from the start)."""
     figures: Callable[[pd.DataFrame], dict[str, str]] | None = None
     """The logged holdout frame (targets, ``__score__``, ``__baseline_score__`` columns) → the family's own
     diagnostic plots as {title: PNG data URI}: logged with the run under ``figures/`` and shown on its card."""
