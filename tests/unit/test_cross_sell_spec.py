@@ -348,3 +348,18 @@ def test_a_fresh_study_runs_the_first_trial_first_and_a_resumed_one_does_not_rep
     )
     trials = open_study(journal, "xsell", seed=0, resume=True, greater_is_better=True).trials
     assert resumed.n_complete == 2 and len(trials) == 2 and trials[1].params != trials[0].params
+
+
+def test_the_history_days_option_bounds_the_history_features(tmp_path):
+    """``options.history_days`` reaches the pairs: a week of history holds fewer orders than the whole file."""
+    req = TrainRequest(
+        family="cross_sell", transactions=_write_file(tmp_path), customer="Customer", item="Sku", time="Date"
+    )
+    window = {"horizon_days": 21, "min_item_buyers": 5}
+    everything, _ = table_dataset(req, PipelineConfig(family="cross_sell", options=window))
+    week, _ = table_dataset(req, PipelineConfig(family="cross_sell", options={**window, "history_days": 7}))
+    total = everything.X_train["history_orders"].sum()
+    assert 0 < week.X_train["history_orders"].sum() < total
+    assert everything.X_train["taste_score"].between(0, 1).all()
+    with pytest.raises(ValueError, match="history_days"):
+        options(PipelineConfig(family="cross_sell", options={"history_days": 0}))

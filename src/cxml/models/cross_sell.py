@@ -48,6 +48,7 @@ class CrossSellOptions(BaseModel):
     level: Literal["product", "category"] = Field("product", description="contract tables: item = product/category")
     lookback_days: float | None = Field(None, gt=0, description="features window [default: 180 tables, 90 file]")
     horizon_days: float | None = Field(None, gt=0, description="label window [default: 90 tables, file: from data]")
+    history_days: float | None = Field(None, gt=0, description="taste features: history before as_of [default: all]")
     as_of: str | None = Field(None, description="file: start of the horizon [default: from the data]")
     min_item_buyers: int | None = Field(None, ge=1, description="look-back buyers an item needs [20; file: data]")
     item_pattern: str | None = Field(None, description="file: keep items whose id contains a match [from data]")
