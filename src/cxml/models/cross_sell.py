@@ -260,7 +260,7 @@ FIRST_BOOSTER: dict[str, Any] = {
 
 def first_trial(algorithms: tuple[str, ...]) -> dict[str, Any]:
     """The trial a fresh study runs first: one shared LambdaRank LightGBM at the defaults where LightGBM is allowed
-    (the demo's company: MAP@10 0.3995 against 0.3959 for the binary one, bench/RESULTS.md #18), else one shared
+    (the demo's holdout: MAP@10 0.3995 against 0.3959 for the binary one, bench/RESULTS.md #18), else one shared
     binary booster; TPE takes over from there, so a budget of a trial or two still starts from a good point."""
     if "lightgbm" in algorithms:
         return {"kind": "shared", "algorithm": "lightgbm", **FIRST_BOOSTER, "num_leaves": 15, "objective": "lambdarank"}

@@ -88,8 +88,8 @@ def train_ranker(
     y_valid: np.ndarray,
     groups_valid: np.ndarray,
 ) -> tuple[Any, int]:
-    """LightGBM LambdaRank with one query group per customer (``groups``: a customer id per row, rows are sorted by
-    it), early-stopped on the validation customers' MAP@10. Rows are shuffled within each customer first: with ids
+    """LightGBM LambdaRank with one query group per customer (``groups``: a customer id per row, in any order),
+    early-stopped on the validation customers' MAP@10. Rows are shuffled within each customer first: with ids
     that follow popularity (P001 the best seller), early trees' tied scores would otherwise score that order's MAP
     and stop the booster after a tree or two."""
     params = {
@@ -320,7 +320,7 @@ class _Propensity(_Ranker):
     ) -> _Fitted:
         """A booster per fold (early-stopped on it) and a calibration map fitted on the out-of-fold margins.
 
-        ``customers`` (one id per row, customer-major) makes each fold's booster a ranker over them."""
+        ``customers`` (one id per row) makes each fold's booster a ranker with one query group per customer."""
         boosters, oof = [], np.full(len(y), np.nan)
         for k, valid in enumerate(folds):
             params = replace(self._booster_params(), random_state=self.random_state + k)
