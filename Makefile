@@ -59,8 +59,9 @@ lint: venv
 # lock. .venv-peers: requirements.lock (hashes checked), then bench/peers-requirements.txt constrained to the lock
 # (-c: no pinned version moves; bench/peers-overrides.txt keeps causalml from replacing xgboost-cpu). lifetimes and
 # lifelines need pandas < 3, so lifecycle_peers.py runs them in a child process on .venv-peers-lifecycle. Each
-# script runs with cxml from src/ and writes its report to bench/out/NAME.txt; churn_peers.py also rewrites its
-# section of bench/RESULTS.md. PEERS_SCRIPTS="bench/churn_peers.py" runs one.
+# script runs with cxml from src/ and writes its report to bench/out/NAME.txt; the churn, price, lifecycle and uplift
+# scripts also rewrite their generated block of bench/RESULTS.md (bench/results_section.py).
+# PEERS_SCRIPTS="bench/churn_peers.py" runs one.
 PEERS_VENV ?= .venv-peers
 PEERS_LIFECYCLE_VENV ?= .venv-peers-lifecycle
 PEERS_SCRIPTS ?= $(sort $(wildcard bench/*_peers.py))

@@ -18,8 +18,8 @@ Every model gets one thread. The margins compare cxml with the best peer by mean
 
 PYTHONPATH=src .venv-peers/bin/python bench/churn_peers.py [--datasets telco bank] [--trials N] [--results FILE]
 
-``--results bench/RESULTS.md`` replaces this script's section of that file (SECTION) with the tables of the run; ``make
-bench-peers`` does that.
+``--results bench/RESULTS.md`` rewrites this script's section of that file (SECTION) with the tables of the run,
+through ``bench/results_section.py``; ``make bench-peers`` does that.
 """
 
 from __future__ import annotations
