@@ -82,6 +82,7 @@ bench-peers: $(PEERS_VENV)/.installed $(PEERS_LIFECYCLE_VENV)/.installed
 		name=$$(basename $$script .py); extra=""; \
 		case $$name in \
 			churn_peers) extra="--results bench/RESULTS.md";; \
+			uplift_peers) extra="--results bench/RESULTS.md";; \
 			lifecycle_peers) extra="--peer-python $(PEERS_LIFECYCLE_VENV)/bin/python";; \
 		esac; \
 		echo "== $$script $$extra"; start=$$(date +%s); \

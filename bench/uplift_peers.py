@@ -37,9 +37,11 @@ Methods (all given the same rows; ``--seeds`` varies the split and the seeds of 
   cxml forest        ``SPEC.build({"learner": "forest"})``: the honest uplift forest with its defaults (200 trees,
                      depth 6, min_leaf 100, max_features 0.8, half the rows per tree split in structure and
                      estimation halves).
+  cxml blend         ``SPEC.build({"learner": "blend", **PARAMS})``: the mean of the effects of the forest (its
+                     defaults) and the X- and DR-learners (PARAMS), ``BlendLearner``.
   cxml command       what ``cxml train uplift --table FILE ...`` fits: the Optuna study of pipelines/uplift.yaml
-                     (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner and the forest) on
-                     the training rows, then the best trial refitted on all of them (``--command-trials``
+                     (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner, the forest, the blend)
+                     on the training rows, then the best trial refitted on all of them (``--command-trials``
                      overrides the trials as ``--trials`` does); on ``--command-tasks``.
   cxml ct            ``ClassTransformation`` with the same settings, fitted per arm on that arm's and the
                      control's rows (the three-arm task fits one per arm).
@@ -73,6 +75,11 @@ studies and the simulated part made each of the three parts in RESULTS.md take a
     .venv/bin/python bench/uplift_peers.py --variants all       # cxml's VARIANTS on Hillstrom too (~11 min)
     .venv/bin/python bench/uplift_peers.py --markdown /tmp/uplift.md   # also write the tables as Markdown
     .venv/bin/python bench/uplift_peers.py --tasks --no-company --sim-seeds 1   # the simulated campaigns only
+    .venv/bin/python bench/uplift_peers.py --results bench/RESULTS.md   # what ``make bench-peers`` runs
+
+``--results FILE`` replaces the subsection RUN_HEADING of the uplift section (SECTION) of that Markdown file with
+this run's tables (the subsection is added right under SECTION when missing, the section at the end when it is
+missing too); the hand-written subsections around it are kept.
 """
 
 from __future__ import annotations
@@ -81,6 +88,8 @@ import argparse
 import importlib
 import importlib.metadata
 import logging
+import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -118,6 +127,8 @@ METRICS = ("qini_norm", "qini", "uplift_at_30")
 PEERS = {"sklift": "scikit-uplift", "causalml": "causalml"}
 PEER_MODULES = {"sklift": ("sklift.models",), "causalml": ("causalml.inference.meta", "causalml.inference.tree")}
 GROUPS = ("cxml", "baseline", "sklift", "causalml")
+SECTION = "## Uplift against its peers (`bench/uplift_peers.py`)"
+RUN_HEADING = "### The latest run (written by `bench/uplift_peers.py --results`)"
 
 
 # --------------------------------------------------------------------------------------------------- the split
@@ -365,6 +376,7 @@ def methods(
 ) -> list[Method]:
     out = [Method(f"cxml {name}", "cxml", cxml_learner(name, PARAMS)) for name in ("s", "t", "x", "dr")]
     out.append(Method("cxml forest", "cxml", cxml_learner("forest", {})))
+    out.append(Method("cxml blend", "cxml", cxml_learner("blend", PARAMS)))
     if command:
         out.append(Method("cxml command", "cxml", cxml_command(command_trials)))
     if ct:
@@ -742,6 +754,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sim-customers", type=int, default=40_000, help="customers per simulation [40000]")
     parser.add_argument("--no-company", action="store_true", help="skip the simulated company")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
+    parser.add_argument(
+        "--results", type=Path, help="replace the latest-run subsection of the uplift section of this file (RESULTS.md)"
+    )
     args = parser.parse_args(argv)
     logging.getLogger("causalml").setLevel(logging.WARNING)
     report = Report()
@@ -799,7 +814,41 @@ def main(argv: list[str] | None = None) -> int:
     report.text(f"Total: {time.perf_counter() - started:.0f} s.")
     if args.markdown:
         args.markdown.write_text("\n".join(report.markdown))
+    if args.results:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        intro = (
+            f"`bench/uplift_peers.py {' '.join(argv if argv is not None else sys.argv[1:])}`, finished {when}, "
+            f"load average {load} (s/fit depends on it; the quality figures are deterministic)."
+        )
+        replace_subsection(args.results, SECTION, RUN_HEADING, "\n".join([intro, "", *report.markdown]))
     return 0
+
+
+def replace_subsection(path: Path, section: str, heading: str, body: str) -> None:
+    """``heading`` and ``body`` in place of that ``###`` subsection of ``section`` (up to the next ``###`` or
+    ``##`` heading); added right under ``section``'s own text when missing, ``section`` appended when missing too.
+
+    A local writer: the shared ``bench/results_section.py`` (one ``##`` section per script) was not on main
+    yet, and this section keeps hand-written subsections beside the generated one."""
+    text = path.read_text() if path.exists() else ""
+    block = f"{heading}\n\n{body.strip()}\n"
+    start = text.find(section + "\n")
+    if start < 0:
+        path.write_text(text.rstrip("\n") + f"\n\n{section}\n\n{block}")
+        return
+    end = text.find("\n## ", start + len(section))
+    end = len(text) if end < 0 else end + 1
+    inside = text[start:end]
+    at = inside.find(heading + "\n")
+    if at < 0:
+        first = inside.find("\n### ")
+        cut = len(inside.rstrip("\n")) + 1 if first < 0 else first + 1
+        new = inside[:cut].rstrip("\n") + "\n\n" + block + "\n" + inside[cut:].lstrip("\n")
+    else:
+        nxt = min(i for i in (inside.find("\n### ", at + 1), inside.find("\n## ", at + 1), len(inside)) if i >= 0)
+        new = inside[:at] + block + "\n" + inside[nxt:].lstrip("\n")
+    path.write_text(text[:start] + new.rstrip("\n") + "\n" + ("\n" if end < len(text) else "") + text[end:])
 
 
 if __name__ == "__main__":

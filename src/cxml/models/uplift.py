@@ -4,9 +4,10 @@ Targets are a frame with the ``outcome`` after the send and the ``arm`` received
 data contract's name). The served score is one effect column per arm. The estimator is a meta-learner from
 :mod:`cxml.models.meta_learners`, chosen by Optuna together with its boosters' parameters on the Qini
 coefficient of validation folds, or the honest uplift forest of :mod:`cxml.models.uplift_forest` (trees that
-split on the effect itself), chosen the same way. It must beat two naive rankings on the same holdout: random
-targeting (``gate.min_value`` with ``min_value_by_interval``: the Qini's whole 95 % interval above 0) and a
-response model, which targets whoever is most likely to respond when treated, whether or not the offer caused it.
+split on the effect itself), or the blend (the mean effect of the forest, X and DR), chosen the same way. It
+must beat two naive rankings on the same holdout: random targeting (``gate.min_value`` with
+``min_value_by_interval``: the Qini's whole 95 % interval above 0) and a response model, which targets whoever
+is most likely to respond when treated, whether or not the offer caused it.
 """
 
 from __future__ import annotations
@@ -23,11 +24,18 @@ from cxml.evaluation.uplift_metrics import uplift_by_decile, uplift_metrics
 from cxml.features.reasons import reasons_per_row
 from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster, train_booster
 from cxml.models.encoding import TableEncoder
-from cxml.models.meta_learners import DRLearner, ForestLearner, SLearner, TLearner, XLearner
+from cxml.models.meta_learners import BlendLearner, DRLearner, ForestLearner, SLearner, TLearner, XLearner
 from cxml.models.spec import ModelSpec
 
 CONTROL = "control"
-LEARNERS: dict[str, type] = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner, "forest": ForestLearner}
+LEARNERS: dict[str, type] = {
+    "s": SLearner,
+    "t": TLearner,
+    "x": XLearner,
+    "dr": DRLearner,
+    "forest": ForestLearner,
+    "blend": BlendLearner,
+}
 AT_K = (0.1, 0.3)
 
 
@@ -159,8 +167,9 @@ def band_of(bands: dict[str, Any], arm: str, effect: float) -> tuple[int, float,
 
 
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
-    """The learner; for the forest its tree shape, for a meta-learner shallower and more regularised boosters than
-    churn's (effects are small signals; ``min_child_weight`` is capped by the rows, see ``LEAF_HESSIAN_SHARE``)."""
+    """The learner; for the forest its tree shape, for a meta-learner (and the blend's X and DR, beside a forest
+    with its defaults) shallower and more regularised boosters than churn's (effects are small signals;
+    ``min_child_weight`` is capped by the rows, see ``LEAF_HESSIAN_SHARE``)."""
     learner = trial.suggest_categorical("learner", list(LEARNERS))
     if learner == "forest":
         return {
