@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bench.uplift_peers import RUN_HEADING, SECTION, replace_subsection
 
 pytestmark = pytest.mark.unit
