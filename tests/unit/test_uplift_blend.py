@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,7 @@ from cxml.models.uplift import SPEC
 
 pytestmark = pytest.mark.unit
 
-BOOSTER = {"n_estimators": 60, "learning_rate": 0.1, "max_depth": 3, "random_state": 3}
+BOOSTER: dict[str, Any] = {"n_estimators": 60, "learning_rate": 0.1, "max_depth": 3, "random_state": 3}
 
 
 def _experiment(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
