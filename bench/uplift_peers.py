@@ -458,11 +458,11 @@ def hillstrom_splits(frame: pd.DataFrame, task: str, seed: int) -> Split:
 
 
 def run_hillstrom(
-    task: str, frame: pd.DataFrame, seeds: int, registry: list[Method], report: Report
+    task: str, frame: pd.DataFrame, seeds: int, registry: list[Method], report: Report, first_seed: int = 0
 ) -> dict[str, dict[str, list[float]]]:
     results: dict[str, dict[str, list[float]]] = {m.name: {k: [] for k in (*METRICS, "seconds")} for m in registry}
     started = time.perf_counter()
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         split = hillstrom_splits(frame, task, seed)
         for method in registry:
             t0 = time.perf_counter()
@@ -481,7 +481,7 @@ def run_hillstrom(
     arms = ", ".join(split.arms)
     title = (
         f"Hillstrom {task}: target {TASKS[task]['target']}, arms {arms} vs No E-Mail; {n_tr:,} train / "
-        f"{n_ho:,} holdout rows; mean ± sd over {seeds} seeds"
+        f"{n_ho:,} holdout rows; mean ± sd over {seeds} seeds ({first_seed}–{first_seed + seeds - 1})"
     )
     rows = []
     for method in registry:
@@ -723,7 +723,10 @@ def summarise(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="See the module docstring.")
-    parser.add_argument("--seeds", type=int, default=5, help="Hillstrom splits, seeds 0..N-1 [5]")
+    parser.add_argument("--seeds", type=int, default=5, help="Hillstrom splits: seeds F..F+N-1, F the first seed [5]")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="first Hillstrom seed: fresh splits to check a choice on [0]"
+    )
     parser.add_argument("--customers", type=int, default=20_000, help="simulated company size [20000]")
     parser.add_argument("--campaign", default="CMP05", help="simulated campaign [CMP05]")
     parser.add_argument("--tasks", nargs="*", choices=list(TASKS), default=list(TASKS), help="Hillstrom tasks")
@@ -785,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
                     command_trials=args.command_trials,
                 )
                 groups |= {m.name: m.group for m in registry}
-                hill[task] = run_hillstrom(task, frame, args.seeds, registry, report)
+                hill[task] = run_hillstrom(task, frame, args.seeds, registry, report, args.first_seed)
         company = None
         if not args.no_company:
             registry = methods(
