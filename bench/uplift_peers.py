@@ -40,8 +40,8 @@ Methods (all given the same rows; ``--seeds`` varies the split and the seeds of 
   cxml blend         ``SPEC.build({"learner": "blend", **PARAMS})``: the mean of the effects of the forest (its
                      defaults) and the X- and DR-learners (PARAMS), ``BlendLearner``.
   cxml command       what ``cxml train uplift --table FILE ...`` fits: the Optuna study of pipelines/uplift.yaml
-                     (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner, the forest, the blend)
-                     on the training rows, then the best trial refitted on all of them (``--command-trials``
+                     (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner and the forest, not the
+                     blend) on the training rows, then the best trial refitted on all of them (``--command-trials``
                      overrides the trials as ``--trials`` does); on ``--command-tasks``.
   cxml ct            ``ClassTransformation`` with the same settings, fitted per arm on that arm's and the
                      control's rows (the three-arm task fits one per arm).
