@@ -82,8 +82,9 @@ bench-peers: $(PEERS_VENV)/.installed $(PEERS_LIFECYCLE_VENV)/.installed
 		name=$$(basename $$script .py); extra=""; \
 		case $$name in \
 			churn_peers) extra="--results bench/RESULTS.md";; \
+			price_peers) extra="--results bench/RESULTS.md";; \
 			uplift_peers) extra="--results bench/RESULTS.md";; \
-			lifecycle_peers) extra="--peer-python $(PEERS_LIFECYCLE_VENV)/bin/python";; \
+			lifecycle_peers) extra="--peer-python $(PEERS_LIFECYCLE_VENV)/bin/python --results bench/RESULTS.md";; \
 		esac; \
 		echo "== $$script $$extra"; start=$$(date +%s); \
 		PYTHONPATH=src $(PEERS_VENV)/bin/python $$script $$extra > bench/out/$$name.txt 2>&1; code=$$?; \

@@ -13,8 +13,13 @@ What it measures
    out-of-fold Harrell's C, once with cxml's ``concordance_index`` and once with lifelines' (a cross-check of
    the two implementations on identical scores), and the wall time of the 5 fits.
 
+Both sides run with one BLAS/OpenMP thread and a fixed seed (lifetimes' Pareto/NBD starts from a random point).
+
 lifetimes needs setuptools < 81 and lifelines needs pandas < 3, so the peers run in their own virtualenv, in a
-child process of this script (``--peer``), and exchange data through a temporary directory:
+child process of this script (``--peer``), and exchange data through a temporary directory. ``make bench-peers``
+builds that virtualenv (.venv-peers-lifecycle), runs this script with ``--peer-python`` pointing at it and
+``--results bench/RESULTS.md``, which rewrites the generated block of this script's section (the convention of
+``bench/results_section.py``). By hand:
 
     .venv/bin/python -m uv venv /tmp/peers-lifecycle --python 3.11
     .venv/bin/python -m uv pip install --python /tmp/peers-lifecycle/bin/python \\
@@ -26,21 +31,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from results_section import markdown_table, replace_generated
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 CDNOW = DATA / "cdnow" / "CDNOW_sample.txt"
 TELCO = DATA / "telco_churn" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 CAL_END, OBS_END, HOLDOUT_WEEKS = "1997-09-30", "1998-06-30", 39.0
+SECTION = "## Lifecycle against its peers (`bench/lifecycle_peers.py`)"
 
 
 def read_cdnow() -> pd.DataFrame:
@@ -80,7 +89,8 @@ def ours(folds: np.ndarray) -> dict[str, Any]:
             "seconds": seconds,
         }
     X, d, e = read_telco()
-    for name, params in (("cxml cox", {"objective": "cox"}), ("cxml aft", {"objective": "aft"})):
+    runs: dict[str, dict[str, Any]] = {"cxml cox": {"objective": "cox"}, "cxml aft": {"objective": "aft"}}
+    for name, params in runs.items():
         risk, start = np.empty(len(X)), time.perf_counter()
         for k in range(folds.max() + 1):
             train, test = folds != k, folds == k
@@ -123,7 +133,9 @@ def peer(workdir: Path) -> None:
         tx, "id", "date", calibration_period_end=CAL_END, observation_period_end=OBS_END, freq="D", freq_multiplier=7
     )
     result: dict[str, Any] = {"btyd": {}, "actual_holdout": float(data["frequency_holdout"].sum())}
+    result["versions"] = {name: version(name) for name in ("lifetimes", "lifelines", "pandas")}
     args = (data["frequency_cal"], data["recency_cal"], data["T_cal"])
+    np.random.seed(0)  # ParetoNBDFitter starts Nelder-Mead from np.random.normal: unseeded, its 4th digit wanders
     for name, fitter in (("BG/NBD", BetaGeoFitter()), ("Pareto/NBD", ParetoNBDFitter())):
         start = time.perf_counter()
         fitter.fit(*args)
@@ -156,16 +168,20 @@ def peer(workdir: Path) -> None:
     (workdir / "peer.json").write_text(json.dumps(result))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer-python", default="/tmp/peers-lifecycle/bin/python")
+    parser.add_argument("--results", type=Path, help="rewrite this script's generated block in this Markdown file")
     parser.add_argument("--peer", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.peer:
         peer(args.peer)
-        return
+        return 0
     from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
 
+    started = time.perf_counter()
+    threadpool_limits(1)  # one BLAS/OpenMP thread on both sides, as every peers script: comparable fit seconds
     X, d, e = read_telco()
     folds = np.empty(len(X), dtype=int)
     for k, (_, test) in enumerate(StratifiedKFold(5, shuffle=True, random_state=0).split(X, e)):
@@ -176,38 +192,73 @@ def main() -> None:
         np.save(work / "folds.npy", folds)
         for name in ("cxml cox", "cxml aft"):
             np.save(work / f"{name.replace(' ', '_')}.npy", mine["survival"][name]["risk"])
-        subprocess.run([args.peer_python, __file__, "--peer", str(work)], check=True)
+        one_thread = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        subprocess.run([args.peer_python, __file__, "--peer", str(work)], check=True, env={**os.environ, **one_thread})
         theirs = json.loads((work / "peer.json").read_text())
         lifelines_risk = np.load(work / "lifelines_risk.npy")
     for name, res in theirs["btyd"].items():
         res["log_lik"] = log_likelihood_at(name, res["params"])
         res["params"] = {k: round(v, 4) for k, v in res["params"].items()}
 
-    print(
-        f"\nCDNOW 1/10 sample, holdout weeks 40-78: actual repeat purchases {mine['actual_holdout']:.0f} (cxml), "
-        f"{theirs['actual_holdout']:.0f} (lifetimes)\n"
-    )
-    print("| model | library | parameters | log-likelihood | predicted holdout | vs actual | fit s |")
-    print("|---|---|---|---|---|---|---|")
+    tables = "\n\n".join([btyd_table(mine, theirs), survival_table(mine, theirs, d, e, folds, lifelines_risk)])
+    print(f"\n{tables}")
+    if args.results is not None:
+        command = " ".join(["python bench/lifecycle_peers.py", *(argv if argv is not None else sys.argv[1:])])
+        body = "\n\n".join([intro(command, time.perf_counter() - started, theirs["versions"]), tables])
+        replace_generated(args.results, SECTION, "bench/lifecycle_peers.py", body)
+    return 0
+
+
+def btyd_table(mine: dict[str, Any], theirs: dict[str, Any]) -> str:
+    """CDNOW: both libraries' BG/NBD and Pareto/NBD, each with cxml's log-likelihood at its parameters."""
+    rows = []
     for name in ("BG/NBD", "Pareto/NBD"):
         for library, res in (("cxml", mine["btyd"][name]), ("lifetimes", theirs["btyd"][name])):
             params = ", ".join(f"{k} {v}" for k, v in res["params"].items())
             gap = res["holdout"] / mine["actual_holdout"] - 1
-            print(
-                f"| {name} | {library} | {params} | {res['log_lik']:.2f} | {res['holdout']:.1f} | {gap:+.1%} "
-                f"| {res['seconds']:.2f} |"
-            )
-    print("\nTelco tenure, 5 stratified folds (seed 0): mean out-of-fold Harrell's C\n")
-    print("| model | C (cxml concordance_index) | C (lifelines concordance_index) | 5 fits s |")
-    print("|---|---|---|---|")
+            fit = [f"{res['log_lik']:.2f}", f"{res['holdout']:.1f}", f"{gap:+.1%}", f"{res['seconds']:.2f}"]
+            rows.append([name, library, params, *fit])
+    header = ["model", "library", "parameters", "log-likelihood", "predicted holdout", "vs actual", "fit s"]
+    note = (
+        f"CDNOW 1/10 sample, calibration to {CAL_END}, holdout weeks 40–78: {mine['actual_holdout']:,.0f} actual "
+        f"repeat purchases ({theirs['actual_holdout']:,.0f} on lifetimes' own summary). The log-likelihood is "
+        "cxml's at each library's parameters."
+    )
+    return "\n\n".join([note, markdown_table(header, rows)])
+
+
+def survival_table(
+    mine: dict[str, Any],
+    theirs: dict[str, Any],
+    d: np.ndarray,
+    e: np.ndarray,
+    folds: np.ndarray,
+    lifelines_risk: np.ndarray,
+) -> str:
+    """Telco tenure: out-of-fold Harrell's C by both libraries' concordance_index on the same scores."""
+    rows = []
     for name in ("cxml cox", "cxml aft"):
         c = mean_c(d, e, folds, mine["survival"][name]["risk"])
         lif = theirs["lifelines"]["c_of_cxml"][name]
-        print(f"| {name} | {c:.6f} | {lif:.6f} | {mine['survival'][name]['seconds']:.1f} |")
+        rows.append([name, f"{c:.6f}", f"{lif:.6f}", f"{mine['survival'][name]['seconds']:.1f}"])
     c_lifelines = mean_c(d, e, folds, lifelines_risk)
-    print(
-        f"| lifelines CoxPH (penalizer 0.01) | {c_lifelines:.6f} | {theirs['lifelines']['c_lifelines']:.6f} "
-        f"| {theirs['lifelines']['seconds']:.1f} |"
+    lifelines = theirs["lifelines"]
+    own = [f"{lifelines['c_lifelines']:.6f}", f"{lifelines['seconds']:.1f}"]
+    rows.append(["lifelines CoxPH (penalizer 0.01)", f"{c_lifelines:.6f}", *own])
+    header = ["model", "C (cxml concordance_index)", "C (lifelines concordance_index)", "5 fits s"]
+    note = "Telco tenure, 5 stratified folds (seed 0): mean out-of-fold Harrell's C."
+    return "\n\n".join([note, markdown_table(header, rows)])
+
+
+def intro(command: str, seconds: float, versions: dict[str, str]) -> str:
+    """Where the tables below come from: the command, when, how long, how loaded, which peer versions."""
+    load = os.getloadavg()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    peers = ", ".join(f"{name} {v}" for name, v in versions.items())
+    return (
+        f"`{command}` on {when}, {seconds:.1f} s in all on {os.cpu_count()} CPUs (load average {load[0]:.1f} / "
+        f"{load[1]:.1f} / {load[2]:.1f} at the end; the seconds are noisy, the fits deterministic). The peers "
+        f"({peers}) run in a child process on their own virtualenv. Regenerated by `make bench-peers`."
     )
 
 

@@ -38,27 +38,32 @@ Methods
                       cells (company) or INCOME (Dominick's).
   log-log OLS         ``LogLogDemand``: one elasticity, controls one-hot (company: cell and week fixed effects).
 
-Run (EconML in its own virtualenv beside the pinned stack; without it the EconML rows are skipped)::
+Run: ``make bench-peers PEERS_SCRIPTS=bench/price_peers.py`` (EconML from ``.venv-peers``; ~6 min on 2 shared
+vCPUs) also rewrites the generated block of this script's section of bench/RESULTS.md (``--results``, the
+convention of ``bench/results_section.py``). By hand, without EconML its rows are skipped::
 
-    .venv/bin/python -m uv venv /tmp/peers-price --python 3.11
-    .venv/bin/python -m uv pip install --python /tmp/peers-price/bin/python -r requirements.lock econml==0.17.0
-    PYTHONPATH=src /tmp/peers-price/bin/python bench/price_peers.py            # ~6 min on 2 shared vCPUs
-    PYTHONPATH=src /tmp/peers-price/bin/python bench/price_peers.py --customers 30000 --no-forest   # quicker
+    PYTHONPATH=src .venv-peers/bin/python bench/price_peers.py --results bench/RESULTS.md
+    PYTHONPATH=src .venv-peers/bin/python bench/price_peers.py --customers 30000 --no-forest   # quicker
     PYTHONPATH=src .venv/bin/python bench/price_peers.py --customers 20000 --seed 0 --no-dominicks   # the demo's
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from results_section import markdown_table, replace_generated
 from scipy.stats import norm
 
 from cxml.data.oj import STORE_DEMOGRAPHICS, read_dominicks_oj
@@ -72,7 +77,14 @@ ROOT = Path(__file__).resolve().parent.parent
 OJ = ROOT.parent / "shared" / "data" / "dominicks_oj"
 KEYS = ["segment", "channel", "time_bucket"]
 ADDITIVE = [["week", "segment", "time_bucket"], ["channel", "segment", "time_bucket"]]
-LGBM = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10, "n_jobs": 1}
+SECTION = "## Price sensitivity against its peers (`bench/price_peers.py`)"
+LGBM: dict[str, Any] = {
+    "n_estimators": 300,
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_child_samples": 10,
+    "n_jobs": 1,
+}
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -251,7 +263,7 @@ def econml_methods(task: Task, forest: bool) -> dict[str, dict[str, Any]]:
                 est.fit(frame["y"].to_numpy(), frame["t"].to_numpy(), X=X, W=W, sample_weight=w)
             return est
 
-        est, seconds = timed(lambda fit=fit: fit(None))
+        est, seconds = timed(partial(fit, None))
         Xc, _ = arrays(cells_or_rows(task).assign(**{c: 0 for c in task.controls if c not in cells_or_rows(task)}))
         lo, hi = est.effect_interval(Xc, alpha=0.1)
         held = fit(~task.holdout)
@@ -269,47 +281,75 @@ def econml_methods(task: Task, forest: bool) -> dict[str, dict[str, Any]]:
     return out
 
 
-def report(task: Task, results: dict[str, dict[str, Any]]) -> None:
+def report(task: Task, results: dict[str, dict[str, Any]]) -> str:
+    """The task's Markdown: a ``###`` heading, what the figures are, and one row per method."""
     y_test = task.frame.loc[task.holdout, "y"].to_numpy()
-    print(f"\n### {task.name}: {len(task.frame):,} rows, holdout {int(task.holdout.sum()):,}\n")
+    head = f"### {task.name}: {len(task.frame):,} rows, holdout {int(task.holdout.sum()):,}"
     if task.truth is not None:
-        print("| method | elasticity MAE | bias | 90 % coverage | holdout RMSE log units | fit s |")
-        print("|---|---|---|---|---|---|")
         truth = task.truth["elasticity"].to_numpy()
+        rows = []
         for name, r in results.items():
             err = r["effect"] - truth
             cover = "—" if r["lo"] is None else f"{np.mean((r['lo'] <= truth) & (truth <= r['hi'])):.3f}"
             mae, bias, held = np.mean(np.abs(err)), np.mean(err), rmse(r["pred"], y_test)
-            print(f"| {name} | {mae:.3f} | {bias:+.3f} | {cover} | {held:.4f} | {r['s']:.1f} |")
-        return
+            rows.append([name, f"{mae:.3f}", f"{bias:+.3f}", cover, f"{held:.4f}", f"{r['s']:.1f}"])
+        header = ["method", "elasticity MAE", "bias", "90 % coverage", "holdout RMSE log units", "fit s"]
+        note = (
+            f"Against the {len(truth)} true cell elasticities (truth/elasticities); the holdout is a random 20 % of "
+            "the cell-weeks (seed 0), the models refitted on the other 80 %."
+        )
+        return "\n\n".join([head, note, markdown_table(header, rows)])
     income = task.frame["INCOME"]
     p10, p90 = (income <= income.quantile(0.1)).to_numpy(), (income >= income.quantile(0.9)).to_numpy()
-    print("| method | pooled | at income ≤ p10 | at income ≥ p90 | INCOME slope [90 % CI] | holdout RMSE | fit s |")
-    print("|---|---|---|---|---|---|---|")
+    rows = []
     for name, r in results.items():
         e = np.asarray(r["effect"])
         s = r["slope"]
         slope = "—" if s is None else f"{s['coef']:.3f} [{s['ci_lower']:.3f}, {s['ci_upper']:.3f}]"
-        print(
-            f"| {name} | {e.mean():.3f} | {e[p10].mean():.3f} | {e[p90].mean():.3f} | {slope} "
-            f"| {rmse(r['pred'], y_test):.4f} | {r['s']:.1f} |"
-        )
-    print("\nreference (published double ML on these data): about −2.8 at low income to −2.5 at high income")
+        estimates = [f"{e.mean():.3f}", f"{e[p10].mean():.3f}", f"{e[p90].mean():.3f}", slope]
+        rows.append([name, *estimates, f"{rmse(r['pred'], y_test):.4f}", f"{r['s']:.1f}"])
+    header = ["method", "pooled", "at income ≤ p10", "at income ≥ p90", "INCOME slope [90 % CI]"]
+    header += ["holdout RMSE", "fit s"]
+    note = (
+        "Outcome `logmove`, treatment the log own price, heterogeneity `INCOME`, controls the other demographics, "
+        "brand and `feat`; the holdout is the last 20 % of weeks. Published double ML on these data: about −2.8 at "
+        "low income to −2.5 at high income."
+    )
+    return "\n\n".join([head, note, markdown_table(header, rows)])
 
 
-def main() -> None:
+def intro(command: str, seconds: float) -> str:
+    """Where the tables below come from: the command, when, how long, how loaded, which EconML."""
+    try:
+        econml = f"EconML {version('econml')} (LinearDML, CausalForestDML)"
+    except PackageNotFoundError:
+        econml = "EconML not installed here, so its rows are skipped (`make bench-peers` installs it)"
+    load = os.getloadavg()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return (
+        f"`{command}` on {when}, {seconds:.0f} s in all on {os.cpu_count()} CPUs (load average {load[0]:.1f} / "
+        f"{load[1]:.1f} / {load[2]:.1f} at the end; every model single-threaded, the seconds are noisy, the "
+        f"estimates are seeded and deterministic). {econml}. Regenerated by `make bench-peers`."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--no-forest", action="store_true", help="skip CausalForestDML (the slowest)")
     parser.add_argument("--no-dominicks", action="store_true")
     parser.add_argument("--no-company", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--results", type=Path, help="rewrite this script's generated block in this Markdown file")
+    args = parser.parse_args(argv)
+    command = " ".join(["python bench/price_peers.py", *(argv if argv is not None else sys.argv[1:])])
+    started = time.perf_counter()
     tasks: list[Callable[[], Task]] = []
     if not args.no_dominicks:
         tasks.append(dominicks)
     if not args.no_company:
         tasks.append(lambda: company(args.customers, args.seed))
+    sections = []
     for make in tasks:
         task, seconds = timed(make)
         print(f"\n{task.name}: data ready in {seconds:.0f} s")
@@ -321,8 +361,13 @@ def main() -> None:
             **econml_methods(task, not args.no_forest),
             "log-log OLS": log_log(task),
         }
-        report(task, results)
+        sections.append(report(task, results))
+        print(f"\n{sections[-1]}", flush=True)
+    if args.results is not None:
+        body = "\n\n".join([intro(command, time.perf_counter() - started), *sections])
+        replace_generated(args.results, SECTION, "bench/price_peers.py", body)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

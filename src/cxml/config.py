@@ -18,7 +18,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-Algorithm = Literal["xgboost", "lightgbm"]
+Algorithm = Literal["xgboost", "lightgbm", "catboost"]
+"""The boosting libraries a search may choose from (cxml.models.boosting); catboost is a churn candidate."""
 BUILTIN_FAMILIES = ("churn", "uplift", "survival", "clv", "cross_sell", "price")
 """The model families shipped with cxml (``cxml.datasets.<family>``), in the order the demo trains them."""
 

@@ -31,6 +31,7 @@ MODEL_PACKAGES = (
     "scikit-learn",
     "xgboost-cpu",
     "lightgbm",
+    "catboost",
     "optuna",
     "pydantic",
     "PyYAML",

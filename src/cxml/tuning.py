@@ -291,6 +291,9 @@ def run_study(
     study = open_study(storage, study_name, seed=cfg.seed, resume=resume, greater_is_better=spec.greater_is_better)
     for key, value in (user_attrs or {}).items():
         study.set_user_attr(key, value)
+    if not study.get_trials(deepcopy=False):  # a resumed study has run (or queued) them already
+        for params in spec.first_trials(cfg.algorithms):
+            study.enqueue_trial(params)
     logged = {t.number for t in _finished(study)}  # a resumed study's earlier trials were logged by their run
 
     def log_new() -> None:

@@ -1,8 +1,10 @@
 """Bring-your-own-table churn on the public sets: the README's command, 5-fold cross-validated ROC-AUC.
 
 Thresholds sit a little below what bench/churn_peers.py measured for the same command (bench/RESULTS.md, churn
-section: Telco 0.8491, Bank 0.8688), above its best peers there (Telco: logistic regression 0.8445, the issue's
-XGBoost 0.8441; Bank: LightGBM 0.8632, XGBoost 0.8643). On Telco the additive logit earns a share of the blend.
+section: Telco 0.8494, Bank 0.8714 with CatBoost in the search), above its best peers there but CatBoost's
+defaults on Bank (Telco: logistic regression 0.8445, the issue's XGBoost 0.8441; Bank: XGBoost 0.8643, CatBoost
+0.8704, which the command beats on 4 of 5 folds by margins the load-dependent timeout could eat). On Telco the
+additive logit earns a share of the blend.
 """
 
 import pytest
@@ -20,7 +22,7 @@ CASES = {
     "bank": (
         ("bank_churn", "Churn_Modelling.csv"),
         ["--target", "Exited", "--id", "CustomerId", "--drop", "RowNumber", "--drop", "Surname"],
-        0.866,
+        0.869,
     ),
 }
 

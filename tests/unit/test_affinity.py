@@ -174,3 +174,37 @@ def test_contract_tables_join_the_customer_360_and_ignore_the_future():
         past[name] = table[table[when] < as_of] if when else table
     unlabelled = cross_sell_from_tables(past, as_of, level="product", lookback_days=120, horizon_days=None)
     pd.testing.assert_frame_equal(unlabelled.pairs, data.pairs)
+
+
+def test_history_orders_reach_before_the_look_back(tx):
+    """e bought X twice before the 31-day look-back and Y in it: X is not owned, yet its history shows."""
+    earlier = _tx([["e", "X", "2023-11-01", "e0"], ["e", "X", "2023-12-01", "e1"], ["e", "Y", "2024-01-20", "e2"]])
+    both = pd.concat([tx, earlier], ignore_index=True)
+    pairs = build_cross_sell(both, AS_OF, lookback_days=31, horizon_days=14).pairs
+    assert not pairs.loc[("e", "X"), "owned"] and pairs.loc[("e", "X"), "history_orders"] == 2
+    assert pairs.loc[("e", "Y"), "owned"] and pairs.loc[("e", "Y"), "history_orders"] == 1
+    bounded = build_cross_sell(both, AS_OF, lookback_days=31, horizon_days=14, history_days=70).pairs
+    assert bounded.loc[("e", "X"), "history_orders"] == 1  # 2023-11-01 is more than 70 days before as_of
+
+
+def test_taste_score_by_hand_without_groups(data):
+    """Items stand for groups: a, b bought X and Y, c X and Z; the prior is what customers with c's mix buy."""
+    # own shares a = b = (1/2, 1/2, 0), c = (1/2, 0, 1/2); rows of the mix: X (1/2, 1/3, 1/6), Y (1/2, 1/2, 0),
+    # Z (1/2, 0, 1/2); c's prior (1/2, 1/6, 1/3), a's (1/2, 5/12, 1/12); shrunk by 8 lines over 2 own lines
+    assert data.pairs.loc[("c", "Y"), "taste_score"] == pytest.approx((0 + 8 / 6) / (2 + 8))
+    assert data.pairs.loc[("a", "Z"), "taste_score"] == pytest.approx((0 + 8 / 12) / (2 + 8))
+    assert data.pairs.loc[("a", "X"), "taste_score"] == pytest.approx((1 + 8 / 2) / (2 + 8))
+
+
+def test_taste_score_by_hand_with_groups():
+    """X and Y share group g1, Z is g2: the customer's shrunk share of the group times the item's share of it."""
+    from cxml.features.affinity import _taste
+
+    history = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "item": ["X", "X", "Z", "Y"]})
+    groups = pd.Series(["g1", "g1", "g2"], index=pd.Index(["X", "Y", "Z"]))
+    taste = _taste(history, pd.Index(["a", "b"]), pd.Index(["X", "Y", "Z"]), groups)
+    # a's group lines (2, 1), b's (1, 0); mix rows g1 (13/15, 2/15), g2 (2/3, 1/3); a's prior (0.8, 0.2)
+    assert taste[0, 1] == pytest.approx((2 + 8 * 0.8) / (3 + 8) / 3)  # Y: a third of g1's lines
+    assert taste[0, 0] == pytest.approx((2 + 8 * 0.8) / (3 + 8) * 2 / 3)
+    assert taste[1, 2] == pytest.approx((0 + 8 * 2 / 15) / (1 + 8))  # Z: all of g2's lines
+    assert taste.sum(axis=1) == pytest.approx([1.0, 1.0])  # shares of the customer's next lines

@@ -14,6 +14,7 @@ from cxml.datasets.cross_sell import pair_rows, split_customers, table_dataset
 from cxml.features.affinity import build_cross_sell
 from cxml.features.transactions import normalise_transactions
 from cxml.models.cross_sell import (
+    FIRST_BOOSTER,
     SPEC,
     CrossSellBaselines,
     CrossSellPropensity,
@@ -306,3 +307,58 @@ def test_returns_are_found_by_column_name_or_by_the_invoice_flag(tmp_path):
     req = TrainRequest(family="cross_sell", transactions=path, customer="who", item="what", time="when", invoice="ref")
     tx, notes, _ = read_transactions(req, CrossSellOptions())
     assert sorted(tx["item"]) == ["y", "z"] and not any("read as" in n for n in notes)
+
+
+def test_the_search_offers_lambdarank_to_shared_lightgbm_only_and_starts_from_the_first_trial():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(40):
+        trial = study.ask()
+        params = SPEC.search_space(trial, ("xgboost", "lightgbm"))
+        ranking = params["kind"] == "shared" and params["algorithm"] == "lightgbm"
+        assert ("objective" in params) == ranking
+        study.tell(trial, 0.0)
+    assert {t.params.get("objective") for t in study.trials} == {None, "binary", "lambdarank"}
+    (first,) = SPEC.first_trials(("xgboost", "lightgbm"))
+    assert first == {
+        **FIRST_BOOSTER,
+        "kind": "shared",
+        "algorithm": "lightgbm",
+        "num_leaves": 15,
+        "objective": "lambdarank",
+    }
+    assert SPEC.first_trials(("xgboost",)) == [{**FIRST_BOOSTER, "kind": "shared", "algorithm": "xgboost"}]
+    assert SPEC.build(first).objective == "lambdarank"
+
+
+def test_a_fresh_study_runs_the_first_trial_first_and_a_resumed_one_does_not_repeat_it(rows, tmp_path):
+    """The tuner enqueues ``SPEC.first_trials`` into a new study only; its MAP@10 is the validation folds' mean."""
+    from cxml.config import TuningConfig
+    from cxml.tuning import open_study, run_study
+
+    X_tr, _, y_tr, _ = rows
+    cfg = TuningConfig(n_trials=1, cv_folds=2, algorithms=("lightgbm",), seed=0, timeout_s=600)
+    journal = tmp_path / "study.journal"
+    result = run_study(SPEC, X_tr, y_tr, cfg, storage=journal, study_name="xsell")
+    (first,) = SPEC.first_trials(("lightgbm",))
+    assert {k: v for k, v in result.best_params.items() if k in first} == first
+    assert result.best_value == result.best_metrics["map_at_10"] == pytest.approx(0.6871, abs=1e-4)
+    resumed = run_study(
+        SPEC, X_tr, y_tr, cfg.model_copy(update={"n_trials": 2}), storage=journal, study_name="xsell", resume=True
+    )
+    trials = open_study(journal, "xsell", seed=0, resume=True, greater_is_better=True).trials
+    assert resumed.n_complete == 2 and len(trials) == 2 and trials[1].params != trials[0].params
+
+
+def test_the_history_days_option_bounds_the_history_features(tmp_path):
+    """``options.history_days`` reaches the pairs: a week of history holds fewer orders than the whole file."""
+    req = TrainRequest(
+        family="cross_sell", transactions=_write_file(tmp_path), customer="Customer", item="Sku", time="Date"
+    )
+    window = {"horizon_days": 21, "min_item_buyers": 5}
+    everything, _ = table_dataset(req, PipelineConfig(family="cross_sell", options=window))
+    week, _ = table_dataset(req, PipelineConfig(family="cross_sell", options={**window, "history_days": 7}))
+    total = everything.X_train["history_orders"].sum()
+    assert 0 < week.X_train["history_orders"].sum() < total
+    assert everything.X_train["taste_score"].between(0, 1).all()
+    with pytest.raises(ValueError, match="history_days"):
+        options(PipelineConfig(family="cross_sell", options={"history_days": 0}))

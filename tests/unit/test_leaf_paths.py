@@ -1,6 +1,6 @@
 """The leaf-path TreeSHAP of a bag of boosters equals the boosters' own contributions, averaged, and adds up to the
-bags' mean margin: for both libraries, every way a split sends missing values and zeros, one-leaf trees, and the
-churn model's pickles from before the table existed."""
+bags' mean margin: for the three libraries (CatBoost's oblivious trees unfolded), every way a split sends missing
+values and zeros, one-leaf trees, and the churn model's pickles from before the table existed."""
 
 import pickle
 
@@ -46,9 +46,10 @@ def _native_mean(bags: list[tuple[object, int]], X: np.ndarray) -> np.ndarray:
     return np.mean([tree_contributions(b, X, n) for b, n in bags], axis=0)
 
 
-@pytest.mark.parametrize(("algorithm", "atol"), [("xgboost", 2e-6), ("lightgbm", 1e-10)])
+@pytest.mark.parametrize(("algorithm", "atol"), [("xgboost", 2e-6), ("lightgbm", 1e-10), ("catboost", 1e-8)])
 def test_values_are_the_boosters_own_averaged_and_add_up_to_the_mean_margin(algorithm, atol):
-    """XGBoost's own values are float32 (hence 2e-6); LightGBM's are float64 like ours."""
+    """XGBoost's own values are float32 (hence 2e-6); LightGBM's are float64 like ours; CatBoost's leaves get a
+    cover of 1e-9 more than their weight (no empty parent), hence 1e-8."""
     X, y = _data()
     bags = _bags(algorithm, X, y)
     rows = _probe_rows(X)
@@ -102,7 +103,7 @@ def test_mixed_or_foreign_boosters_are_refused():
     bags = _bags("xgboost", X, y, k=1) + _bags("lightgbm", X, y, k=1)
     with pytest.raises(ValueError, match="mix"):
         LeafPaths.of_bags(bags)
-    with pytest.raises(TypeError, match="XGBoost and LightGBM"):
+    with pytest.raises(TypeError, match="XGBoost, LightGBM and CatBoost"):
         LeafPaths.of_bags([(object(), 1)])
 
 
@@ -137,3 +138,37 @@ def test_pickles_stay_small_and_models_pickled_before_the_table_explain(bagged_c
     assert old._leaf_paths is None
     np.testing.assert_array_equal(old.explain(frame.head(20)).values, model.explain(frame.head(20)).values)
     np.testing.assert_array_equal(old.predict_proba(frame.head(20)), model.predict_proba(frame.head(20)))
+
+
+def test_catboost_rows_on_a_border_and_missing_go_catboost_s_way():
+    """CatBoost compares float32(x) with its borders and sends NaN below every border (nan_mode Min): rows exactly
+    on, just above and just below each border, and missing ones, land in the leaves its own prediction uses."""
+    X, y = _data()
+    bags = _bags("catboost", X, y, k=1)
+    booster, n_iter = bags[0]
+    borders = [(j, b) for j, f in enumerate(booster.get_borders().values()) for b in f[:5]]
+    rows = np.repeat(np.nanmedian(X, axis=0)[None, :], 4 * len(borders), axis=0).astype(np.float64)
+    for i, (j, b) in enumerate(borders):
+        above = float(np.nextafter(np.float32(b), np.float32(np.inf)))
+        rows[4 * i : 4 * i + 4, j] = [b, above, np.nextafter(b, -np.inf), np.nan]
+    table = LeafPaths.of_bags(bags)
+    assert 0 < len(table.leaf_value) < n_iter * 2**5  # the empty leaves (value 0) are left out of the table
+    ours = table.contributions(rows)
+    np.testing.assert_allclose(ours.sum(axis=1), predict_margin(booster, rows, n_iter), atol=1e-8)
+    np.testing.assert_allclose(ours, tree_contributions(booster, rows, n_iter), atol=1e-8)
+
+
+def test_a_bagged_catboost_churn_explanation_adds_up_to_the_served_margin_and_probability():
+    X, y = make_classification(1200, 5, n_informative=3, random_state=2)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
+    frame["plan"] = np.where(X[:, 1] > 0, "annual", "monthly")
+    frame.loc[frame.index[::7], "x3"] = np.nan
+    model = ChurnClassifier(algorithm="catboost", n_bags=2, n_estimators=80, linear_weight="auto").fit(frame, y)
+    rows = frame.tail(60)
+    e = model.explain(rows)
+    np.testing.assert_allclose(e.values.sum(axis=1) + e.base_values, model.raw_margin(rows), atol=1e-8)
+    p = model.explain(rows, output="probability")
+    np.testing.assert_allclose(p.values.sum(axis=1) + p.base_values, model.predict_proba(rows)[:, 1], atol=1e-10)
+    assert model.predict_record(rows.iloc[0].to_dict()) == pytest.approx(model.predict_proba(rows.head(1))[0, 1])
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(restored.explain(rows).values, e.values, atol=1e-12)

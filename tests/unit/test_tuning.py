@@ -80,3 +80,24 @@ def test_pruning_stops_bad_trials_early(xy):
     result = run_study(get_family("churn").spec, X, y, cfg, storage=None, study_name="p")
     assert result.n_pruned >= 1
     assert optuna.__version__.startswith("5.")
+
+
+def test_a_fresh_churn_study_tries_catboost_s_defaults_first_and_a_resumed_one_not_again(tmp_path, xy):
+    """The churn search starts from CatBoost's defaults when the pipeline allows CatBoost (a short search cut by
+    its timeout still has them); the XGBoost/LightGBM-only pipelines are searched as before."""
+    from cxml.models.churn import CATBOOST_DEFAULTS
+
+    X, y = xy
+    spec = get_family("churn").spec
+    path = tmp_path / "study.journal"
+    cfg = TuningConfig(n_trials=2, cv_folds=2, algorithms=("xgboost", "catboost"), n_jobs=1)
+    run_study(spec, X, y, cfg, storage=path, study_name="s")
+    study = optuna.load_study(
+        study_name="s", storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    )
+    assert study.trials[0].params == CATBOOST_DEFAULTS
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
+    run_study(spec, X, y, cfg.model_copy(update={"n_trials": 3}), storage=path, study_name="s", resume=True)
+    assert sum(t.params == CATBOOST_DEFAULTS for t in study.trials) == 1
+    assert len(study.trials) == 3
+    assert spec.first_trials(("xgboost", "lightgbm")) == []

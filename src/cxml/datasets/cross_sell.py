@@ -92,6 +92,7 @@ def contract_dataset(tables: Mapping[str, pd.DataFrame], as_of: str | None, cfg:
         lookback_days=opts.lookback_days or 180.0,
         horizon_days=opts.horizon_days or 90.0,
         min_item_buyers=opts.min_item_buyers or CONTRACT_MIN_BUYERS,
+        history_days=opts.history_days,
     )
     feature_set = f"affinity:{opts.level}+{FEATURE_SET}"
     return _dataset(data, opts, cfg.tuning.seed, name="company", source=source, feature_set=feature_set, as_of=as_of)
@@ -169,6 +170,7 @@ def table_dataset(req: TrainRequest, cfg: PipelineConfig) -> tuple[Any, list[str
         lookback_days=lookback,
         horizon_days=float(horizon.value),
         min_item_buyers=int(min_buyers.value),
+        history_days=opts.history_days,
     )
     notes.append(
         f"as_of {as_of.value}: {len(data.customers):,} customers × {len(data.items):,} items "
@@ -202,6 +204,7 @@ def serving_rows(
         lookback_days=opts.lookback_days or 180.0,
         horizon_days=None,
         items=list(model.items_),
+        history_days=opts.history_days,
     )
     return data.pairs.reset_index()
 

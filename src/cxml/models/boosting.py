@@ -1,4 +1,7 @@
-"""XGBoost and LightGBM behind one small interface: train with early stopping, margins, tree contributions.
+"""XGBoost, LightGBM and CatBoost behind one small interface: train with early stopping, margins, tree contributions.
+
+The one registry of boosting algorithms: each family's search space picks among them (``suggest_booster``) and
+every call below dispatches on the booster; CatBoost's side lives in :mod:`cxml.models.catboost_booster`.
 
 Prediction uses ``inplace_predict`` for XGBoost (a ``DMatrix`` per call costs ~16 ms on one row) and always the
 best iteration, so SHAP contributions add up to the margin the model actually serves.
@@ -8,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import xgboost as xgb
 
-Algorithm = Literal["xgboost", "lightgbm"]
+from cxml.config import Algorithm
+from cxml.models.catboost_booster import catboost_contributions, catboost_margin, is_catboost, train_catboost
+
 IterationCallback = Callable[[int, float], None]
 """Called with (iteration, validation loss) while training; may raise to stop (e.g. optuna.TrialPruned)."""
 
@@ -89,6 +94,8 @@ def train_booster(
     on_iteration: IterationCallback | None = None,
 ) -> tuple[Any, int]:
     """Fit with early stopping on the validation rows; return the booster and its best iteration count."""
+    if p.algorithm == "catboost":
+        return train_catboost(p, X, y, X_valid, y_valid, on_iteration)
     if p.algorithm == "xgboost":
         objective = {"binary": "binary:logistic", "regression": "reg:squarederror"}[p.objective]
         params = {
@@ -145,16 +152,24 @@ def suggest_booster(
     max_depth: tuple[int, int] = (2, 7),
     min_child_weight: tuple[float, float] = (0.5, 50.0),
     num_leaves: tuple[int, int] = (4, 64),
+    catboost_depth: tuple[int, int] = (4, 8),
 ) -> dict[str, Any]:
     """The booster part of every family's Optuna search space (ranges per family, log scales where it matters).
 
     ``algorithms=None`` is a family on XGBoost alone (survival's objectives): no ``algorithm`` choice and no
-    ``num_leaves``.
+    ``num_leaves``. CatBoost searches only what moves its oblivious trees (the learning rate, ``catboost_depth``
+    and the L2 penalty around its default 3) under the same parameter names; its sampling keeps its defaults.
     """
     params: dict[str, Any] = {}
     algorithm = "xgboost"
     if algorithms is not None:
         algorithm = params["algorithm"] = trial.suggest_categorical("algorithm", list(algorithms))
+    if algorithm == "catboost":
+        return params | {
+            "learning_rate": trial.suggest_float("learning_rate", *learning_rate, log=True),
+            "max_depth": trial.suggest_int("max_depth", *catboost_depth),
+            "reg_lambda": trial.suggest_float("reg_lambda", 0.5, 30.0, log=True),
+        }
     params |= {
         "learning_rate": trial.suggest_float("learning_rate", *learning_rate, log=True),
         "max_depth": trial.suggest_int("max_depth", *max_depth),
@@ -170,6 +185,8 @@ def suggest_booster(
 
 def predict_margin(booster: Any, X: np.ndarray, n_iter: int) -> np.ndarray:
     """Raw margin (log-odds for binary) from the first ``n_iter`` trees."""
+    if is_catboost(booster):
+        return catboost_margin(booster, X, n_iter)
     if isinstance(booster, xgb.Booster):
         return np.asarray(booster.inplace_predict(X, iteration_range=(0, n_iter), predict_type="margin"))
     return np.asarray(booster.predict(X, raw_score=True, num_iteration=n_iter))
@@ -182,6 +199,8 @@ def tree_contributions(booster: Any, X: np.ndarray, n_iter: int) -> np.ndarray:
     customer's explanation take 24 ms instead of 1.3 ms (bench/explain_speed.py). The booster's own thread
     count still applies to the contributions.
     """
+    if is_catboost(booster):
+        return catboost_contributions(booster, X, n_iter)
     if isinstance(booster, xgb.Booster):
         matrix = xgb.DMatrix(X, nthread=1)
         return np.asarray(booster.predict(matrix, pred_contribs=True, iteration_range=(0, n_iter)))

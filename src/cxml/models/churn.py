@@ -1,6 +1,6 @@
 """Churn: probability that an active customer makes no purchase within the horizon.
 
-``ChurnClassifier`` is a calibrated gradient-boosted classifier (XGBoost or LightGBM) with the scikit-learn
+``ChurnClassifier`` is a calibrated gradient-boosted classifier (XGBoost, LightGBM or CatBoost) with the scikit-learn
 contract, optionally blended with an additive logistic regression on the same encoded columns
 (:mod:`cxml.models.additive_logit`). Early stopping, the blend weight and calibration use held-out training rows
 only (an internal validation split, or the out-of-fold margins of the bags).
@@ -307,10 +307,28 @@ def _blend(trees: Any, linear: Any, weight: float) -> Any:
 
 def _search_space(trial: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
     """Shallow, slow and regularised trees: on the public churn tables (bench/churn_peers.py) depth 2-4 at a
-    learning rate of 0.01-0.05 with heavy leaves beats deeper, faster trees; the wider ranges stay reachable."""
+    learning rate of 0.01-0.05 with heavy leaves beats deeper, faster trees; the wider ranges stay reachable.
+    CatBoost's oblivious trees want more depth (4-8 around its default 6)."""
     return suggest_booster(
-        trial, algorithms, learning_rate=(0.01, 0.1), max_depth=(2, 6), min_child_weight=(1.0, 50.0), num_leaves=(4, 32)
+        trial,
+        algorithms,
+        learning_rate=(0.01, 0.1),
+        max_depth=(2, 6),
+        min_child_weight=(1.0, 50.0),
+        num_leaves=(4, 32),
+        catboost_depth=(4, 8),
     )
+
+
+CATBOOST_DEFAULTS = {"algorithm": "catboost", "learning_rate": 0.03, "max_depth": 6, "reg_lambda": 3.0}
+"""CatBoost's defaults as a point of the search space: depth 6, ``l2_leaf_reg`` 3, and a learning rate near the
+one CatBoost picks by itself for 1,000 trees on 4-8k rows (0.02-0.03; here with early stopping instead). On the
+Bank table these defaults beat every XGBoost/LightGBM setting a 25-trial search found (bench/RESULTS.md)."""
+
+
+def _first_trials(algorithms: tuple[str, ...]) -> list[dict[str, Any]]:
+    """CatBoost's defaults first when the pipeline allows CatBoost, so a search cut short by its timeout has them."""
+    return [CATBOOST_DEFAULTS] if "catboost" in algorithms else []
 
 
 def _build(params: dict[str, Any]) -> ChurnClassifier:
@@ -344,6 +362,7 @@ def _make_spec() -> Any:
         baseline=_baseline,
         baseline_name="recency rule (churn rate by recency decile)",
         refit_params={"n_bags": 5},
+        first_trials=_first_trials,
     )
 
 

@@ -9,21 +9,26 @@ Gauss–Legendre quadrature of the Shapley integral, in one compiled loop withou
 
 The values are the boosters' own path-dependent TreeSHAP (the same cover weights: XGBoost's hessian sums,
 LightGBM's data counts; the same split rules for missing values), computed in float64, so each row adds up to the
-bags' mean margin to float rounding. Categorical splits are not read: cxml's encoder hands the boosters integer
-codes, so its boosters have none.
+bags' mean margin to float rounding. CatBoost's oblivious trees (one split per level) are unfolded into ordinary
+binary trees with its leaf weights (training-row counts) as covers, and give CatBoost's own ``ShapValues`` (which
+cost ~8 ms a row per bag) from the same table. Categorical splits are not read: cxml's encoder hands the boosters
+integer codes, so its boosters have none.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import xgboost as xgb
 from scipy.special import logit
+
+from cxml.models.catboost_booster import catboost_json, is_catboost
 
 
 @dataclass(frozen=True)
@@ -67,26 +72,31 @@ class LeafPaths:
         """The table of ``boosters`` (each with its best iteration count), explaining their mean margin."""
         if not boosters:
             raise ValueError("no boosters to explain")
-        xgboost = [isinstance(b, xgb.Booster) for b, _ in boosters]
-        if not all(x or isinstance(b, lgb.Booster) for x, (b, _) in zip(xgboost, boosters, strict=True)):
-            raise TypeError("only XGBoost and LightGBM boosters can be read")
-        if any(xgboost) and not all(xgboost):
-            raise ValueError("the bags mix XGBoost and LightGBM boosters")
-        widths = {b.num_features() if x else b.num_feature() for x, (b, _) in zip(xgboost, boosters, strict=True)}
+        kinds = {_library(b) for b, _ in boosters}
+        if len(kinds) > 1:
+            raise ValueError(f"the bags mix boosters of {' and '.join(sorted(kinds))}")
+        kind = kinds.pop()
+        widths = {_width(b) for b, _ in boosters}
         if len(widths) > 1:
             raise ValueError(f"the bags read different numbers of features: {sorted(widths)}")
-        nodes = _joined(
-            [_read_xgboost(b, n) if isinstance(b, xgb.Booster) else _read_lightgbm(b, n) for b, n in boosters]
-        )
+        read: dict[str, Callable[[Any, int], _Nodes]] = {
+            "xgboost": _read_xgboost,
+            "lightgbm": _read_lightgbm,
+            "catboost": _read_catboost,
+        }
+        nodes = _joined([read[kind](b, n) for b, n in boosters])
         leaf_node, reach, group_ptr, group_feature, group_zero, split_ptr, split_step = _kernel().leaf_paths(
             nodes.left, nodes.right, nodes.feature, nodes.cover, nodes.roots
         )
         leaf_value = nodes.value[leaf_node] / len(boosters)  # the bags' mean margin
+        leaf_value, group_ptr, group_feature, group_zero, split_ptr, split_step = _nonzero_leaves(
+            leaf_value, group_ptr, group_feature, group_zero, split_ptr, split_step
+        )
         quadrature_nodes, quadrature_weights = _quadrature((int(np.diff(group_ptr).max(initial=0)) + 1) // 2)
         return cls(
             n_features=widths.pop(),
-            base=nodes.base / len(boosters) + float(reach @ leaf_value),
-            strict=all(xgboost),
+            base=nodes.base / len(boosters) + float(reach @ (nodes.value[leaf_node] / len(boosters))),
+            strict=kind == "xgboost",
             node_feature=nodes.feature,
             node_threshold=nodes.threshold,
             node_nan_left=nodes.nan_left,
@@ -126,6 +136,50 @@ class LeafPaths:
         )
         out[:, -1] = self.base
         return out
+
+
+def _library(booster: Any) -> str:
+    if isinstance(booster, xgb.Booster):
+        return "xgboost"
+    if isinstance(booster, lgb.Booster):
+        return "lightgbm"
+    if is_catboost(booster):
+        return "catboost"
+    raise TypeError("only XGBoost, LightGBM and CatBoost boosters can be read")
+
+
+def _width(booster: Any) -> int:
+    if isinstance(booster, xgb.Booster):
+        return int(booster.num_features())
+    if isinstance(booster, lgb.Booster):
+        return int(booster.num_feature())
+    return len(booster.feature_names_)
+
+
+def _nonzero_leaves(
+    leaf_value: np.ndarray,
+    group_ptr: np.ndarray,
+    group_feature: np.ndarray,
+    group_zero: np.ndarray,
+    split_ptr: np.ndarray,
+    split_step: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """The leaf tables without the leaves whose value is exactly 0: they add 0 to every value, and a third of an
+    unfolded CatBoost tree's leaves are empty ones (no training row, value 0), which the kernel would walk anyway."""
+    keep = leaf_value != 0.0
+    if keep.all():
+        return leaf_value, group_ptr, group_feature, group_zero, split_ptr, split_step
+    groups_per_leaf, splits_per_group = np.diff(group_ptr), np.diff(split_ptr)
+    keep_group = np.repeat(keep, groups_per_leaf)
+    keep_split = np.repeat(keep_group, splits_per_group)
+    return (
+        leaf_value[keep],
+        np.concatenate([[0], np.cumsum(groups_per_leaf[keep])]).astype(group_ptr.dtype),
+        group_feature[keep_group],
+        group_zero[keep_group],
+        np.concatenate([[0], np.cumsum(splits_per_group[keep_group])]).astype(split_ptr.dtype),
+        split_step[keep_split],
+    )
 
 
 def _kernel() -> Any:
@@ -230,6 +284,65 @@ def _lightgbm_tree(block: str) -> _Nodes:
         if n_inner
         else np.ones(1),
         value=np.concatenate([np.zeros(n_inner), numbers("leaf_value", np.float64)]),
+        roots=np.zeros(1, dtype=np.int64),
+        base=0.0,
+    )
+
+
+def _read_catboost(model: Any, n_iter: int) -> _Nodes:
+    """The first ``n_iter`` oblivious trees, unfolded (CatBoost: a row goes right when float32(x) > border; NaN
+    goes left unless the model was trained with ``nan_mode="Max"``). Float features only: cxml's encoder hands
+    CatBoost integer codes, so its models have no categorical or text features."""
+    spec = catboost_json(model)
+    features = spec["features_info"]
+    if any(features.get(k) for k in ("categorical_features", "text_features", "embedding_features")):
+        raise ValueError("CatBoost categorical, text and embedding features are not supported (cxml encodes codes)")
+    flat = {f["feature_index"]: f["flat_feature_index"] for f in features.get("float_features", [])}
+    nan_right = {
+        f["flat_feature_index"] for f in features.get("float_features", []) if f["nan_value_treatment"] == "AsTrue"
+    }
+    scale, bias = spec["scale_and_bias"]
+    bias = float(np.sum(bias))
+    trees = [_catboost_tree(t, flat, nan_right, float(scale)) for t in spec["oblivious_trees"][:n_iter]]
+    return replace(_joined(trees), base=bias)
+
+
+def _catboost_tree(tree: dict[str, Any], flat: dict[int, int], nan_right: set[int], scale: float) -> _Nodes:
+    """One oblivious tree as a complete binary tree in heap order (node i's children 2i + 1 and 2i + 2).
+
+    CatBoost's leaf index has split j's outcome as bit j; the root takes the last split, as CatBoost's own
+    ``ShapValues`` order the levels (the values agree with it to 1e-8, tests/unit/test_leaf_paths.py). A
+    leaf's cover is its training weight plus 1e-9, so an empty leaf (common in oblivious trees) never leaves a
+    parent without cover (0 / 0)."""
+    splits = tree["splits"][::-1]  # level k splits on CatBoost's split depth - 1 - k
+    if any(s["split_type"] != "FloatFeature" for s in splits):
+        raise ValueError("CatBoost splits on categorical combinations are not supported (cxml encodes codes)")
+    values = np.asarray(tree["leaf_values"], dtype=np.float64) * scale
+    weights = np.asarray(tree["leaf_weights"], dtype=np.float64) + 1e-9
+    n_inner, n_leaves = 2 ** len(splits) - 1, 2 ** len(splits)
+    if len(values) != n_leaves:
+        raise ValueError("explaining a multi-dimensional CatBoost model is not supported")
+    # a bottom-level position's bit depth - 1 - k is level k's outcome, CatBoost's bit depth - 1 - k: the same index
+    cover = np.concatenate([np.zeros(n_inner), weights])
+    for node in range(n_inner - 1, -1, -1):
+        cover[node] = cover[2 * node + 1] + cover[2 * node + 2]
+    level = np.floor(np.log2(np.arange(n_inner) + 1)).astype(np.int64)
+    border = np.array([s["border"] for s in splits], dtype=np.float32)
+    # float32(x) <= border exactly when x <= the midpoint to the next float32 (ties aside): the kernel reads float64
+    upper = np.nextafter(border, np.float32(np.inf)).astype(np.float64)
+    threshold = (border.astype(np.float64) + upper) / 2
+    feature = np.array([flat[s["float_feature_index"]] for s in splits], dtype=np.int64)
+    inner = np.arange(n_inner)
+    leaf = np.full(n_leaves, -1, dtype=np.int64)
+    return _Nodes(
+        left=np.concatenate([2 * inner + 1, leaf]),
+        right=np.concatenate([2 * inner + 2, leaf]),
+        feature=np.concatenate([feature[level], leaf]),
+        threshold=np.concatenate([threshold[level], np.full(n_leaves, np.nan)]),
+        nan_left=np.concatenate([~np.isin(feature[level], list(nan_right)), np.zeros(n_leaves, dtype=np.bool_)]),
+        zero_left=np.full(n_inner + n_leaves, -1, dtype=np.int8),
+        cover=cover,
+        value=np.concatenate([np.zeros(n_inner), values]),
         roots=np.zeros(1, dtype=np.int64),
         base=0.0,
     )

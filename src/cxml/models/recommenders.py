@@ -10,6 +10,11 @@ Owned pairs are dropped when fitting and, by default, when recommending.
   ``min_positives`` training positives are scored by a pooled ``SharedPropensity`` fitted beside them.
 * ``SharedPropensity``: one GBM on all customer × item rows, the id of items with enough positives a feature.
 
+``objective="lambdarank"`` (the shared kind, LightGBM) learns each customer's order of items instead of each
+pair's probability: LightGBM's LambdaRank with one query group per customer, early-stopped on the MAP@10 of the
+held-out customers, so it optimises what the family is judged by; the Platt map still turns its margin into a
+probability (monotone: the ranking is unchanged).
+
 Both GBM kinds give calibrated probabilities. Training *customers* (never single pairs) are held out: a random
 ``validation_fraction`` of them (``n_bags=1``) early-stops the booster and fits a Platt (sigmoid, default) or
 isotonic map from margin to probability; with ``n_bags=K`` each of K boosters early-stops on its own fold of
@@ -21,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.special import expit
@@ -45,7 +51,10 @@ if TYPE_CHECKING:
     import shap
 
 Calibration = Literal["sigmoid", "isotonic"]
+Objective = Literal["binary", "lambdarank"]
 ITEM_FEATURE = "item"
+RANK_CUTOFF = 10
+"""LambdaRank's truncation level and the cutoff of the MAP it early-stops on: the family's MAP@10."""
 
 
 def _check_pairs(X: pd.DataFrame) -> None:
@@ -57,6 +66,66 @@ def _check_pairs(X: pd.DataFrame) -> None:
 
 def _owned(X: pd.DataFrame) -> np.ndarray:
     return X["owned"].to_numpy(dtype=bool)
+
+
+def query_groups(customers: np.ndarray) -> np.ndarray:
+    """Sizes of the runs of equal customer ids, in row order: LightGBM's query groups (one per customer)."""
+    customers = np.asarray(customers)
+    if not len(customers):
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, customers[1:] != customers[:-1]])
+    if len(starts) != len(np.unique(customers)):
+        raise ValueError("ranking rows must keep each customer's pairs together (customer-major order)")
+    return np.diff(np.r_[starts, len(customers)])
+
+
+def train_ranker(
+    p: BoosterParams,
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    groups_valid: np.ndarray,
+) -> tuple[Any, int]:
+    """LightGBM LambdaRank with one query group per customer (``groups``: a customer id per row, in any order),
+    early-stopped on the validation customers' MAP@10. Rows are shuffled within each customer first: with ids
+    that follow popularity (P001 the best seller), early trees' tied scores would otherwise score that order's MAP
+    and stop the booster after a tree or two."""
+    params = {
+        "objective": "lambdarank",
+        "metric": "map",
+        "eval_at": [RANK_CUTOFF],
+        "lambdarank_truncation_level": RANK_CUTOFF,
+        "learning_rate": p.learning_rate,
+        "num_leaves": p.num_leaves,
+        "max_depth": p.max_depth,
+        "min_child_weight": p.min_child_weight,
+        "bagging_fraction": p.subsample,
+        "bagging_freq": 1,
+        "feature_fraction": p.colsample_bytree,
+        "lambda_l2": p.reg_lambda,
+        "lambda_l1": p.reg_alpha,
+        "num_threads": p.n_jobs,
+        "seed": p.random_state,
+        "deterministic": True,
+        "verbosity": -1,
+    }
+    rng = np.random.default_rng(p.random_state)  # items in random order within a customer: LightGBM's MAP breaks
+    order = np.lexsort((rng.random(len(groups)), groups))  # ties by row order, which follows the item ids
+    order_valid = np.lexsort((rng.random(len(groups_valid)), groups_valid))
+    train = lgb.Dataset(X[order], label=y[order], group=query_groups(groups[order]))
+    valid = lgb.Dataset(
+        X_valid[order_valid], label=y_valid[order_valid], group=query_groups(groups_valid[order_valid]), reference=train
+    )
+    booster = lgb.train(
+        params,
+        train,
+        num_boost_round=p.n_estimators,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False)],
+    )
+    return booster, int(booster.best_iteration or booster.num_trees())
 
 
 class _Ranker(BaseEstimator):
@@ -202,6 +271,7 @@ class _Propensity(_Ranker):
         validation_fraction: float = 0.2,
         n_bags: int = 1,
         calibration: Calibration = "sigmoid",
+        objective: Objective = "binary",
         n_jobs: int = 1,
         random_state: int = 0,
     ):
@@ -220,6 +290,7 @@ class _Propensity(_Ranker):
         self.validation_fraction = validation_fraction
         self.n_bags = n_bags
         self.calibration = calibration
+        self.objective = objective
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -238,12 +309,27 @@ class _Propensity(_Ranker):
         fold = pd.Series(np.arange(len(unique)) % self.n_bags, index=unique).reindex(customers).to_numpy()
         return [fold == k for k in range(self.n_bags)]
 
-    def _train(self, matrix: np.ndarray, y: np.ndarray, folds: list[np.ndarray]) -> _Fitted:
-        """A booster per fold (early-stopped on it) and a calibration map fitted on the out-of-fold margins."""
+    def _check_objective(self) -> None:
+        if self.objective not in ("binary", "lambdarank"):
+            raise ValueError(f"objective must be 'binary' or 'lambdarank', got {self.objective!r}")
+        if self.objective == "lambdarank" and self.algorithm != "lightgbm":
+            raise ValueError(f"objective 'lambdarank' needs algorithm 'lightgbm', got {self.algorithm!r}")
+
+    def _train(
+        self, matrix: np.ndarray, y: np.ndarray, folds: list[np.ndarray], customers: np.ndarray | None = None
+    ) -> _Fitted:
+        """A booster per fold (early-stopped on it) and a calibration map fitted on the out-of-fold margins.
+
+        ``customers`` (one id per row) makes each fold's booster a ranker with one query group per customer."""
         boosters, oof = [], np.full(len(y), np.nan)
         for k, valid in enumerate(folds):
             params = replace(self._booster_params(), random_state=self.random_state + k)
-            booster, n_iter = train_booster(params, matrix[~valid], y[~valid], matrix[valid], y[valid])
+            if customers is not None:
+                booster, n_iter = train_ranker(
+                    params, matrix[~valid], y[~valid], customers[~valid], matrix[valid], y[valid], customers[valid]
+                )
+            else:
+                booster, n_iter = train_booster(params, matrix[~valid], y[~valid], matrix[valid], y[valid])
             boosters.append((booster, n_iter))
             oof[valid] = predict_margin(booster, matrix[valid], n_iter)
         seen = ~np.isnan(oof)
@@ -353,13 +439,16 @@ class SharedPropensity(_Propensity):
     """
 
     def fit(self, X: pd.DataFrame, y: Any) -> Self:
+        self._check_objective()
         rows, y_arr = self._training_rows(X, y)
         positives = pd.Series(y_arr).groupby(rows.index.get_level_values("item").to_numpy(dtype=str)).sum()
         self.id_items_ = sorted(positives.index[positives >= self.min_positives])
         self.encoder_ = TableEncoder().fit(self._features(rows))
         names = list(self.encoder_.columns) + ([ITEM_FEATURE] if self.id_items_ else [])
         self.feature_names_ = pd.Index(names)
-        self.model_ = self._train(self._matrix(rows), y_arr, self._folds(rows))
+        customers = rows.index.get_level_values("customer_id").to_numpy(dtype=str)
+        ranking = customers if self.objective == "lambdarank" else None
+        self.model_ = self._train(self._matrix(rows), y_arr, self._folds(rows), ranking)
         return self
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
@@ -379,13 +468,18 @@ class PerItemPropensity(_Propensity):
     """One calibrated GBM per item on customer + affinity features; ``min_positives`` sets who gets its own.
 
     Items with fewer training positives (or none among the held-out customers), and items unseen in training,
-    are scored by a ``SharedPropensity`` pooled over all items with the same parameters (``fallback_``).
+    are scored by a ``SharedPropensity`` pooled over all items with the same parameters (``fallback_``). One
+    item's rows rank nothing, so only the binary objective applies (``lambdarank`` is refused).
 
     Not under scikit-learn's ``parametrize_with_checks``: ``X`` must be cross-sell pair rows indexed by (customer_id,
     item) with the ``owned`` column.
     """
 
     def fit(self, X: pd.DataFrame, y: Any) -> Self:
+        if self.objective != "binary":
+            raise ValueError(
+                f"per-item models take objective 'binary' only (one item's rows rank nothing), got {self.objective!r}"
+            )
         rows, y_arr = self._training_rows(X, y)
         features = self._features(rows)
         self.encoder_ = TableEncoder().fit(features)

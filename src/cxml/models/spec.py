@@ -89,6 +89,10 @@ def _one_score(estimator: Any) -> list[str]:
     return ["score"]
 
 
+def _no_first_trials(algorithms: tuple[str, ...]) -> list[dict[str, Any]]:
+    return []
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     family: str
@@ -118,6 +122,9 @@ class ModelSpec:
     """A fitted estimator → names of the columns of ``score`` (one per arm for uplift)."""
     explain_row: Callable[[Any, pd.DataFrame, int], dict[str, Any]] = _explain_probability
     """(fitted estimator, one row, k) → the score(s) and the top ``k`` reasons in words, as JSON-ready values."""
+    first_trials: Callable[[tuple[str, ...]], list[dict[str, Any]]] = _no_first_trials
+    """The algorithms a pipeline allows → search-space points a fresh study tries first, before its sampler (a
+    library's defaults that are known to be strong, so a short search never misses them)."""
     figures: Callable[[pd.DataFrame], dict[str, str]] | None = None
     """The logged holdout frame (targets, ``__score__``, ``__baseline_score__`` columns) → the family's own
     diagnostic plots as {title: PNG data URI}: logged with the run under ``figures/`` and shown on its card."""
