@@ -77,9 +77,9 @@ studies and the simulated part made each of the three parts in RESULTS.md take a
     .venv/bin/python bench/uplift_peers.py --tasks --no-company --sim-seeds 1   # the simulated campaigns only
     .venv/bin/python bench/uplift_peers.py --results bench/RESULTS.md   # what ``make bench-peers`` runs
 
-``--results FILE`` replaces the subsection RUN_HEADING of the uplift section (SECTION) of that Markdown file with
-this run's tables (the subsection is added right under SECTION when missing, the section at the end when it is
-missing too); the hand-written subsections around it are kept.
+``--results FILE`` rewrites this script's generated block of the uplift section (SECTION) of that Markdown file
+with this run's tables, the convention of ``bench/results_section.py``; the hand-written subsections around the
+block are kept.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from results_section import replace_generated
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
@@ -128,7 +129,6 @@ PEERS = {"sklift": "scikit-uplift", "causalml": "causalml"}
 PEER_MODULES = {"sklift": ("sklift.models",), "causalml": ("causalml.inference.meta", "causalml.inference.tree")}
 GROUPS = ("cxml", "baseline", "sklift", "causalml")
 SECTION = "## Uplift against its peers (`bench/uplift_peers.py`)"
-RUN_HEADING = "### The latest run (written by `bench/uplift_peers.py --results`)"
 
 
 # --------------------------------------------------------------------------------------------------- the split
@@ -824,34 +824,8 @@ def main(argv: list[str] | None = None) -> int:
             f"`bench/uplift_peers.py {' '.join(argv if argv is not None else sys.argv[1:])}`, finished {when}, "
             f"load average {load} (s/fit depends on it; the quality figures are deterministic)."
         )
-        replace_subsection(args.results, SECTION, RUN_HEADING, "\n".join([intro, "", *report.markdown]))
+        replace_generated(args.results, SECTION, "bench/uplift_peers.py", "\n".join([intro, "", *report.markdown]))
     return 0
-
-
-def replace_subsection(path: Path, section: str, heading: str, body: str) -> None:
-    """``heading`` and ``body`` in place of that ``###`` subsection of ``section`` (up to the next ``###`` or
-    ``##`` heading); added right under ``section``'s own text when missing, ``section`` appended when missing too.
-
-    A local writer: the shared ``bench/results_section.py`` (one ``##`` section per script) was not on main
-    yet, and this section keeps hand-written subsections beside the generated one."""
-    text = path.read_text() if path.exists() else ""
-    block = f"{heading}\n\n{body.strip()}\n"
-    start = text.find(section + "\n")
-    if start < 0:
-        path.write_text(text.rstrip("\n") + f"\n\n{section}\n\n{block}")
-        return
-    end = text.find("\n## ", start + len(section))
-    end = len(text) if end < 0 else end + 1
-    inside = text[start:end]
-    at = inside.find(heading + "\n")
-    if at < 0:
-        first = inside.find("\n### ")
-        cut = len(inside.rstrip("\n")) + 1 if first < 0 else first + 1
-        new = inside[:cut].rstrip("\n") + "\n\n" + block + "\n" + inside[cut:].lstrip("\n")
-    else:
-        nxt = min(i for i in (inside.find("\n### ", at + 1), inside.find("\n## ", at + 1), len(inside)) if i >= 0)
-        new = inside[:at] + block + "\n" + inside[nxt:].lstrip("\n")
-    path.write_text(text[:start] + new.rstrip("\n") + "\n" + ("\n" if end < len(text) else "") + text[end:])
 
 
 if __name__ == "__main__":
