@@ -84,6 +84,7 @@ bench-peers: $(PEERS_VENV)/.installed $(PEERS_LIFECYCLE_VENV)/.installed
 		case $$name in \
 			churn_peers) extra="--results bench/RESULTS.md";; \
 			price_peers) extra="--results bench/RESULTS.md";; \
+			uplift_peers) extra="--results bench/RESULTS.md";; \
 			lifecycle_peers) extra="--peer-python $(PEERS_LIFECYCLE_VENV)/bin/python --results bench/RESULTS.md";; \
 		esac; \
 		echo "== $$script $$extra"; start=$$(date +%s); \

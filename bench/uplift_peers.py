@@ -37,9 +37,11 @@ Methods (all given the same rows; ``--seeds`` varies the split and the seeds of 
   cxml forest        ``SPEC.build({"learner": "forest"})``: the honest uplift forest with its defaults (200 trees,
                      depth 6, min_leaf 100, max_features 0.8, half the rows per tree split in structure and
                      estimation halves).
+  cxml blend         ``SPEC.build({"learner": "blend", **PARAMS})``: the mean of the effects of the forest (its
+                     defaults) and the X- and DR-learners (PARAMS), ``BlendLearner``.
   cxml command       what ``cxml train uplift --table FILE ...`` fits: the Optuna study of pipelines/uplift.yaml
-                     (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner and the forest) on
-                     the training rows, then the best trial refitted on all of them (``--command-trials``
+                     (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner and the forest, not the
+                     blend) on the training rows, then the best trial refitted on all of them (``--command-trials``
                      overrides the trials as ``--trials`` does); on ``--command-tasks``.
   cxml ct            ``ClassTransformation`` with the same settings, fitted per arm on that arm's and the
                      control's rows (the three-arm task fits one per arm).
@@ -73,6 +75,11 @@ studies and the simulated part made each of the three parts in RESULTS.md take a
     .venv/bin/python bench/uplift_peers.py --variants all       # cxml's VARIANTS on Hillstrom too (~11 min)
     .venv/bin/python bench/uplift_peers.py --markdown /tmp/uplift.md   # also write the tables as Markdown
     .venv/bin/python bench/uplift_peers.py --tasks --no-company --sim-seeds 1   # the simulated campaigns only
+    .venv/bin/python bench/uplift_peers.py --results bench/RESULTS.md   # what ``make bench-peers`` runs
+
+``--results FILE`` rewrites this script's generated block of the uplift section (SECTION) of that Markdown file
+with this run's tables, the convention of ``bench/results_section.py``; the hand-written subsections around the
+block are kept.
 """
 
 from __future__ import annotations
@@ -81,6 +88,8 @@ import argparse
 import importlib
 import importlib.metadata
 import logging
+import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -91,6 +100,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from results_section import replace_generated
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
@@ -118,6 +128,7 @@ METRICS = ("qini_norm", "qini", "uplift_at_30")
 PEERS = {"sklift": "scikit-uplift", "causalml": "causalml"}
 PEER_MODULES = {"sklift": ("sklift.models",), "causalml": ("causalml.inference.meta", "causalml.inference.tree")}
 GROUPS = ("cxml", "baseline", "sklift", "causalml")
+SECTION = "## Uplift against its peers (`bench/uplift_peers.py`)"
 
 
 # --------------------------------------------------------------------------------------------------- the split
@@ -365,6 +376,7 @@ def methods(
 ) -> list[Method]:
     out = [Method(f"cxml {name}", "cxml", cxml_learner(name, PARAMS)) for name in ("s", "t", "x", "dr")]
     out.append(Method("cxml forest", "cxml", cxml_learner("forest", {})))
+    out.append(Method("cxml blend", "cxml", cxml_learner("blend", PARAMS)))
     if command:
         out.append(Method("cxml command", "cxml", cxml_command(command_trials)))
     if ct:
@@ -446,11 +458,11 @@ def hillstrom_splits(frame: pd.DataFrame, task: str, seed: int) -> Split:
 
 
 def run_hillstrom(
-    task: str, frame: pd.DataFrame, seeds: int, registry: list[Method], report: Report
+    task: str, frame: pd.DataFrame, seeds: int, registry: list[Method], report: Report, first_seed: int = 0
 ) -> dict[str, dict[str, list[float]]]:
     results: dict[str, dict[str, list[float]]] = {m.name: {k: [] for k in (*METRICS, "seconds")} for m in registry}
     started = time.perf_counter()
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         split = hillstrom_splits(frame, task, seed)
         for method in registry:
             t0 = time.perf_counter()
@@ -469,7 +481,7 @@ def run_hillstrom(
     arms = ", ".join(split.arms)
     title = (
         f"Hillstrom {task}: target {TASKS[task]['target']}, arms {arms} vs No E-Mail; {n_tr:,} train / "
-        f"{n_ho:,} holdout rows; mean ± sd over {seeds} seeds"
+        f"{n_ho:,} holdout rows; mean ± sd over {seeds} seeds ({first_seed}–{first_seed + seeds - 1})"
     )
     rows = []
     for method in registry:
@@ -711,7 +723,10 @@ def summarise(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="See the module docstring.")
-    parser.add_argument("--seeds", type=int, default=5, help="Hillstrom splits, seeds 0..N-1 [5]")
+    parser.add_argument("--seeds", type=int, default=5, help="Hillstrom splits: seeds F..F+N-1, F the first seed [5]")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="first Hillstrom seed: fresh splits to check a choice on [0]"
+    )
     parser.add_argument("--customers", type=int, default=20_000, help="simulated company size [20000]")
     parser.add_argument("--campaign", default="CMP05", help="simulated campaign [CMP05]")
     parser.add_argument("--tasks", nargs="*", choices=list(TASKS), default=list(TASKS), help="Hillstrom tasks")
@@ -742,6 +757,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sim-customers", type=int, default=40_000, help="customers per simulation [40000]")
     parser.add_argument("--no-company", action="store_true", help="skip the simulated company")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
+    parser.add_argument(
+        "--results", type=Path, help="replace the latest-run subsection of the uplift section of this file (RESULTS.md)"
+    )
     args = parser.parse_args(argv)
     logging.getLogger("causalml").setLevel(logging.WARNING)
     report = Report()
@@ -770,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
                     command_trials=args.command_trials,
                 )
                 groups |= {m.name: m.group for m in registry}
-                hill[task] = run_hillstrom(task, frame, args.seeds, registry, report)
+                hill[task] = run_hillstrom(task, frame, args.seeds, registry, report, args.first_seed)
         company = None
         if not args.no_company:
             registry = methods(
@@ -799,6 +817,14 @@ def main(argv: list[str] | None = None) -> int:
     report.text(f"Total: {time.perf_counter() - started:.0f} s.")
     if args.markdown:
         args.markdown.write_text("\n".join(report.markdown))
+    if args.results:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        intro = (
+            f"`bench/uplift_peers.py {' '.join(argv if argv is not None else sys.argv[1:])}`, finished {when}, "
+            f"load average {load} (s/fit depends on it; the quality figures are deterministic)."
+        )
+        replace_generated(args.results, SECTION, "bench/uplift_peers.py", "\n".join([intro, "", *report.markdown]))
     return 0
 
 
