@@ -85,6 +85,26 @@ def _lgb_report(callback: IterationCallback, every: int = 10) -> Callable[[Any],
     return _cb
 
 
+def lightgbm_tree_params(p: BoosterParams) -> dict[str, Any]:
+    """The tree and sampling parameters in LightGBM's words (objective and metric are the caller's), one mapping
+    for the booster here and the cross-sell ranker, so both read ``BoosterParams`` the same way."""
+    return {
+        "learning_rate": p.learning_rate,
+        "num_leaves": p.num_leaves,
+        "max_depth": p.max_depth,
+        "min_child_weight": p.min_child_weight,
+        "bagging_fraction": p.subsample,
+        "bagging_freq": 1,
+        "feature_fraction": p.colsample_bytree,
+        "lambda_l2": p.reg_lambda,
+        "lambda_l1": p.reg_alpha,
+        "num_threads": p.n_jobs,
+        "seed": p.random_state,
+        "deterministic": True,
+        "verbosity": -1,
+    }
+
+
 def train_booster(
     p: BoosterParams,
     X: np.ndarray,
@@ -117,19 +137,7 @@ def train_booster(
     params = {
         "objective": p.objective,
         "metric": "binary_logloss" if p.objective == "binary" else "l2",
-        "learning_rate": p.learning_rate,
-        "num_leaves": p.num_leaves,
-        "max_depth": p.max_depth,
-        "min_child_weight": p.min_child_weight,
-        "bagging_fraction": p.subsample,
-        "bagging_freq": 1,
-        "feature_fraction": p.colsample_bytree,
-        "lambda_l2": p.reg_lambda,
-        "lambda_l1": p.reg_alpha,
-        "num_threads": p.n_jobs,
-        "seed": p.random_state,
-        "deterministic": True,
-        "verbosity": -1,
+        **lightgbm_tree_params(p),
     }
     callbacks: list[Callable[..., Any]] = [lgb.early_stopping(p.early_stopping_rounds, verbose=False)]
     if on_iteration:

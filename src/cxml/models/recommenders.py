@@ -40,6 +40,7 @@ from cxml.models.boosting import (
     Algorithm,
     BoosterParams,
     booster_params,
+    lightgbm_tree_params,
     predict_margin,
     train_booster,
 )
@@ -97,19 +98,7 @@ def train_ranker(
         "metric": "map",
         "eval_at": [RANK_CUTOFF],
         "lambdarank_truncation_level": RANK_CUTOFF,
-        "learning_rate": p.learning_rate,
-        "num_leaves": p.num_leaves,
-        "max_depth": p.max_depth,
-        "min_child_weight": p.min_child_weight,
-        "bagging_fraction": p.subsample,
-        "bagging_freq": 1,
-        "feature_fraction": p.colsample_bytree,
-        "lambda_l2": p.reg_lambda,
-        "lambda_l1": p.reg_alpha,
-        "num_threads": p.n_jobs,
-        "seed": p.random_state,
-        "deterministic": True,
-        "verbosity": -1,
+        **lightgbm_tree_params(p),
     }
     rng = np.random.default_rng(p.random_state)  # items in random order within a customer: LightGBM's MAP breaks
     order = np.lexsort((rng.random(len(groups)), groups))  # ties by row order, which follows the item ids
