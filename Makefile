@@ -6,7 +6,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv lock wheel demo test lint bench bench-peers clean docs
+.PHONY: venv lock wheel demo test test-quality lint bench bench-peers clean docs
 
 # The venv is rebuilt when a lock or the package metadata changes. It holds exactly requirements-dev.lock
 # (runtime + dev + docs + postgres + spark, every file checked against its hash), then cxml itself, editable and
@@ -41,8 +41,14 @@ venv: $(BIN)/.installed
 demo: venv
 	$(BIN)/cxml demo $(ARGS)
 
+# The default suite: unit, integration (MLflow, BentoML over HTTP, PostgreSQL, Spark), e2e and notebooks, ~15 min on
+# 2 cores. The model-quality thresholds re-train on the public sets and simulated companies (~7 min more): they run
+# in `make test-quality`, which CI runs after it.
 test: venv
-	$(BIN)/python -m pytest -n auto --dist loadfile --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not quality" --durations=25 $(PYTEST_ARGS)
+
+test-quality: venv
+	$(BIN)/python -m pytest -n auto --dist loadfile -m quality --durations=15 $(PYTEST_ARGS)
 
 # The documentation site (docs/, mkdocs.yml) into site/, offline; --strict fails on a broken link or reference.
 docs: venv
