@@ -25,7 +25,7 @@ from cxml.jobs.snapshot import read_snapshot, snapshot_data_dir
 from cxml.pyfunc import load_estimator
 from cxml.serving.store import read_manifest
 from cxml.workspace_move import RECORD_FILE
-from tests.conftest import NO_MLFLOW_ENV
+from tests.conftest import NO_MLFLOW_ENV, xgboost_pipeline
 
 pytestmark = pytest.mark.integration
 NAME = "cxml.churn"
@@ -68,7 +68,9 @@ def original(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Workspace A: a 1,500-customer company inside it, a churn champion and the serving snapshot."""
     root = tmp_path_factory.mktemp("moves") / "A"
     write_company(Workspace(root).data, n_customers=1500, seed=3)
-    trained = _answer("train", "churn", "--trials", "1", "--home", str(root))
+    trained = _answer(
+        "train", "churn", "--trials", "1", "--pipeline", str(xgboost_pipeline(root.parent)), "--home", str(root)
+    )
     assert trained["model_version"] == "1" and trained["gate"]["decision"] == "promoted", trained["gate"]
     _cli("snapshot", "--home", str(root))
     return root
@@ -82,7 +84,9 @@ def test_a_copy_trains_promotes_and_logs_into_itself_never_into_the_original(
     before = _tree(original)
     caplog.set_level(logging.INFO, logger="cxml.workspace_move")
 
-    trained = _answer("train", "churn", "--trials", "1", "--home", str(copy))
+    trained = _answer(
+        "train", "churn", "--trials", "1", "--pipeline", str(xgboost_pipeline(tmp_path)), "--home", str(copy)
+    )
     _cli("promote", "churn", "--version", "1", "--home", str(copy))
     _cli("report", "churn", "--home", str(copy))  # logs the card to v1's run, the one copied from A
 

@@ -27,7 +27,7 @@ from cxml.data.synthetic import write_company
 from cxml.datasets import get_family
 from cxml.jobs.snapshot import example_customer
 from cxml.tuning import WORKER_ATTR, open_storage, run_study
-from tests.conftest import run_cli
+from tests.conftest import run_cli, xgboost_pipeline
 from tests.integration.postgres_fixtures import postgres  # noqa: F401 (fixture)
 from tests.integration.serving_fixtures import serve
 
@@ -44,8 +44,9 @@ def test_churn_slice_on_postgres(postgres, tmp_path):  # noqa: F811
         assert proc.returncode == 0, proc.stderr[-3000:]
         return payload
 
-    first = cxml("train", "churn", "--data", str(data), "--trials", "2", "--json")
-    second = cxml("train", "churn", "--data", str(data), "--trials", "3", "--json")
+    fast = ("--pipeline", str(xgboost_pipeline(tmp_path)))
+    first = cxml("train", "churn", "--data", str(data), "--trials", "2", *fast, "--json")
+    second = cxml("train", "churn", "--data", str(data), "--trials", "3", *fast, "--json")
     assert (first["model_version"], second["model_version"]) == ("1", "2")
     client = MlflowClient(tracking_uri=url, registry_uri=url)
     passed = [v for v in ("1", "2") if client.get_model_version("cxml.churn", v).tags["validation_status"] == "passed"]

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from cxml.data.synthetic import write_company
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, xgboost_pipeline
 from tests.integration.serving_fixtures import free_port
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smallest workspace ``cxml serve`` serves: 300 simulated customers and a churn champion (one trial)."""
     home = tmp_path_factory.mktemp("serve-process") / "ws"
     write_company(home / "data" / "company", 300, seed=0)
-    proc, _ = run_cli("train", "churn", "--trials", "1", "--home", str(home), home=home, timeout=600)
+    fast = xgboost_pipeline(home.parent)
+    proc, _ = run_cli(
+        "train", "churn", "--trials", "1", "--pipeline", str(fast), "--home", str(home), home=home, timeout=600
+    )
     assert proc.returncode == 0 and "promoted" in proc.stdout, proc.stderr[-2000:]
     return home
 

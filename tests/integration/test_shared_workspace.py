@@ -21,7 +21,7 @@ from sklearn.datasets import make_classification
 from cxml import registry, tracking
 from cxml.config import Workspace
 from cxml.workspace_lock import hold
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, xgboost_pipeline
 
 pytestmark = pytest.mark.integration
 NAME = "cxml.churn.shared"
@@ -129,7 +129,19 @@ def table(tmp_path, monkeypatch):
 
 
 def _train_args(table: Path) -> list[str]:
-    return ["train", "churn", "--table", str(table), "--target", "churned", "--trials", "1"]
+    pipeline = xgboost_pipeline(table.parent)
+    return [
+        "train",
+        "churn",
+        "--table",
+        str(table),
+        "--target",
+        "churned",
+        "--trials",
+        "1",
+        "--pipeline",
+        str(pipeline),
+    ]
 
 
 def _env(home: Path) -> dict[str, str]:

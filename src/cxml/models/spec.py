@@ -80,9 +80,15 @@ def _binary_interval(y: Targets, score: np.ndarray, metric: str, seed: int) -> t
 
 
 def _explain_probability(estimator: Any, row: pd.DataFrame, k: int) -> dict[str, Any]:
+    """The score is the estimator's own ``predict_proba``, the number `cxml score` and the service give: the SHAP
+    values add up to it only to XGBoost's float32 precision (~1e-8)."""
     explanation = estimator.explain(row, output="probability")
     reasons = reasons_per_row(explanation, k=k)[0]  # a row by index costs ~25 ms
-    return {"score": float(model_output(explanation)[0]), "reasons": [r.as_dict() for r in reasons]}
+    if hasattr(estimator, "predict_proba"):
+        score = float(np.asarray(estimator.predict_proba(row))[0, 1])
+    else:
+        score = float(model_output(explanation)[0])
+    return {"score": score, "reasons": [r.as_dict() for r in reasons]}
 
 
 def _one_score(estimator: Any) -> list[str]:
