@@ -39,6 +39,12 @@ Methods (all given the same rows; ``--seeds`` varies the split and the seeds of 
                      estimation halves).
   cxml blend         ``SPEC.build({"learner": "blend", **PARAMS})``: the mean of the effects of the forest (its
                      defaults) and the X- and DR-learners (PARAMS), ``BlendLearner``.
+  cxml stack         ``SPEC.build({"learner": "stack", **PARAMS})``: ``StackedLearner``, the forest, X and DR
+                     cross-fitted on 5 folds of the training rows and the control outcome model P(y | x, control),
+                     combined by a doubly robust linear final stage (member weights >= 0); its effect is the
+                     intercept plus the weighted means of the folds' columns.
+  cxml stack+residual  the same with ``residual: true``: a booster (PARAMS) on what the linear stage left of the
+                     pseudo-outcome, added to the effect.
   cxml command       what ``cxml train uplift --table FILE ...`` fits: the Optuna study of pipelines/uplift.yaml
                      (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner and the forest, not the
                      blend) on the training rows, then the best trial refitted on all of them (``--command-trials``
@@ -377,6 +383,8 @@ def methods(
     out = [Method(f"cxml {name}", "cxml", cxml_learner(name, PARAMS)) for name in ("s", "t", "x", "dr")]
     out.append(Method("cxml forest", "cxml", cxml_learner("forest", {})))
     out.append(Method("cxml blend", "cxml", cxml_learner("blend", PARAMS)))
+    out.append(Method("cxml stack", "cxml", cxml_learner("stack", PARAMS)))
+    out.append(Method("cxml stack+residual", "cxml", cxml_learner("stack", {**PARAMS, "residual": True})))
     if command:
         out.append(Method("cxml command", "cxml", cxml_command(command_trials)))
     if ct:

@@ -27,6 +27,7 @@ from cxml.models.boosting import BoosterParams, predict_margin, suggest_booster,
 from cxml.models.encoding import TableEncoder
 from cxml.models.meta_learners import BlendLearner, DRLearner, ForestLearner, SLearner, TLearner, XLearner
 from cxml.models.spec import ModelSpec
+from cxml.models.uplift_stack import StackedLearner
 
 CONTROL = "control"
 LEARNERS: dict[str, type] = {
@@ -36,6 +37,7 @@ LEARNERS: dict[str, type] = {
     "dr": DRLearner,
     "forest": ForestLearner,
     "blend": BlendLearner,
+    "stack": StackedLearner,
 }
 SEARCHED = ("s", "t", "x", "dr", "forest")
 """The learners the command's search chooses between. The blend is built on request (``learner: blend``) but
