@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
@@ -139,3 +140,11 @@ def test_a_residual_booster_adds_what_the_linear_stage_left_and_still_adds_up(fi
         np.testing.assert_allclose(boosted.effect(rows, arm=name), stack.effect(rows, arm=name) + left, atol=1e-12)
         phi = boosted.explain(rows, arm=name)
         np.testing.assert_allclose(phi.values.sum(axis=1) + phi.base_values, boosted.effect(rows, arm=name), atol=1e-9)
+
+
+def test_it_pickles_and_explains_a_customer_through_the_spec(fitted):
+    stack, X, _, _ = fitted
+    again = pickle.loads(pickle.dumps(stack))
+    np.testing.assert_array_equal(again.effects(X.iloc[:50]), stack.effects(X.iloc[:50]))
+    row = SPEC.explain_row(again, X.iloc[[7]], 2)
+    assert set(row["effects"]) == {"a", "b"} and len(row["reasons"]) == 2
