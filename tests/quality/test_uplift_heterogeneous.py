@@ -91,7 +91,7 @@ def stacked() -> dict[str, float]:
     stack = SPEC.fit(SPEC.build(params), data.X_train, data.y_train)
     response = SPEC.fit(ResponseModel(), data.X_train, data.y_train)
     true = truth.reindex(data.X_holdout.index).to_numpy(float)
-    y = data.y_train
+    y = pd.DataFrame(data.y_train)
     control_rate = y.loc[y["arm"] == CONTROL_VALUE, "outcome"].mean()
     response_effect = expit(response.effects(data.X_holdout)[OFFER].to_numpy(float)) - control_rate
     return {
