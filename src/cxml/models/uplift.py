@@ -45,9 +45,9 @@ SEARCHED = ("s", "t", "x", "dr", "forest")
 """The learners the command's search chooses between. The blend is built on request (``learner: blend``) but
 not searched: on Hillstrom visit and the simulated shapes it measured level with its members and with the
 command (bench/RESULTS.md, #18 second round), and a sixth choice only reshuffles a short search's draws. The
-stack (``learner: stack``) likewise: level with its members on Hillstrom visit, ahead of the response model's
-Qini on two of the three simulated shapes only (#18 third round), and five fits of every member per trial would
-eat the search's time budget."""
+stack (``learner: stack``) likewise: level with its members on Hillstrom visit and with the response model's
+Qini on the simulated shapes (ahead in the four-seed mean by less than the seed-to-seed noise, #18 third
+round), and five fits of every member per trial would eat the search's time budget."""
 AT_K = (0.1, 0.3)
 
 
