@@ -39,6 +39,12 @@ Methods (all given the same rows; ``--seeds`` varies the split and the seeds of 
                      estimation halves).
   cxml blend         ``SPEC.build({"learner": "blend", **PARAMS})``: the mean of the effects of the forest (its
                      defaults) and the X- and DR-learners (PARAMS), ``BlendLearner``.
+  cxml stack         ``SPEC.build({"learner": "stack", **PARAMS})``: ``StackedLearner``, the forest, X and DR
+                     cross-fitted on 5 folds of the training rows and the control outcome model P(y | x, control),
+                     combined by a doubly robust linear final stage (member weights >= 0); its effect is the
+                     intercept plus the weighted means of the folds' columns.
+  cxml stack+residual  the same with ``residual: true``: a booster (PARAMS) on what the linear stage left of the
+                     pseudo-outcome, added to the effect.
   cxml command       what ``cxml train uplift --table FILE ...`` fits: the Optuna study of pipelines/uplift.yaml
                      (20 trials, 300 s, 3 folds, LightGBM and XGBoost, seed 0, every learner and the forest, not the
                      blend) on the training rows, then the best trial refitted on all of them (``--command-trials``
@@ -377,6 +383,8 @@ def methods(
     out = [Method(f"cxml {name}", "cxml", cxml_learner(name, PARAMS)) for name in ("s", "t", "x", "dr")]
     out.append(Method("cxml forest", "cxml", cxml_learner("forest", {})))
     out.append(Method("cxml blend", "cxml", cxml_learner("blend", PARAMS)))
+    out.append(Method("cxml stack", "cxml", cxml_learner("stack", PARAMS)))
+    out.append(Method("cxml stack+residual", "cxml", cxml_learner("stack", {**PARAMS, "residual": True})))
     if command:
         out.append(Method("cxml command", "cxml", cxml_command(command_trials)))
     if ct:
@@ -606,7 +614,7 @@ def run_company(customers: int, campaign: str, registry: list[Method], report: R
 
 
 def run_simulated(
-    shapes: list[str], seeds: int, customers: int, registry: list[Method], report: Report
+    shapes: list[str], seeds: int, customers: int, registry: list[Method], report: Report, first_seed: int = 0
 ) -> dict[str, dict[str, dict[str, list[float]]]]:
     """The heterogeneous two-arm campaigns of ``cxml.data.synthetic.uplift_experiment``: per shape and seed, the
     command's 30 % stratified holdout; Qini on the observed outcomes and PEHE against the true effects."""
@@ -616,7 +624,7 @@ def run_simulated(
     out: dict[str, dict[str, dict[str, list[float]]]] = {}
     for shape in shapes:
         results: dict[str, dict[str, list[float]]] = {m.name: {"qini": [], "pehe": []} for m in registry}
-        for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
             table, truth = simulate_uplift_experiment(customers, shape=shape, seed=seed)
             ds, _ = uplift_table_dataset(
                 table, TARGET, TREATMENT, CONTROL_VALUE, name=f"sim-{shape}", source="simulated", seed=seed
@@ -644,7 +652,7 @@ def run_simulated(
         ]
         report.table(
             f"Simulated heterogeneous campaign, shape {shape}: {customers:,} customers, offer vs control, 30 % "
-            f"holdout; mean ± sd over {seeds} seeds",
+            f"holdout; mean ± sd over {seeds} seeds ({first_seed}–{first_seed + seeds - 1})",
             ["method", "qini", "PEHE"],
             rows,
         )
@@ -754,6 +762,9 @@ def main(argv: list[str] | None = None) -> int:
         "--shapes", nargs="*", default=["browse-lapse", "baseline-heavy", "sleeping-dogs"], help="simulated shapes"
     )
     parser.add_argument("--sim-seeds", type=int, default=2, help="seeds per simulated shape [2]")
+    parser.add_argument(
+        "--first-sim-seed", type=int, default=0, help="first simulation seed: fresh campaigns to check a choice on [0]"
+    )
     parser.add_argument("--sim-customers", type=int, default=40_000, help="customers per simulation [40000]")
     parser.add_argument("--no-company", action="store_true", help="skip the simulated company")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
@@ -810,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if m.group != "sklift" and m.name not in ("cxml s", "cxml t", "causalml s", "causalml t")
             ]
-            run_simulated(args.shapes, args.sim_seeds, args.sim_customers, registry, report)
+            run_simulated(args.shapes, args.sim_seeds, args.sim_customers, registry, report, args.first_sim_seed)
         if COMMAND_CHOICES:
             report.text("The command's choices, in run order: " + "; ".join(map(str, COMMAND_CHOICES)) + ".")
     summarise(hill, company, groups, report)

@@ -556,13 +556,7 @@ class BlendLearner(_MetaLearner):
         self.max_features = max_features
 
     def _member(self, name: str) -> _MetaLearner:
-        if name == "forest":
-            forest_params = ("n_trees", "forest_depth", "min_leaf", "max_features", "control", "n_jobs")
-            return ForestLearner(**{k: getattr(self, k) for k in forest_params}, random_state=self.random_state)
-        if name not in BLEND_LEARNERS:
-            raise ValueError(f"unknown blend member {name!r}; choose from {['forest', *BLEND_LEARNERS]}")
-        booster = {k: getattr(self, k) for k in _MetaLearner._get_param_names()}
-        return BLEND_LEARNERS[name](**booster)
+        return member_learner(self, name, "blend", self.random_state)
 
     def _validation_rows(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.zeros(len(t), dtype=bool)  # every member draws its own early-stopping rows
@@ -572,11 +566,7 @@ class BlendLearner(_MetaLearner):
             raise ValueError("BlendLearner needs at least one member, e.g. members=('forest', 'x', 'dr')")
         self.members_: list[_MetaLearner] = []
         for name in self.members:
-            member = self._member(name)
-            member.outcome_ = self.outcome_
-            member.arms_, member.propensity_ = self.arms_, self.propensity_  # members see the encoded matrix only
-            member._fit_models(matrix, y, t, member._validation_rows(t, y))
-            self.members_.append(member)
+            self.members_.append(fit_member(self._member(name), self, matrix, y, t))
 
     def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
         return np.mean([m._effect(matrix, arm) for m in self.members_], axis=0)
@@ -589,3 +579,26 @@ class BlendLearner(_MetaLearner):
 
 
 BLEND_LEARNERS: dict[str, type[_MetaLearner]] = {"s": SLearner, "t": TLearner, "x": XLearner, "dr": DRLearner}
+
+
+def member_learner(owner: Any, name: str, kind: str, random_state: int) -> _MetaLearner:
+    """An unfitted member of an ensemble learner (``kind`` names it in errors): the forest takes the owner's
+    ``n_trees``, ``forest_depth``, ``min_leaf`` and ``max_features``, a boosted learner its booster parameters."""
+    if name == "forest":
+        forest_params = ("n_trees", "forest_depth", "min_leaf", "max_features", "control", "n_jobs")
+        return ForestLearner(**{k: getattr(owner, k) for k in forest_params}, random_state=random_state)
+    if name not in BLEND_LEARNERS:
+        raise ValueError(f"unknown {kind} member {name!r}; choose from {['forest', *BLEND_LEARNERS]}")
+    booster = {k: getattr(owner, k) for k in _MetaLearner._get_param_names()}
+    return BLEND_LEARNERS[name](**{**booster, "random_state": random_state})
+
+
+def fit_member(
+    member: _MetaLearner, owner: _MetaLearner, matrix: np.ndarray, y: np.ndarray, t: np.ndarray
+) -> _MetaLearner:
+    """Fit ``member`` on rows the owner has already encoded: it takes the owner's outcome kind, arms and
+    propensities (known by design) and draws its own early-stopping rows."""
+    member.outcome_ = owner.outcome_
+    member.arms_, member.propensity_ = owner.arms_, owner.propensity_
+    member._fit_models(matrix, y, t, member._validation_rows(t, y))
+    return member
