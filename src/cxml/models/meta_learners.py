@@ -358,11 +358,7 @@ class DRLearner(_MetaLearner):
                 mu[arm][fold] = _predict(model, matrix[fold], self._binary)
         self.effect_models_: dict[str, Fitted] = {}
         for arm in self.arms_:
-            rows = np.isin(t, (arm, self.control))
-            e = float(np.clip(self.propensity_[arm], self.clip_propensity, 1 - self.clip_propensity))
-            treated = (t[rows] == arm).astype(np.float64)
-            mu_a, mu_0, y_r = mu[arm][rows], mu[self.control][rows], y[rows]
-            psi = mu_a - mu_0 + treated * (y_r - mu_a) / e - (1 - treated) * (y_r - mu_0) / (1 - e)
+            rows, psi = dr_pseudo_outcome(self, mu, y, t, arm)
             self.effect_models_[arm] = self._boost(matrix[rows], psi, valid[rows], objective="regression")
 
     def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
@@ -602,3 +598,17 @@ def fit_member(
     member.arms_, member.propensity_ = owner.arms_, owner.propensity_
     member._fit_models(matrix, y, t, member._validation_rows(t, y))
     return member
+
+
+def dr_pseudo_outcome(
+    learner: Any, mu: dict[str, np.ndarray], y: np.ndarray, t: np.ndarray, arm: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``arm`` and control, and their doubly robust pseudo-outcome from out-of-fold outcome scores ``mu``
+    (per arm): psi = mu_a - mu_0 + T (Y - mu_a) / e - (1 - T)(Y - mu_0) / (1 - e), e the arm's observed share
+    clipped to the learner's [clip_propensity, 1 - clip_propensity]."""
+    rows = np.isin(t, (arm, learner.control))
+    clip = learner.clip_propensity
+    e = float(np.clip(learner.propensity_[arm], clip, 1 - clip))
+    treated = (t[rows] == arm).astype(np.float64)
+    mu_a, mu_0, y_r = mu[arm][rows], mu[learner.control][rows], y[rows]
+    return rows, mu_a - mu_0 + treated * (y_r - mu_a) / e - (1 - treated) * (y_r - mu_0) / (1 - e)

@@ -36,6 +36,7 @@ from cxml.models.meta_learners import (
     _contributions,
     _MetaLearner,
     _predict,
+    dr_pseudo_outcome,
     fit_member,
     member_learner,
 )
@@ -150,13 +151,8 @@ class StackedLearner(_MetaLearner):
         self.weights_: dict[str, tuple[float, np.ndarray]] = {}
         psis: dict[str, np.ndarray] = {}
         for arm in arms:
-            rows = np.isin(t, (arm, self.control))
-            e = float(np.clip(self.propensity_[arm], self.clip_propensity, 1 - self.clip_propensity))
-            treated = (t[rows] == arm).astype(np.float64)
-            mu_a, mu_0, y_r = mu[arm][rows], mu[self.control][rows], y[rows]
-            psi = mu_a - mu_0 + treated * (y_r - mu_a) / e - (1 - treated) * (y_r - mu_0) / (1 - e)
-            psis[arm] = psi
-            self.weights_[arm] = self._final_stage(oof[arm][rows], psi)
+            rows, psis[arm] = dr_pseudo_outcome(self, mu, y, t, arm)
+            self.weights_[arm] = self._final_stage(oof[arm][rows], psis[arm])
         self.residual_models_: dict[str, Fitted] = {}
         if self.residual:
             valid_rows = _MetaLearner._validation_rows(self, t, y)
