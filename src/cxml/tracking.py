@@ -12,8 +12,10 @@ import numpy as np
 import optuna
 import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
+from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.tracking._tracking_service import utils as tracking_service_utils
+from mlflow.types import ColSpec, Schema, TensorSpec
 
 from cxml.config import Workspace
 from cxml.workspace_move import reroot
@@ -107,7 +109,37 @@ def log_dataset(frame: pd.DataFrame, targets: pd.DataFrame, *, name: str, source
     """Log rows and their target columns (the first one is MLflow's ``targets``) as a run input."""
     data = frame.assign(**{str(k): v.to_numpy() for k, v in targets.items()})
     dataset = from_pandas(data, source=source, name=name, targets=str(targets.columns[0]))
+    dataset.__dict__["schema"] = dataset_schema(data)  # PandasDataset.schema is a cached_property: fill it
     mlflow.log_input(dataset, context=context)
+
+
+SCHEMA_SAMPLE_ROWS = 1_000
+"""Rows per column MLflow's type inference sees; whether a column is required is decided on every row."""
+
+
+def dataset_schema(frame: pd.DataFrame) -> Schema:
+    """The MLflow schema of ``frame`` in vectorised time.
+
+    MLflow's own inference (``PandasDataset.schema``) tests every cell for a missing value in a Python loop: 9.5 s
+    of a 46 s cross-sell training at 3,000 customers, 25 s for each frame of 1,000,000 rows × 49 columns.
+    A column's type depends on its dtype (and on its values only for object columns, whose first non-missing
+    values are sampled); ``required`` is ``not column.isna().any()`` over all rows.
+    """
+    by_dtype = [name for name, column in frame.items() if column.dtype.kind != "O"]
+    kinds = {spec.name: spec.type for spec in _inferred(frame[by_dtype].head(1))} if by_dtype else {}
+    specs: list[ColSpec | TensorSpec] = []
+    for name, column in frame.items():
+        if name not in kinds:
+            present = column.dropna()
+            kinds[name] = _inferred((present if len(present) else column).iloc[:SCHEMA_SAMPLE_ROWS].to_frame())[0].type
+        specs.append(ColSpec(type=kinds[name], name=str(name), required=not bool(column.isna().any())))
+    return Schema(specs)
+
+
+def _inferred(sample: pd.DataFrame) -> list[ColSpec]:
+    schema = infer_signature(sample.reset_index(drop=True)).inputs
+    assert schema is not None  # a frame has columns
+    return [spec for spec in schema.inputs if isinstance(spec, ColSpec)]
 
 
 def log_trial(trial: optuna.trial.FrozenTrial, parent_run_id: str, experiment_id: str) -> None:
