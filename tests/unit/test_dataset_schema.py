@@ -12,6 +12,8 @@ from mlflow.types.utils import _infer_schema
 from cxml import tracking
 from cxml.config import Workspace
 
+pytestmark = pytest.mark.unit
+
 
 def _frame(rows: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

@@ -1,9 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from cxml.evaluation.baselines import PriorRate, RecencyRule
-from cxml.evaluation.metrics import binary_metrics, bootstrap_ci, lift_at
+from cxml.evaluation.metrics import average_precision, binary_metrics, bootstrap_ci, lift_at, roc_auc
 
 pytestmark = pytest.mark.unit
 
@@ -23,6 +24,28 @@ def test_binary_metrics_known_values():
     m = binary_metrics(y, np.array([0.1, 0.4, 0.35, 0.8]))
     assert m["roc_auc"] == pytest.approx(0.75)
     assert m["brier"] == pytest.approx(np.mean((np.array([0.1, 0.4, 0.35, 0.8]) - y) ** 2))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_roc_auc_average_precision_and_brier_equal_scikit_learn(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 2_000))
+    y = (rng.random(n) < rng.uniform(0.02, 0.98)).astype(int)
+    score = np.round(rng.random(n), seed % 4)  # 0 to 3 decimals: many ties, then few
+    if y.min() == y.max():
+        y[0] = 1 - y[0]
+    got = binary_metrics(y, score)
+    assert got["roc_auc"] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert got["pr_auc"] == pytest.approx(average_precision_score(y, score), abs=1e-12)
+    assert got["brier"] == pytest.approx(brier_score_loss(y, score), abs=1e-12)
+    assert roc_auc(y, 3 * score - 1) == pytest.approx(got["roc_auc"], abs=1e-12)  # ranks only
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::sklearn.exceptions.UndefinedMetricWarning")
+def test_one_class_gives_what_scikit_learn_gives():
+    assert np.isnan(roc_auc(np.array([1, 1, 1]), np.array([0.2, 0.5, 0.9])))
+    assert average_precision(np.array([0, 0]), np.array([0.2, 0.5])) == average_precision_score([0, 0], [0.2, 0.5])
+    assert average_precision(np.array([1, 1]), np.array([0.2, 0.5])) == 1.0
 
 
 def test_brier_is_nan_for_scores_outside_unit_interval():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from cxml.evaluation.bootstrap import bootstrap_interval
 
@@ -22,6 +23,38 @@ def lift_at(y_true: np.ndarray, score: np.ndarray, fraction: float = 0.10) -> fl
     return float(y[top].mean() / y.mean())
 
 
+def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC as the Mann–Whitney probability that a positive outscores a negative, ties counting a half.
+
+    Equal to scikit-learn's ``roc_auc_score`` (to rounding), without its input checks, which cost ~5 ms a call
+    and made the 200 bootstrap resamples of a churn holdout a third of its training time. One class only: NaN,
+    as scikit-learn.
+    """
+    y = np.asarray(y_true, dtype=int)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float(roc_auc_score(y, score))  # scikit-learn's warning and NaN
+    ranks = rankdata(np.asarray(score, dtype=float))  # average ranks of ties
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_precision(y_true: np.ndarray, score: np.ndarray) -> float:
+    """PR-AUC as average precision: sum over distinct score thresholds, highest first, of the recall gained times
+    the precision there (scikit-learn's ``average_precision_score``, no interpolation; no positives: its 0)."""
+    y = np.asarray(y_true, dtype=int)
+    if not y.any():
+        return float(average_precision_score(y, score))
+    s = np.asarray(score, dtype=float)
+    order = np.argsort(-s, kind="stable")
+    s_desc, y_desc = s[order], y[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s_desc)), y.size - 1]
+    true_pos = np.cumsum(y_desc)[last_of_tie]
+    precision = true_pos / (last_of_tie + 1)
+    recall_gain = np.diff(true_pos, prepend=0) / true_pos[-1]
+    return float(np.sum(recall_gain * precision))
+
+
 def binary_metrics(y_true: np.ndarray, score: np.ndarray) -> dict[str, float]:
     """ROC-AUC, PR-AUC (average precision), Brier score and lift@10 % of a probability score.
 
@@ -32,9 +65,9 @@ def binary_metrics(y_true: np.ndarray, score: np.ndarray) -> dict[str, float]:
     s = np.asarray(score, dtype=float)
     in_unit = bool(np.all((s >= 0) & (s <= 1)))
     return {
-        "roc_auc": float(roc_auc_score(y, s)),
-        "pr_auc": float(average_precision_score(y, s)),
-        "brier": float(brier_score_loss(y, s)) if in_unit else float("nan"),
+        "roc_auc": roc_auc(y, s),
+        "pr_auc": average_precision(y, s),
+        "brier": float(np.mean((s - y) ** 2)) if in_unit else float("nan"),
         "lift_at_10": lift_at(y, s, 0.10),
     }
 
