@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 from collections.abc import Iterator
@@ -109,7 +110,10 @@ def log_dataset(frame: pd.DataFrame, targets: pd.DataFrame, *, name: str, source
     """Log rows and their target columns (the first one is MLflow's ``targets``) as a run input."""
     data = frame.assign(**{str(k): v.to_numpy() for k, v in targets.items()})
     dataset = from_pandas(data, source=source, name=name, targets=str(targets.columns[0]))
-    dataset.__dict__["schema"] = dataset_schema(data)  # PandasDataset.schema is a cached_property: fill it
+    # PandasDataset.schema is a cached_property: fill it. A column neither can type is left to MLflow, whose own
+    # inference then logs no schema rather than failing the run.
+    with contextlib.suppress(Exception):
+        dataset.__dict__["schema"] = dataset_schema(data)
     mlflow.log_input(dataset, context=context)
 
 

@@ -73,3 +73,15 @@ def test_it_is_vectorised_and_the_logged_input_carries_it(tmp_path):
         logged = mlflow.get_run(run.info.run_id).inputs.dataset_inputs[0].dataset
     assert json.loads(logged.schema)["mlflow_colspec"] == fast.to_dict()
     assert json.loads(logged.profile) == {"num_rows": 200_000, "num_elements": 1_600_000}
+
+
+def test_a_schema_that_cannot_be_typed_never_fails_the_run(tmp_path, monkeypatch):
+    def cannot_type(frame):
+        raise TypeError("a column of mixed Python objects")
+
+    monkeypatch.setattr(tracking, "dataset_schema", cannot_type)
+    frame = _frame(20)
+    with tracking.using(Workspace(tmp_path)), mlflow.start_run() as run:
+        tracking.log_dataset(frame.drop(columns="churned"), frame[["churned"]], name="t", source="t", context="train")
+        logged = mlflow.get_run(run.info.run_id).inputs.dataset_inputs[0].dataset
+    assert json.loads(logged.profile)["num_rows"] == 20  # logged, with MLflow's own schema
