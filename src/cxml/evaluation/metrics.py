@@ -55,21 +55,23 @@ def average_precision(y_true: np.ndarray, score: np.ndarray) -> float:
     return float(np.sum(recall_gain * precision))
 
 
-def binary_metrics(y_true: np.ndarray, score: np.ndarray) -> dict[str, float]:
-    """ROC-AUC, PR-AUC (average precision), Brier score and lift@10 % of a probability score.
-
-    Brier is only meaningful for calibrated probabilities; for a rank-only score it is reported as NaN
-    when any score lies outside [0, 1].
-    """
+def brier(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Mean squared error of a probability; NaN when any score lies outside [0, 1] (a rank-only score, for which
+    Brier means nothing)."""
     y = np.asarray(y_true, dtype=int)
     s = np.asarray(score, dtype=float)
-    in_unit = bool(np.all((s >= 0) & (s <= 1)))
-    return {
-        "roc_auc": roc_auc(y, s),
-        "pr_auc": average_precision(y, s),
-        "brier": float(np.mean((s - y) ** 2)) if in_unit else float("nan"),
-        "lift_at_10": lift_at(y, s, 0.10),
-    }
+    return float(np.mean((s - y) ** 2)) if bool(np.all((s >= 0) & (s <= 1))) else float("nan")
+
+
+BINARY_METRICS = {"roc_auc": roc_auc, "pr_auc": average_precision, "brier": brier, "lift_at_10": lift_at}
+"""Every entry of :func:`binary_metrics`, by name (lift at its default 10 %)."""
+
+
+def binary_metrics(y_true: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """ROC-AUC, PR-AUC (average precision), Brier score and lift@10 % of a probability score."""
+    y = np.asarray(y_true, dtype=int)
+    s = np.asarray(score, dtype=float)
+    return {name: fn(y, s) for name, fn in BINARY_METRICS.items()}
 
 
 def bootstrap_ci(
@@ -84,10 +86,11 @@ def bootstrap_ci(
     """Percentile bootstrap interval of one ``binary_metrics`` entry, resampling customers with replacement."""
     y = np.asarray(y_true, dtype=int)
     s = np.asarray(score, dtype=float)
+    fn = BINARY_METRICS[metric]  # only the metric asked for, 200 times
 
     def statistic(idx: np.ndarray) -> float:
         if y[idx].min() == y[idx].max():  # one class only: no AUC
             return float("nan")
-        return binary_metrics(y[idx], s[idx])[metric]
+        return fn(y[idx], s[idx])
 
     return bootstrap_interval(y.size, statistic, n_boot=n_boot, level=level, seed=seed)
