@@ -44,7 +44,7 @@ venv: $(BIN)/.installed
 demo: venv
 	$(BIN)/cxml demo $(ARGS)
 
-# The default suite: unit, integration (MLflow, BentoML over HTTP, PostgreSQL, Spark), e2e and notebooks, ~13 min on
+# The default suite: unit, integration (MLflow, BentoML over HTTP, PostgreSQL, Spark), e2e and notebooks, 13-15 min on
 # 2 cores. One worker more than the cores: with one per core 17 % of the CPU sat idle while tests waited on servers
 # and subprocesses (3 workers: 13 min 56 s, 2: 17 min 14 s, same clone, quiet machine). The model-quality thresholds
 # re-train on the public sets and simulated companies (~6 min more) under tuning timeouts that load would cut
