@@ -8,8 +8,15 @@ import pytest
 from sklearn.base import clone
 
 from cxml.models.meta_learners import ForestLearner, TLearner
-from cxml.models.uplift import SPEC
-from cxml.models.uplift_forest import bin_codes, grow_forest, quantile_edges
+from cxml.models.uplift import SPEC, URF_SHAPE
+from cxml.models.uplift_forest import (
+    _kl,
+    _kl_normalisation,
+    _smoothed,
+    bin_codes,
+    grow_forest,
+    quantile_edges,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -87,3 +94,78 @@ def test_a_rare_outcome_still_splits_min_child_weight_is_capped_by_the_rows():
     model = TLearner(min_child_weight=200, max_depth=2, learning_rate=0.1, random_state=0)
     effect = model.fit(X, y, treatment=np.where(treated, "offer", "control")).effect(X, arm="offer")
     assert np.ptp(effect) > 0
+
+
+def _causalml_kl(p: float, q: float) -> float:
+    """causalml's ``kl_divergence``, transcribed line by line as the reference."""
+    if q == 0:
+        return 0.0
+    q = min(max(q, 1e-6), 1 - 1e-6)
+    if p == 0:
+        return -np.log(1 - q)
+    if p == 1:
+        return -np.log(q)
+    return p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
+
+
+def _causalml_norm(n_c: float, n_t: float, n_c_upper: float, n_t_upper: float) -> float:
+    """causalml's ``arr_normI`` for one treatment (alpha 0.9), its ``entropyH`` inlined."""
+
+    def h(p: float, q: float = -1.0) -> float:
+        return -p * np.log(p) if q == -1.0 and p > 0 else (-p * np.log(q) if q > 0 else 0.0)
+
+    pt, pc, tot = n_t_upper / (n_t + 0.1), n_c_upper / (n_c + 0.1), n_t + n_c
+    out = 0.9 * h(n_t / tot, n_c / tot) * _causalml_kl(pt, pc)
+    out += 0.1 * h(n_t / tot, n_c / tot) * _causalml_kl(pt, pc) + n_t / tot * h(pt)
+    return out + n_c / tot * h(pc) + 0.5
+
+
+@pytest.mark.parametrize(
+    ("p", "q"), [(0.3, 0.2), (0.0, 0.4), (1.0, 0.4), (0.05, 0.9), (0.5, 0.0), (0.2, 1.0), (0.7, 1e-9)]
+)
+def test_kl_divergence_is_causalmls(p, q):
+    assert _kl(np.asarray(p), np.asarray(q)) == pytest.approx(_causalml_kl(p, q), rel=1e-12)
+
+
+@pytest.mark.parametrize(("n_c", "n_t", "up_c", "up_t"), [(500, 480, 250, 240), (500, 480, 400, 50), (90, 12, 0, 12)])
+def test_kl_normalisation_is_causalmls_and_penalises_a_split_that_separates_the_arms(n_c, n_t, up_c, up_t):
+    got = float(_kl_normalisation(n_c, n_t, np.asarray(float(up_c)), np.asarray(float(up_t))))
+    assert got == pytest.approx(_causalml_norm(n_c, n_t, up_c, up_t), rel=1e-12)
+    assert float(_kl_normalisation(500, 480, np.asarray(400.0), np.asarray(50.0))) > float(
+        _kl_normalisation(500, 480, np.asarray(250.0), np.asarray(240.0))
+    )
+
+
+def test_node_rates_are_pulled_toward_the_parent_and_thin_arms_take_the_parents():
+    parent = np.array([0.2, 0.3])
+    rates = _smoothed(np.array([90.0, 8.0]), np.array([27.0, 8.0]), parent)
+    assert rates[0] == pytest.approx((27 + 10 * 0.2) / 100)  # N_REG = 10 pseudo-rows at the parent's rate
+    assert rates[1] == 0.3  # 8 rows of the arm: too few for its own rate
+
+
+def test_the_kl_forest_recovers_a_step_effect():
+    X, y, arm, tau = _experiment()
+    model = ForestLearner(n_trees=60, criterion="kl", honest=False, sample_fraction=0.632, random_state=0)
+    effect = model.fit(X, y, treatment=arm).effect(X, arm="offer")
+    assert np.sqrt(np.mean((effect - tau) ** 2)) < 0.09  # not honest: leaves keep some noise the search found
+    assert effect[tau > 0].mean() - effect[tau < 0].mean() > 0.25
+    assert np.corrcoef(effect, tau)[0, 1] > 0.85
+    phi = model.explain(X.iloc[:200], arm="offer")
+    np.testing.assert_allclose(phi.values.sum(axis=1) + phi.base_values, effect[:200])
+    share = np.abs(phi.values).mean(axis=0) / np.abs(phi.values).mean(axis=0).sum()
+    # a divergence of rates, not a difference: the same effect weighs differently where x1 moves the baseline rate
+    assert share[0] > 0.6 and share[0] > 4 * share[1:].max(), share
+
+
+def test_the_search_tries_causalmls_forest_first_and_builds_either_split():
+    import optuna
+
+    assert SPEC.first_trials(("lightgbm",)) == [URF_SHAPE]
+    for split, honest in (("kl", False), ("ed", True)):
+        trial = optuna.trial.FixedTrial({**URF_SHAPE, "forest_split": split})
+        model = SPEC.build(SPEC.search_space(trial, ("lightgbm",)))
+        assert isinstance(model, ForestLearner)
+        assert (model.criterion, model.honest, model.forest_depth) == (split, honest, 5)
+    X, y, arm, _ = _experiment(300)
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        ForestLearner(criterion="gini").fit(X, y, treatment=arm)

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 from cxml.models.boosting import Algorithm, booster_params, predict_margin, train_booster, tree_contributions
 from cxml.models.encoding import TableEncoder
 from cxml.models.explanation import tree_explanation
-from cxml.models.uplift_forest import Tree, forest_effect, grow_forest
+from cxml.models.uplift_forest import SPLIT_CRITERIA, SplitCriterion, Tree, forest_effect, grow_forest
 
 if TYPE_CHECKING:
     import shap
@@ -414,6 +414,8 @@ class ForestLearner(_MetaLearner):
     """An honest uplift forest per arm (:mod:`cxml.models.uplift_forest`): trees split where the effect differs.
 
     No outcome model and no early stopping: each tree sets its node effects on rows its split search never saw.
+    ``criterion`` is the split rule: ``"ed"``, the difference of the children's effects, or ``"kl"``, the
+    normalised divergence of causalml's uplift random forest (grown with ``honest=False``, as there).
     ``min_leaf`` is capped at a twentieth of an arm pair's rows, so small campaigns still split. ``explain``
     gives the trees' path contributions (Saabas): exact and additive, not SHAP's average over feature orders.
 
@@ -430,6 +432,7 @@ class ForestLearner(_MetaLearner):
         sample_fraction: float = 0.5,
         honest: bool = True,
         max_bins: int = 32,
+        criterion: SplitCriterion = "ed",
         control: str = "control",
         n_jobs: int = 1,
         random_state: int = 0,
@@ -441,6 +444,7 @@ class ForestLearner(_MetaLearner):
         self.sample_fraction = sample_fraction
         self.honest = honest
         self.max_bins = max_bins
+        self.criterion = criterion
         self.control = control
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -454,6 +458,8 @@ class ForestLearner(_MetaLearner):
                 f"ForestLearner needs n_trees, forest_depth and min_leaf >= 1; got {self.n_trees}, "
                 f"{self.forest_depth}, {self.min_leaf}"
             )
+        if self.criterion not in SPLIT_CRITERIA:
+            raise ValueError(f"criterion must be one of {SPLIT_CRITERIA}, not {self.criterion!r}")
         if not 0 < self.sample_fraction <= 1 or not 0 < self.max_features <= 1:
             raise ValueError(
                 f"sample_fraction and max_features are shares in (0, 1]; got {self.sample_fraction}, "
@@ -476,6 +482,7 @@ class ForestLearner(_MetaLearner):
                 honest=self.honest,
                 max_bins=self.max_bins,
                 seed=self.random_state + 7919 * k,
+                criterion=self.criterion,
             )
 
     def _effect(self, matrix: np.ndarray, arm: str) -> np.ndarray:
