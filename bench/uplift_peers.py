@@ -37,9 +37,9 @@ Methods (all given the same rows; ``--seeds`` varies the split and the seeds of 
   cxml forest        ``SPEC.build({"learner": "forest"})``: the honest uplift forest with its defaults (200 trees,
                      depth 6, min_leaf 100, max_features 0.8, half the rows per tree split in structure and
                      estimation halves).
-  cxml forest kl     ``SPEC.build(URF_SHAPE)``, the command's first trial: the same forest with causalml's
-                     normalised KL split (``criterion="kl"``, not honest, 63 % of the rows per tree), depth 5,
-                     min_leaf 100, max_features 0.55: urf's shape.
+  cxml forest kl     ``SPEC.build(URF_SHAPE)``: the same forest with causalml's normalised KL split
+                     (``criterion="kl"``, not honest, 63 % of the rows per tree), depth 5, min_leaf 100,
+                     max_features 0.55: urf's shape. Built on request; the command does not search it.
   cxml blend         ``SPEC.build({"learner": "blend", **PARAMS})``: the mean of the effects of the forest (its
                      defaults) and the X- and DR-learners (PARAMS), ``BlendLearner``.
   cxml stack         ``SPEC.build({"learner": "stack", **PARAMS})``: ``StackedLearner``, the forest, X and DR
@@ -385,7 +385,7 @@ def methods(
 ) -> list[Method]:
     out = [Method(f"cxml {name}", "cxml", cxml_learner(name, PARAMS)) for name in ("s", "t", "x", "dr")]
     out.append(Method("cxml forest", "cxml", cxml_learner("forest", {})))
-    kl_forest = {k: v for k, v in URF_SHAPE.items() if k != "learner"}  # the search's first trial
+    kl_forest = {k: v for k, v in URF_SHAPE.items() if k != "learner"}
     out.append(Method("cxml forest kl", "cxml", cxml_learner("forest", kl_forest)))
     out.append(Method("cxml blend", "cxml", cxml_learner("blend", PARAMS)))
     out.append(Method("cxml stack", "cxml", cxml_learner("stack", PARAMS)))

@@ -157,15 +157,16 @@ def test_the_kl_forest_recovers_a_step_effect():
     assert share[0] > 0.6 and share[0] > 4 * share[1:].max(), share
 
 
-def test_the_search_tries_causalmls_forest_first_and_builds_either_split():
+def test_forest_split_builds_either_forest_and_the_search_keeps_the_honest_one():
     import optuna
 
-    assert SPEC.first_trials(("lightgbm",)) == [URF_SHAPE]
     for split, honest in (("kl", False), ("ed", True)):
-        trial = optuna.trial.FixedTrial({**URF_SHAPE, "forest_split": split})
-        model = SPEC.build(SPEC.search_space(trial, ("lightgbm",)))
+        model = SPEC.build({**URF_SHAPE, "forest_split": split})
         assert isinstance(model, ForestLearner)
         assert (model.criterion, model.honest, model.forest_depth) == (split, honest, 5)
+    assert SPEC.first_trials(("lightgbm",)) == []
+    trial = optuna.trial.FixedTrial({"learner": "forest", "forest_depth": 4, "min_leaf": 50, "max_features": 0.5})
+    assert SPEC.build(SPEC.search_space(trial, ("lightgbm",))).criterion == "ed"
     X, y, arm, _ = _experiment(300)
     with pytest.raises(ValueError, match="criterion must be one of"):
         ForestLearner(criterion="gini").fit(X, y, treatment=arm)
