@@ -153,7 +153,7 @@ def test_the_kl_forest_recovers_a_step_effect():
     phi = model.explain(X.iloc[:200], arm="offer")
     np.testing.assert_allclose(phi.values.sum(axis=1) + phi.base_values, effect[:200])
     share = np.abs(phi.values).mean(axis=0) / np.abs(phi.values).mean(axis=0).sum()
-    # a divergence of rates, not a difference: the same effect weighs differently where x1 moves the baseline rate
+    # not honest: leaves keep some noise the split search found (x1 and x2 get ~14 % each, 6-7 % when honest)
     assert share[0] > 0.6 and share[0] > 4 * share[1:].max(), share
 
 
