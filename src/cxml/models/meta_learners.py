@@ -411,11 +411,11 @@ class ClassTransformation(_MetaLearner):
 
 
 class ForestLearner(_MetaLearner):
-    """An honest uplift forest per arm (:mod:`cxml.models.uplift_forest`): trees split where the effect differs.
+    """An uplift forest per arm (:mod:`cxml.models.uplift_forest`): trees split where the effect differs.
 
-    No outcome model and no early stopping: each tree sets its node effects on rows its split search never saw.
-    ``criterion`` is the split rule: ``"ed"``, the difference of the children's effects, or ``"kl"``, the
-    normalised divergence of causalml's uplift random forest (grown with ``honest=False``, as there).
+    No outcome model and no early stopping: with ``honest`` (default) each tree sets its node effects on rows its
+    split search never saw. ``criterion`` is the split rule: ``"ed"``, the difference of the children's effects, or
+    ``"kl"``, the normalised divergence of causalml's uplift random forest (grown with ``honest=False``, as there).
     ``min_leaf`` is capped at a twentieth of an arm pair's rows, so small campaigns still split. ``explain``
     gives the trees' path contributions (Saabas): exact and additive, not SHAP's average over feature orders.
 

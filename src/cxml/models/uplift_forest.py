@@ -16,8 +16,8 @@ better (causalml's uplift random forest beat every boosted meta-learner on Hills
 ``criterion="kl"`` is Rzepakowski & Jaroszewicz's divergence split as causalml's uplift random forest runs it: the
 gain is the children's KL divergence of the arm's response rate from control's, weighted by their shares, minus the
 node's own, divided by their normalisation (which penalises splits that are lopsided or that separate the arms);
-every node's rates are pulled toward its parent's by ``N_REG`` pseudo-rows. On Hillstrom visit, grown without
-honesty on ~63 % subsamples, it ranks persuadables better than the effect-difference split (bench/RESULTS.md).
+every node's rates are pulled toward its parent's by ``N_REG`` pseudo-rows. Grown as there (not honest, ~63 % of
+the rows per tree), it matches causalml's forest split by split on Hillstrom visit (bench/RESULTS.md).
 
 The forest's effect is the mean of its trees'. Its explanation is the path decomposition of each tree
 (Saabas): every split's change of the node effect goes to the split's feature, so a row's contributions add up
@@ -42,9 +42,6 @@ N_REG = 10
 
 MIN_ARM_ROWS = 10
 """``criterion="kl"``: rows of an arm a node needs for its own (smoothed) rate rather than its parent's."""
-
-NORM_ALPHA = 0.9
-"""``criterion="kl"``: weight of the imbalance between arms in the split normalisation (as in causalml)."""
 
 
 def quantile_edges(matrix: np.ndarray, max_bins: int) -> list[np.ndarray]:
@@ -123,14 +120,9 @@ def _kl_normalisation(n0: float, n1: float, n0_left: np.ndarray, n1_left: np.nda
     total = n0 + n1
     share1, share0 = n1 / total, n0 / total
     left1, left0 = n1_left / (n1 + 0.1), n0_left / (n0 + 0.1)
+    # causalml weighs this term alpha for the arms pooled and 1 - alpha per arm: with one arm the two are one
     imbalance = _entropy_term(np.asarray(share1), np.asarray(share0)) * _kl(left1, left0)
-    return (
-        NORM_ALPHA * imbalance
-        + (1 - NORM_ALPHA) * imbalance
-        + share1 * _entropy_term(left1)
-        + share0 * _entropy_term(left0)
-        + 0.5
-    )
+    return imbalance + share1 * _entropy_term(left1) + share0 * _entropy_term(left0) + 0.5
 
 
 def _best_split(
