@@ -45,9 +45,10 @@ demo: venv
 	$(BIN)/cxml demo $(ARGS)
 
 # The default suite: unit, integration (MLflow, BentoML over HTTP, PostgreSQL, Spark), e2e and notebooks, 13-15 min on
-# 2 cores. One worker more than the cores: with one per core 17 % of the CPU sat idle while tests waited on servers
-# and subprocesses (3 workers: 13 min 56 s, 2: 17 min 14 s, same clone, quiet machine). The model-quality thresholds
-# re-train on the public sets and simulated companies (~6 min more) under tuning timeouts that load would cut
+# 2 cores (20 min on a machine ~1.4x slower, bench/RESULTS.md). One worker more than the cores: with one per core
+# 17 % of the CPU sat idle while tests waited on servers and subprocesses (3 workers: 13 min 56 s, 2: 17 min 14 s,
+# same clone, quiet machine). The model-quality thresholds
+# re-train on the public sets and simulated companies (6-8 min more) under tuning timeouts that load would cut
 # short, so they keep one worker per core: `make test-quality`, which CI runs after it.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: venv
