@@ -170,3 +170,12 @@ def test_forest_split_builds_either_forest_and_the_search_keeps_the_honest_one()
     X, y, arm, _ = _experiment(300)
     with pytest.raises(ValueError, match="criterion must be one of"):
         ForestLearner(criterion="gini").fit(X, y, treatment=arm)
+
+
+def test_a_forest_pickled_before_the_kl_split_still_reports_its_parameters():
+    X, y, arm, _ = _experiment(500)
+    model = ForestLearner(n_trees=3, random_state=0).fit(X, y, treatment=arm)
+    del model.__dict__["criterion"]  # what unpickling a forest saved before ``criterion`` existed gives
+    assert model.get_params()["criterion"] == "ed"
+    assert clone(model).criterion == "ed"
+    assert np.isfinite(model.effect(X.iloc[:5], arm="offer")).all()

@@ -449,6 +449,8 @@ class ForestLearner(_MetaLearner):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    criterion: SplitCriterion = "ed"  # forests pickled before the KL split existed lack the attribute: they grew "ed"
+
     def _validation_rows(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.zeros(len(t), dtype=bool)  # honesty, not early stopping, keeps the trees from overfitting
 
