@@ -89,8 +89,9 @@ def bootstrap_ci(
     fn = BINARY_METRICS[metric]  # only the metric asked for, 200 times
 
     def statistic(idx: np.ndarray) -> float:
-        if y[idx].min() == y[idx].max():  # one class only: no AUC
+        y_i = y[idx]
+        if y_i.min() == y_i.max():  # one class only: no AUC
             return float("nan")
-        return fn(y[idx], s[idx])
+        return fn(y_i, s[idx])
 
     return bootstrap_interval(y.size, statistic, n_boot=n_boot, level=level, seed=seed)

@@ -199,7 +199,17 @@ def grow_tree(
     right: list[int] = []
     value: list[float] = []
 
-    def node(s_rows: np.ndarray, e_rows: np.ndarray, depth: int, parent_value: float, parent_rates: np.ndarray) -> int:
+    def kl_rates(rows: np.ndarray, parent: np.ndarray | None) -> np.ndarray | None:
+        """Control's and the arm's response rates in a node, smoothed toward the parent's (``"kl"`` only)."""
+        if criterion != "kl":
+            return None
+        n0, n1, s0, s1 = _arm_stats(rows, y, t)
+        counts, sums = np.array([n0, n1]), np.array([s0, s1])
+        return sums / np.maximum(counts, 1.0) if parent is None else _smoothed(counts, sums, parent)
+
+    def node(
+        s_rows: np.ndarray, e_rows: np.ndarray, depth: int, parent_value: float, parent_rates: np.ndarray | None
+    ) -> int:
         i = len(feature)
         feature.append(-1)
         threshold.append(0)
@@ -207,8 +217,7 @@ def grow_tree(
         right.append(-1)
         own = _effect(*_arm_stats(e_rows, y, t), fallback=parent_value)
         value.append(own)
-        n0, n1, s0, s1 = _arm_stats(s_rows, y, t)
-        rates = _smoothed(np.array([n0, n1]), np.array([s0, s1]), parent_rates)
+        rates = kl_rates(s_rows, parent_rates)
         if depth >= max_depth or len(s_rows) < 2 * min_leaf:
             return i
         features = rng.choice(codes.shape[1], size=max_features, replace=False)
@@ -224,9 +233,7 @@ def grow_tree(
         return i
 
     root = _effect(*_arm_stats(estimation, y, t), fallback=0.0)
-    n0, n1, s0, s1 = _arm_stats(structure, y, t)
-    root_rates = np.array([s0 / max(n0, 1.0), s1 / max(n1, 1.0)])  # the root's raw rates: nothing to smooth toward
-    node(structure, estimation, 0, root, root_rates)
+    node(structure, estimation, 0, root, None)  # the root's rates are raw: nothing to smooth toward
     return Tree(
         np.asarray(feature, dtype=np.int32),
         np.asarray(threshold, dtype=np.int32),
