@@ -150,3 +150,19 @@ def test_bad_linear_weight_is_refused(additive_table, weight):
     X, y = additive_table
     with pytest.raises(ValueError, match='linear_weight must be a number from 0 to 1 or "auto"'):
         ChurnClassifier(linear_weight=weight).fit(X.head(200), y[:200])
+
+
+class _Certain(ChurnClassifier):
+    """Probabilities as a float32 booster returns them for a customer it is sure of: exactly 0 and 1."""
+
+    def predict_proba(self, X):
+        p = np.r_[np.ones(len(X) - 1), 0.0].astype(np.float32)
+        return np.column_stack([1 - p, p])
+
+
+def test_decision_function_is_finite_where_the_probability_rounds_to_one():
+    """float32 cannot hold 1 - 1e-15, so the log-odds are taken in float64: a certain customer gets a large finite
+    score, not inf (sklearn's contract check on f-contiguous input warned of log1p(-1) before)."""
+    with np.errstate(divide="raise"):
+        scores = _Certain().decision_function(np.zeros((3, 2)))
+    assert np.isfinite(scores).all() and scores[0] > 30 and scores[-1] < -30

@@ -238,7 +238,8 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Calibrated log-odds, so ``decision_function > 0`` exactly when ``predict`` says the positive class."""
-        p = np.clip(self.predict_proba(X)[:, 1], 1e-15, 1 - 1e-15)
+        # float64 first: a float32 probability cannot hold 1 - 1e-15, and log1p(-1) is -inf
+        p = np.clip(self.predict_proba(X)[:, 1].astype(np.float64), 1e-15, 1 - 1e-15)
         return np.log(p) - np.log1p(-p)
 
     def predict(self, X: Any) -> np.ndarray:
