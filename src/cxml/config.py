@@ -47,7 +47,9 @@ class TuningConfig(_Strict):
     cv_folds: int = Field(3, ge=2)
     algorithms: tuple[Algorithm, ...] = ("xgboost", "lightgbm")
     seed: int = 0
-    n_jobs: int = Field(1, ge=1, description="threads per booster (1 is fastest below ~100k rows, DESIGN §10)")
+    n_jobs: int = Field(
+        1, ge=1, description="threads per booster (1: the same model on any machine; CatBoost's changes with threads)"
+    )
 
 
 class GateConfig(_Strict):
