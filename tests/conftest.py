@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# One booster thread per test process, inherited by every command a test starts: `make test` runs more workers
+# than cores, and a LightGBM or XGBoost pool of all cores in each would fight the others for them. The models are
+# the same at any count (tests/unit/test_threads.py), so this changes only the speed.
+os.environ.setdefault("CXML_THREADS", "1")
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

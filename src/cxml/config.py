@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cxml.threads import AUTO, check_n_jobs
 
 Algorithm = Literal["xgboost", "lightgbm", "catboost"]
 """The boosting libraries a search may choose from (cxml.models.boosting); catboost is a churn candidate."""
@@ -48,8 +50,15 @@ class TuningConfig(_Strict):
     algorithms: tuple[Algorithm, ...] = ("xgboost", "lightgbm")
     seed: int = 0
     n_jobs: int = Field(
-        1, ge=1, description="threads per booster (1: the same model on any machine; CatBoost's changes with threads)"
+        AUTO,
+        description="threads: -1 puts LightGBM and XGBoost on every core ($CXML_THREADS caps it) and keeps one "
+        "thread where the model would change with more (CatBoost, BLAS); a positive count is used everywhere",
     )
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _threads(cls, value: int) -> int:
+        return check_n_jobs(value)
 
 
 class GateConfig(_Strict):

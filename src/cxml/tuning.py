@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from cxml.config import TuningConfig
 from cxml.models.spec import ModelSpec, Targets, take
+from cxml.threads import booster_threads, pool_threads
 
 log = logging.getLogger(__name__)
 WORKER_ATTR = "worker"
@@ -311,7 +312,10 @@ def run_study(
         _run_workers(spec, X, y, cfg, study, storage, workers, log_new, payload_dir)
     remaining = _missing(study, cfg.n_trials)  # after workers: a trial a worker elsewhere left running
     if remaining:
-        with threadpool_limits(limits=cfg.n_jobs):  # the booster's thread count for every pool, as in the workers
+        # BLAS keeps the pools' thread count; OpenMP gets the boosters' (XGBoost never runs more threads than the
+        # OpenMP limit around it), and the pools whose results depend on threads set their own (models.threads)
+        limits = {"blas": pool_threads(cfg.n_jobs), "openmp": booster_threads(cfg.n_jobs)}
+        with threadpool_limits(limits=limits):
             study.optimize(
                 _objective(spec, X, y, cfg),
                 n_trials=remaining,

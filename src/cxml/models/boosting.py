@@ -19,6 +19,7 @@ import xgboost as xgb
 
 from cxml.config import Algorithm
 from cxml.models.catboost_booster import catboost_contributions, catboost_margin, is_catboost, train_catboost
+from cxml.threads import booster_threads
 
 IterationCallback = Callable[[int, float], None]
 """Called with (iteration, validation loss) while training; may raise to stop (e.g. optuna.TrialPruned)."""
@@ -61,7 +62,7 @@ def xgboost_params(p: BoosterParams) -> dict[str, Any]:
         "lambda": p.reg_lambda,
         "alpha": p.reg_alpha,
         "tree_method": "hist",
-        "nthread": p.n_jobs,
+        "nthread": booster_threads(p.n_jobs),
         "seed": p.random_state,
     }
 
@@ -98,9 +99,10 @@ def lightgbm_tree_params(p: BoosterParams) -> dict[str, Any]:
         "feature_fraction": p.colsample_bytree,
         "lambda_l2": p.reg_lambda,
         "lambda_l1": p.reg_alpha,
-        "num_threads": p.n_jobs,
+        "num_threads": booster_threads(p.n_jobs),
         "seed": p.random_state,
-        "deterministic": True,
+        "deterministic": True,  # with a forced layout: the same model at any thread count
+        "force_row_wise": True,
         "verbosity": -1,
     }
 
@@ -126,9 +128,9 @@ def train_booster(
         xgb_callbacks: list[xgb.callback.TrainingCallback] = [_XGBReport(on_iteration)] if on_iteration else []
         booster = xgb.train(
             params,
-            xgb.DMatrix(X, label=y, nthread=p.n_jobs),
+            xgb.DMatrix(X, label=y, nthread=booster_threads(p.n_jobs)),
             num_boost_round=p.n_estimators,
-            evals=[(xgb.DMatrix(X_valid, label=y_valid, nthread=p.n_jobs), "valid")],
+            evals=[(xgb.DMatrix(X_valid, label=y_valid, nthread=booster_threads(p.n_jobs)), "valid")],
             early_stopping_rounds=p.early_stopping_rounds,
             callbacks=xgb_callbacks,
             verbose_eval=False,

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cxml.threads import pool_threads
+
 if TYPE_CHECKING:
     from cxml.models.boosting import BoosterParams, IterationCallback
 
@@ -45,7 +47,7 @@ def catboost_params(p: BoosterParams) -> dict[str, Any]:
         "od_type": "Iter",
         "od_wait": p.early_stopping_rounds,
         "use_best_model": True,
-        "thread_count": p.n_jobs,
+        "thread_count": pool_threads(p.n_jobs),  # CatBoost's model changes with its threads
         "random_seed": p.random_state,
         "verbose": False,
         "allow_writing_files": False,  # no catboost_info/ folder in the working directory

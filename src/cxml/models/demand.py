@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from cxml.models.dml import LinearDesign
 from cxml.models.encoding import TableEncoder
+from cxml.threads import booster_threads
 
 PRICE_FEATURE = "log_price"
 
@@ -130,9 +131,10 @@ class MonotoneDemandGBM(RegressorMixin, BaseEstimator):
             "lambda_l2": self.reg_lambda,
             "monotone_constraints": [0] * (matrix.shape[1] - 1) + [-1],
             "monotone_constraints_method": self.monotone_method,
-            "num_threads": self.n_jobs,
+            "num_threads": booster_threads(self.n_jobs),
             "seed": self.random_state,
             "deterministic": True,
+            "force_row_wise": True,
             "verbosity": -1,
         }
         fit, valid = train_test_split(

@@ -62,6 +62,7 @@ from threadpoolctl import threadpool_limits
 
 from cxml.models.encoding import TableEncoder, is_categorical
 from cxml.models.price_pooling import design_blocks, partial_pool
+from cxml.threads import booster_threads, pool_threads
 
 Nuisance = Literal["lightgbm", "hist", "linear", "auto"]
 Kind = Literal["lightgbm", "hist", "linear"]
@@ -208,7 +209,7 @@ class _Nuisance:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if isinstance(self.model, lgb.Booster):
             return np.asarray(self.model.predict(X, num_iteration=self.n_iter))
-        with threadpool_limits(self.n_jobs):
+        with threadpool_limits(pool_threads(self.n_jobs)):
             return np.asarray(self.model.predict(X))
 
 
@@ -449,7 +450,7 @@ class ElasticityDML(BaseEstimator):
                 interaction_cst=self.constraints_,
                 random_state=seed,
             )
-            with threadpool_limits(self.n_jobs):
+            with threadpool_limits(pool_threads(self.n_jobs)):
                 hgb.fit(X, y, sample_weight=w)
             return _Nuisance(hgb, hgb.n_iter_, self.n_jobs)
         params: dict[str, Any] = {
@@ -459,9 +460,10 @@ class ElasticityDML(BaseEstimator):
             "max_depth": self.max_depth,
             "min_data_in_leaf": self.min_child_samples,
             "lambda_l2": self.reg_lambda,
-            "num_threads": self.n_jobs,
+            "num_threads": booster_threads(self.n_jobs),
             "seed": seed,
             "deterministic": True,
+            "force_row_wise": True,
             "verbosity": -1,
         }
         if self.constraints_ is not None:

@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits
 from cxml.features.registry import FEATURES, describe
 from cxml.models.boosting import BoosterParams, predict_margin, train_booster, tree_contributions
 from cxml.models.scaling import LOG_UNITS, BehaviourScaler, numeric_frame
+from cxml.threads import pool_threads
 
 Method = Literal["pu", "knn"]
 METHODS: tuple[Method, ...] = ("pu", "knn")
@@ -107,7 +108,7 @@ class LookalikeScorer(BaseEstimator):
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.n_features_in_ = frame.shape[1]
         self.seed_ids_ = frame.index[seed]
-        with threadpool_limits(self.n_jobs):
+        with threadpool_limits(pool_threads(self.n_jobs)):
             scores = self._fit_pu(frame, seed) if self.method_ == "pu" else self._fit_knn(frame, seed)
         self.scores_ = pd.Series(scores, index=frame.index[~seed], name="similarity")
         self.population_ = frame  # kept for reasons(): the seed against everybody
@@ -174,7 +175,7 @@ class LookalikeScorer(BaseEstimator):
         if X is None:
             return self.scores_.copy()
         frame = numeric_frame(X, list(self.feature_names_in_))
-        with threadpool_limits(self.n_jobs):
+        with threadpool_limits(pool_threads(self.n_jobs)):
             if self.method_ == "pu":
                 matrix = frame.to_numpy(dtype=np.float32)
                 margins = [predict_margin(b, matrix, n) for b, n in self.boosters_]

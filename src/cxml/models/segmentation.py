@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 from cxml import progress
 from cxml.features.registry import FEATURES, describe
 from cxml.models.scaling import CATEGORY_PREFIX, LOG_UNITS, BehaviourScaler, feature_unit, numeric_frame
+from cxml.threads import pool_threads
 
 BASKET_FEATURES: tuple[str, str] = ("lines_per_order", "units_per_line")
 """Kept order lines per order and units per kept line (last 365 days), beside the ``category_share_*`` columns."""
@@ -170,7 +171,7 @@ class BehaviouralSegmenter(ClusterMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> Self:
         # BLAS/OpenMP pools capped at n_jobs: k-means on 5,000 rows took 16 s on 2 busy cores with the
         # default pool and 1 s with one thread
-        with threadpool_limits(self.n_jobs):
+        with threadpool_limits(pool_threads(self.n_jobs)):
             return self._fit(X)
 
     def _fit(self, X: Any) -> Self:
@@ -270,7 +271,7 @@ class BehaviouralSegmenter(ClusterMixin, BaseEstimator):
         active = self._active(X)
         out = np.full(len(Z), len(self.relabel_), dtype=int)
         if active.any():
-            with threadpool_limits(self.n_jobs):
+            with threadpool_limits(pool_threads(self.n_jobs)):
                 out[active] = self.relabel_[self.model_.predict(Z[active])]
         return out
 

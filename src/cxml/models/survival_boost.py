@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from cxml.models.boosting import booster_params, predict_margin, xgboost_params
 from cxml.models.encoding import TableEncoder
+from cxml.threads import booster_threads
 
 Objective = Literal["cox", "aft"]
 Distribution = Literal["normal", "logistic", "extreme"]
@@ -128,8 +129,8 @@ class SurvivalBooster(BaseEstimator):
 
     def _matrix(self, X: np.ndarray, d: np.ndarray, e: np.ndarray) -> xgb.DMatrix:
         if self.objective == "cox":  # XGBoost's Cox label: the time, negative when censored
-            return xgb.DMatrix(X, label=np.where(e, d, -d), nthread=self.n_jobs)
-        matrix = xgb.DMatrix(X, nthread=self.n_jobs)
+            return xgb.DMatrix(X, label=np.where(e, d, -d), nthread=booster_threads(self.n_jobs))
+        matrix = xgb.DMatrix(X, nthread=booster_threads(self.n_jobs))
         matrix.set_float_info("label_lower_bound", d)
         matrix.set_float_info("label_upper_bound", np.where(e, d, np.inf))
         return matrix
