@@ -1,6 +1,7 @@
 """Booster threads: seconds per round at 1 and 2 threads, and whether the models are the same, on cross-sell pairs.
 
-Every shipped pipeline pins ``n_jobs: 1``. This measures what a second thread buys on the matrices the cross-sell
+The shipped pipelines' ``n_jobs: -1`` gives LightGBM and XGBoost every core and CatBoost one thread
+(``cxml.threads``) on the strength of this table. It measures what a second thread buys on the matrices the cross-sell
 search trains (the simulated company, ``generate_company(N, seed=0)``, product level: 64 items, look-back 180 days,
 horizon 90, as_of 2025-10-01) through cxml's own ``train_booster`` and ``train_ranker``: LightGBM binary, LightGBM
 LambdaRank (one query group per customer), XGBoost hist and CatBoost, each for a fixed number of rounds (early stopping

@@ -298,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/churn_peers.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
     started = time.perf_counter()
-    # one thread everywhere (boosters already take n_jobs=1; this caps HGB's OpenMP and BLAS), 2-core machine
+    # one thread for the peers (their boosters take n_jobs=1; this caps HGB's OpenMP and BLAS); cxml's pipeline keeps
+    # n_jobs -1, whose models are the same at any thread count (cxml.threads), so only the times could differ
     threadpool_limits(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
     sections = []
