@@ -86,6 +86,18 @@ def _lgb_report(callback: IterationCallback, every: int = 10) -> Callable[[Any],
     return _cb
 
 
+def lightgbm_run_params(n_jobs: int, seed: int) -> dict[str, Any]:
+    """How every LightGBM model in cxml runs: its threads, its seed, quiet, and deterministic with a forced layout,
+    which LightGBM needs for the same model at any thread count."""
+    return {
+        "num_threads": booster_threads(n_jobs),
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+
+
 def lightgbm_tree_params(p: BoosterParams) -> dict[str, Any]:
     """The tree and sampling parameters in LightGBM's words (objective and metric are the caller's), one mapping
     for the booster here and the cross-sell ranker, so both read ``BoosterParams`` the same way."""
@@ -99,11 +111,7 @@ def lightgbm_tree_params(p: BoosterParams) -> dict[str, Any]:
         "feature_fraction": p.colsample_bytree,
         "lambda_l2": p.reg_lambda,
         "lambda_l1": p.reg_alpha,
-        "num_threads": booster_threads(p.n_jobs),
-        "seed": p.random_state,
-        "deterministic": True,  # with a forced layout: the same model at any thread count
-        "force_row_wise": True,
-        "verbosity": -1,
+        **lightgbm_run_params(p.n_jobs, p.random_state),
     }
 
 
@@ -126,11 +134,12 @@ def train_booster(
             **xgboost_params(p),
         }
         xgb_callbacks: list[xgb.callback.TrainingCallback] = [_XGBReport(on_iteration)] if on_iteration else []
+        threads = params["nthread"]
         booster = xgb.train(
             params,
-            xgb.DMatrix(X, label=y, nthread=booster_threads(p.n_jobs)),
+            xgb.DMatrix(X, label=y, nthread=threads),
             num_boost_round=p.n_estimators,
-            evals=[(xgb.DMatrix(X_valid, label=y_valid, nthread=booster_threads(p.n_jobs)), "valid")],
+            evals=[(xgb.DMatrix(X_valid, label=y_valid, nthread=threads), "valid")],
             early_stopping_rounds=p.early_stopping_rounds,
             callbacks=xgb_callbacks,
             verbose_eval=False,

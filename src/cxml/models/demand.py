@@ -20,9 +20,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from cxml.models.boosting import lightgbm_run_params
 from cxml.models.dml import LinearDesign
 from cxml.models.encoding import TableEncoder
-from cxml.threads import booster_threads
 
 PRICE_FEATURE = "log_price"
 
@@ -131,11 +131,7 @@ class MonotoneDemandGBM(RegressorMixin, BaseEstimator):
             "lambda_l2": self.reg_lambda,
             "monotone_constraints": [0] * (matrix.shape[1] - 1) + [-1],
             "monotone_constraints_method": self.monotone_method,
-            "num_threads": booster_threads(self.n_jobs),
-            "seed": self.random_state,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbosity": -1,
+            **lightgbm_run_params(self.n_jobs, self.random_state),
         }
         fit, valid = train_test_split(
             np.arange(len(X)), test_size=self.validation_fraction, random_state=self.random_state

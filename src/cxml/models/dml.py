@@ -60,9 +60,10 @@ from sklearn.model_selection import KFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from cxml.models.boosting import lightgbm_run_params
 from cxml.models.encoding import TableEncoder, is_categorical
 from cxml.models.price_pooling import design_blocks, partial_pool
-from cxml.threads import booster_threads, pool_threads
+from cxml.threads import pool_threads
 
 Nuisance = Literal["lightgbm", "hist", "linear", "auto"]
 Kind = Literal["lightgbm", "hist", "linear"]
@@ -460,11 +461,7 @@ class ElasticityDML(BaseEstimator):
             "max_depth": self.max_depth,
             "min_data_in_leaf": self.min_child_samples,
             "lambda_l2": self.reg_lambda,
-            "num_threads": booster_threads(self.n_jobs),
-            "seed": seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbosity": -1,
+            **lightgbm_run_params(self.n_jobs, seed),
         }
         if self.constraints_ is not None:
             params["interaction_constraints"] = self.constraints_
